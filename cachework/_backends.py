@@ -1,0 +1,342 @@
+"""The dialect layer: connections, transactions, retries and clocks for SQLite and servers.
+
+Everything dialect-specific lives here; ``store.py`` speaks through these methods only.
+The SQLite backend opens its connections with the standard library alone, so a process
+that only hits never imports SQLAlchemy (it costs ~200 ms to import).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .errors import StoreError
+
+log = logging.getLogger("cachework")
+T = TypeVar("T")
+
+#: Every SQLite setting in one place. Each is per connection and writes nothing.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "busy_timeout": 5_000,  # ms SQLite waits for a lock itself before our retry loop takes over
+    "synchronous": "NORMAL",  # WAL + NORMAL: a killed process loses no commit; only power loss may
+    "cache_size": -16_000,  # negative means KiB: a 16 MB page cache per connection
+    "mmap_size": 2**26,  # 64 MB mapped: reads of a hot table skip a copy
+    "temp_store": "MEMORY",  # sorts for history queries stay off the disk
+}
+#: How long a write keeps retrying a busy database before it gives up with a StoreError.
+BUSY_GIVE_UP_S = 600.0
+
+#: The hit statement, spelled out so a hit imports no SQLAlchemy. tests/test_store.py proves
+#: it is exactly what SQLAlchemy compiles from ``_sql.LOOKUP_COLUMNS`` for SQLite.
+SQLITE_LOOKUP = (
+    "SELECT cachework_calls.status, cachework_calls.cached, cachework_calls.expires_at, "
+    "cachework_calls.result, cachework_calls.state, cachework_calls.key_scheme \n"
+    "FROM cachework_calls \n"
+    'WHERE cachework_calls.work = :work AND cachework_calls."key" = :key'
+)
+REVISION_SQL = "SELECT version_num FROM cachework_alembic_version"
+
+
+def utc_text(t: float | None = None) -> str:
+    """SQLite's timestamp text, the format ``schema.Timestamp`` reads: sortable ISO-8601 UTC."""
+    if t is None:
+        t = time.time()
+    micro = int(t % 1 * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{micro:06d}Z"
+
+
+class _Retry(Exception):
+    """A transaction lost a race it can simply run again (e.g. two first inserts on a server)."""
+
+
+class Backend:
+    """What ``Store`` needs from a database; one subclass per dialect."""
+
+    name = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._statements: dict[str, tuple[str, dict[str, Any]]] | None = None
+        self._engine: Any = None
+        self._engine_lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------------------
+    def connection(self) -> Any:
+        """This thread's connection; a forked child opens its own instead of sharing one."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            conn = self._connect()
+            local.conn, local.pid = conn, os.getpid()
+        return conn
+
+    def drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None and self._local.pid == os.getpid():
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy engine, for migrations and for everything off the hot path."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self._make_engine()
+            return self._engine
+
+    def _make_engine(self) -> Any:
+        raise NotImplementedError
+
+    def dispose(self) -> None:
+        self.drop_connection()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # -- statements ----------------------------------------------------------------------
+    def sql(self, name: str) -> tuple[str, dict[str, Any]]:
+        if self._statements is None:
+            from . import _sql
+
+            self._statements = _sql.compile_all(self._dialect())
+        return self._statements[name]
+
+    def _dialect(self) -> Any:
+        raise NotImplementedError
+
+    def execute(self, cur: Any, name: str, params: dict[str, Any]) -> Any:
+        text, fixed = self.sql(name)
+        cur.execute(text, {**fixed, **params} if fixed else params)
+        return cur
+
+    # -- transactions ----------------------------------------------------------------------
+    def transaction(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(cursor)`` in one write transaction, retried from the start while busy."""
+        raise NotImplementedError
+
+    def read(self, text: str, params: Any) -> Any:
+        raise NotImplementedError
+
+    # -- clocks ----------------------------------------------------------------------------
+    def now(self, cur: Any) -> Any:
+        raise NotImplementedError
+
+    def epoch(self, value: Any) -> float:
+        raise NotImplementedError
+
+    def later(self, value: Any, seconds: float) -> Any:
+        raise NotImplementedError
+
+    def expired(self, expires_at: Any) -> bool:
+        raise NotImplementedError
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self, url: str, path: str) -> None:
+        super().__init__(url)
+        self.path = path
+        self.read_only = False
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if self.read_only:
+                conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=5.0
+                )
+            else:
+                conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            for pragma, value in DEFAULT_SETTINGS.items():
+                conn.execute(f"PRAGMA {pragma}={value}")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open store {self.url}: {e}") from e
+        return conn
+
+    def _dialect(self) -> Any:
+        from . import _sql
+
+        return _sql.sqlite_dialect()
+
+    def _make_engine(self) -> Any:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(f"sqlite:///{self.path}", poolclass=sa.pool.NullPool)
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's BEGIN through untouched, and make it IMMEDIATE below:
+            # a deferred write transaction can deadlock with another writer and fail at once.
+            dbapi_conn.isolation_level = None
+            for pragma, value in DEFAULT_SETTINGS.items():
+                dbapi_conn.execute(f"PRAGMA {pragma}={value}")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if not self.read_only else "BEGIN")
+
+        return engine
+
+    def _busy(self, fn: Callable[[], T]) -> T:
+        """The one place that waits out SQLITE_BUSY: callers never see 'database is locked'."""
+        delay, deadline = 0.002, time.monotonic() + BUSY_GIVE_UP_S
+        while True:
+            try:
+                return fn()
+            except _Retry:
+                pass
+            except sqlite3.OperationalError as e:
+                text = str(e)
+                if "locked" not in text and "busy" not in text:
+                    raise StoreError(f"store {self.url}: {text}") from e
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"store {self.url} stayed locked for {BUSY_GIVE_UP_S:.0f} s"
+                    ) from e
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"store {self.url}: {e}") from e
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.1)
+
+    def transaction(self, fn: Callable[[Any], T]) -> T:
+        if self.read_only:
+            raise StoreError(
+                f"store {self.url} is read-only: it serves hits but cannot record a run"
+            )
+
+        def attempt() -> T:
+            conn = self.connection()
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return out
+
+        return self._busy(attempt)
+
+    def read(self, text: str, params: Any) -> Any:
+        return self._busy(lambda: self.connection().execute(text, params).fetchone())
+
+    def now(self, cur: Any) -> str:
+        return utc_text()
+
+    def epoch(self, value: Any) -> float:
+        return _dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+    def later(self, value: Any, seconds: float) -> str:
+        return utc_text(self.epoch(value) + seconds)
+
+    def expired(self, expires_at: Any) -> bool:
+        return expires_at <= utc_text()
+
+
+class ServerBackend(Backend):
+    """PostgreSQL (psycopg 3) through SQLAlchemy's pool; clocks are the server's ``now()``."""
+
+    name = "postgresql"
+
+    def _make_engine(self) -> Any:
+        import sqlalchemy as sa
+
+        try:
+            return sa.create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        except Exception as e:
+            raise StoreError(f"cannot open store {self.url}: {e}") from e
+
+    def _dialect(self) -> Any:
+        return self.engine.dialect
+
+    def _connect(self) -> Any:
+        try:
+            fairy = self.engine.raw_connection()
+        except Exception as e:
+            raise StoreError(f"cannot reach store {self.safe_url()}: {_first_line(e)}") from e
+        fairy.driver_connection.autocommit = True
+        return fairy
+
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None and self._local.pid == os.getpid():
+            try:
+                conn.invalidate()
+            except Exception:
+                pass
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        import psycopg
+
+        delay, attempts = 0.01, 0
+        while True:
+            try:
+                return fn()
+            except _Retry:
+                pass
+            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                pass
+            except psycopg.OperationalError as e:
+                # The server restarted or dropped us: reconnect and run the whole transaction
+                # again. Every write is keyed by run id, so a replay never records twice.
+                attempts += 1
+                self.drop_connection()
+                if attempts > 30:
+                    raise StoreError(f"store {self.safe_url()}: {_first_line(e)}") from e
+                log.warning("store %s: %s; reconnecting", self.safe_url(), _first_line(e))
+            except psycopg.Error as e:
+                raise StoreError(f"store {self.safe_url()}: {_first_line(e)}") from e
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+
+    def transaction(self, fn: Callable[[Any], T]) -> T:
+        def attempt() -> T:
+            conn = self.connection().driver_connection
+            with conn.transaction():
+                return fn(conn.cursor())
+
+        return self._retrying(attempt)
+
+    def read(self, text: str, params: Any) -> Any:
+        def attempt() -> Any:
+            cur = self.connection().driver_connection.execute(text, params)
+            return cur.fetchone()
+
+        return self._retrying(attempt)
+
+    def now(self, cur: Any) -> _dt.datetime:
+        return cur.execute("SELECT now()").fetchone()[0]
+
+    def epoch(self, value: Any) -> float:
+        return value.timestamp()
+
+    def later(self, value: Any, seconds: float) -> _dt.datetime:
+        return value + _dt.timedelta(seconds=seconds)
+
+    def expired(self, expires_at: Any) -> bool:
+        return expires_at.timestamp() <= time.time()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

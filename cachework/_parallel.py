@@ -1,0 +1,64 @@
+"""``parallel=True``: a call runs in the background and ``run`` returns a Future at once."""
+
+from __future__ import annotations
+
+import concurrent.futures as _cf
+import threading
+from typing import Any
+
+_default: _cf.ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _executor(work: Any) -> _cf.Executor:
+    global _default
+    if work._cw_executor is not None:
+        return work._cw_executor
+    with _lock:
+        if _default is None:
+            _default = _cf.ThreadPoolExecutor(thread_name_prefix="cachework")
+        return _default
+
+
+def _call_elsewhere(work: Any, raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What runs in another process: the same claim, cache and history semantics."""
+    return work._cw_execute(raw, args, kwargs)
+
+
+def submit(work: Any, raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _cf.Future[Any]:
+    executor = _executor(work)
+    if isinstance(executor, _cf.ThreadPoolExecutor):
+        future = executor.submit(work._cw_execute, raw, args, kwargs)
+    else:
+        # Another process (or machine) runs the call: ship everything by cloudpickle, then
+        # copy the outcome back onto this work, since the remote copy is not this object.
+        import cloudpickle
+
+        payload = cloudpickle.dumps((work, raw, args, kwargs))
+        remote = executor.submit(_run_pickled, payload)
+        future = _cf.Future()
+
+        def _done(f: _cf.Future[Any]) -> None:
+            try:
+                value, state, status = f.result()
+            except BaseException as e:
+                work._cw_status = "failed"
+                future.set_exception(e)
+                return
+            if state:
+                work.__dict__.update(state)
+            work._cw_status = status
+            future.set_result(value)
+
+        work._cw_status = "running"
+        remote.add_done_callback(_done)
+    return future
+
+
+def _run_pickled(payload: bytes) -> tuple[Any, Any, str]:
+    import pickle
+
+    work, raw, args, kwargs = pickle.loads(payload)
+    work._cw_parallel = False
+    value = work._cw_execute(raw, args, kwargs)
+    return value, work._state(), work._cw_status

@@ -1,0 +1,161 @@
+"""The statements of claims, hits and finishes, built from the schema's tables.
+
+They are compiled once per dialect into plain SQL strings and executed straight on the
+DBAPI connection: a miss then costs a few driver calls instead of SQLAlchemy's per-call
+machinery, while the text still comes from the one schema and cannot drift from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .schema import calls, runs
+
+_WHERE_CALL = sa.and_(calls.c.work == sa.bindparam("work"), calls.c.key == sa.bindparam("key"))
+_WHERE_OWNED = sa.and_(_WHERE_CALL, calls.c.run_id == sa.bindparam("run_id"))
+
+#: What a hit needs, and nothing more: the hot path reads these six columns.
+LOOKUP_COLUMNS = (
+    calls.c.status,
+    calls.c.cached,
+    calls.c.expires_at,
+    calls.c.result,
+    calls.c.state,
+    calls.c.key_scheme,
+)
+_CLAIM_COLUMNS = LOOKUP_COLUMNS + (
+    calls.c.owner,
+    calls.c.owner_start,
+    calls.c.heartbeat_at,
+    calls.c.lease_s,
+    calls.c.run_id,
+)
+_OWNER = {
+    "owner": sa.bindparam("owner"),
+    "owner_start": sa.bindparam("owner_start"),
+    "heartbeat_at": sa.bindparam("now"),
+    "lease_s": sa.bindparam("lease_s"),
+    "run_id": sa.bindparam("run_id"),
+}
+
+
+def _insert(dialect_name: str) -> Any:
+    module = postgresql if dialect_name == "postgresql" else sqlite
+    return module.insert
+
+
+def statements(dialect_name: str) -> dict[str, Any]:
+    insert = _insert(dialect_name)
+    claim_select = sa.select(*_CLAIM_COLUMNS).where(_WHERE_CALL)
+    if dialect_name == "postgresql":
+        claim_select = claim_select.with_for_update()
+    return {
+        "lookup": sa.select(*LOOKUP_COLUMNS).where(_WHERE_CALL),
+        "claim_select": claim_select,
+        "run_insert": sa.insert(runs)
+        .values(
+            work=sa.bindparam("work"),
+            key=sa.bindparam("key"),
+            args=sa.bindparam("args"),
+            status="running",
+            started_at=sa.bindparam("now"),
+            host=sa.bindparam("host"),
+            pid=sa.bindparam("pid"),
+            cached=sa.bindparam("cached"),
+        )
+        .returning(runs.c.id),
+        "call_insert": insert(calls)
+        .values(
+            work=sa.bindparam("work"),
+            key=sa.bindparam("key"),
+            args=sa.bindparam("args"),
+            status="running",
+            created_at=sa.bindparam("now"),
+            cached=sa.bindparam("cached"),
+            key_scheme=sa.bindparam("key_scheme"),
+            **_OWNER,
+        )
+        .on_conflict_do_nothing(),
+        "call_take": sa.update(calls)
+        .where(_WHERE_CALL)
+        .values(
+            args=sa.bindparam("args"),
+            status="running",
+            result=None,
+            state=None,
+            created_at=sa.bindparam("now"),
+            finished_at=None,
+            expires_at=None,
+            cached=sa.bindparam("cached"),
+            key_scheme=sa.bindparam("key_scheme"),
+            **_OWNER,
+        ),
+        "run_interrupt": sa.update(runs)
+        .where(runs.c.id == sa.bindparam("run_id"), runs.c.status == "running")
+        .values(
+            status="interrupted",
+            finished_at=sa.bindparam("now"),
+            error_type=sa.bindparam("error_type"),
+            error=sa.bindparam("error"),
+        ),
+        "call_finish": sa.update(calls)
+        .where(_WHERE_OWNED)
+        .values(
+            status=sa.bindparam("status"),
+            result=sa.bindparam("result"),
+            state=sa.bindparam("state"),
+            finished_at=sa.bindparam("now"),
+            expires_at=sa.bindparam("expires_at"),
+            owner=None,
+            owner_start=None,
+            heartbeat_at=None,
+        ),
+        "run_finish": sa.update(runs)
+        .where(runs.c.id == sa.bindparam("run_id"))
+        .values(
+            status=sa.bindparam("status"),
+            finished_at=sa.bindparam("now"),
+            duration_s=sa.bindparam("duration_s"),
+            error_type=sa.bindparam("error_type"),
+            error=sa.bindparam("error"),
+            traceback=sa.bindparam("traceback"),
+        ),
+        "call_release": sa.delete(calls).where(_WHERE_OWNED),
+        "heartbeat": sa.update(calls).where(_WHERE_OWNED).values(heartbeat_at=sa.bindparam("now")),
+        "ran_before": sa.select(
+            sa.exists().where(
+                runs.c.work == sa.bindparam("work"), runs.c.key == sa.bindparam("key")
+            )
+        ),
+        "same_args": sa.select(
+            sa.exists().where(
+                runs.c.work == sa.bindparam("work"),
+                runs.c.key != sa.bindparam("key"),
+                runs.c.args == sa.bindparam("args", type_=runs.c.args.type),
+            )
+        ),
+        "other_scheme": sa.select(
+            sa.exists().where(
+                calls.c.work == sa.bindparam("work"),
+                calls.c.key_scheme != sa.bindparam("key_scheme"),
+            )
+        ),
+    }
+
+
+def compile_all(dialect: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every statement as SQL text for ``dialect`` with named parameters, and the values of
+    the parameters the statement fixes itself (``status='running'``), to merge under the caller's."""
+    out = {}
+    for name, stmt in statements(dialect.name).items():
+        compiled = stmt.compile(dialect=dialect)
+        fixed = {k: b.value for k, b in compiled.binds.items() if not b.required and k[0] != "%"}
+        out[name] = (str(compiled), fixed)
+    return out
+
+
+def sqlite_dialect() -> Any:
+    return sqlite.dialect(paramstyle="named")

@@ -1,0 +1,80 @@
+"""The tables, as SQLAlchemy Core metadata: the one source of truth for migrations and queries.
+
+Alembic's migrations are checked against this metadata by the test suite, and every
+statement the store runs is built from these ``Table`` objects, so the schema lives here only.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+metadata = sa.MetaData()
+
+#: On SQLite, timestamps are UTC ISO-8601 text (``2026-11-25T14:03:07.123456Z``) so that
+#: ``date(started_at)`` works and text order is time order; PostgreSQL gets ``timestamptz``.
+SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+Timestamp = sa.DateTime(timezone=True).with_variant(
+    sqlite.DATETIME(
+        storage_format=(
+            "%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06dZ"
+        ),
+        regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d+)Z",
+    ),
+    "sqlite",
+)
+
+#: JSON text on SQLite (``json_extract(args, '$.day')``), jsonb on PostgreSQL (``args->>'day'``).
+Args = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
+
+calls = sa.Table(
+    "cachework_calls",
+    metadata,
+    sa.Column("work", sa.String(255), primary_key=True),
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("args", Args, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("result", sa.LargeBinary),
+    sa.Column("state", sa.LargeBinary),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("expires_at", Timestamp),
+    sa.Column("owner", sa.String(255)),
+    sa.Column("heartbeat_at", Timestamp),
+    # Beyond the documented columns: what the store needs to run claims safely.
+    sa.Column("owner_start", sa.String(32)),  # the owner's process start time: pid reuse guard
+    sa.Column("lease_s", sa.Float),  # the owner's lease, so any waiter can judge its heartbeat
+    sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer, "sqlite")),
+    sa.Column("cached", sa.Boolean, nullable=False),
+    sa.Column("key_scheme", sa.Integer, nullable=False),
+)
+sa.Index("ix_cachework_calls_status", calls.c.status)
+
+runs = sa.Table(
+    "cachework_runs",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("work", sa.String(255), nullable=False),
+    sa.Column("key", sa.String(32), nullable=False),
+    sa.Column("args", Args, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("error_type", sa.String(255)),
+    sa.Column("error", sa.Text),
+    sa.Column("traceback", sa.Text),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("cached", sa.Boolean, nullable=False),
+)
+sa.Index("ix_cachework_runs_work_key", runs.c.work, runs.c.key)
+sa.Index("ix_cachework_runs_started_at", runs.c.started_at)
+sa.Index("ix_cachework_runs_status", runs.c.status)
+
+VERSION_TABLE = "cachework_alembic_version"

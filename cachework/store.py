@@ -1,0 +1,687 @@
+"""The store: claims, hits and history of calls, in SQLite or PostgreSQL.
+
+A call's life is ``lookup`` (a hit reads one row and writes nothing), else ``claim``
+(one transaction: take the row, write the history row), then ``finish`` or ``release``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from . import _owner
+from ._backends import REVISION_SQL, SQLITE_LOOKUP, Backend, ServerBackend, SQLiteBackend
+from ._backends import _Retry as _Retry
+from .errors import StoreError
+from .keys import KEY_SCHEME, jsonable
+
+__all__ = ["DEFAULT_URL", "SCHEMA_REVISION", "Call", "Run", "Store", "resolve_url"]
+
+log = logging.getLogger("cachework")
+
+DEFAULT_URL = "sqlite:///cachework.db"
+#: The schema revision this library reads and writes; tests check it is Alembic's head.
+SCHEMA_REVISION = "0001"
+#: Every revision this library can upgrade from. A store at any other is newer than us.
+KNOWN_REVISIONS = ("0001",)
+#: A running call whose owner has not beaten for this long is presumed dead (seconds).
+DEFAULT_LEASE = 60.0
+
+
+def resolve_url(spec: str | os.PathLike[str] | None = None) -> str:
+    """A SQLAlchemy URL from a URL, a path, or nothing (``CACHEWORK_URL``, else ``cachework.db``)."""
+    if spec is None:
+        spec = os.environ.get("CACHEWORK_URL") or DEFAULT_URL
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise StoreError(f"store must be a URL or a file path, not {spec!r}")
+    if "://" in spec:
+        return spec
+    return "sqlite:///" + os.path.abspath(os.path.expanduser(spec))
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file behind a ``sqlite:///`` URL, or None for any other database."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+")[0] != "sqlite":
+        return None
+    path = rest[1:] if rest.startswith("/") else rest
+    path = path.split("?")[0]
+    if path in ("", ":memory:"):
+        raise StoreError(
+            f"store {url}: an in-memory SQLite store cannot be shared between connections; "
+            "use a file path"
+        )
+    return os.path.abspath(os.path.expanduser(path))
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One execution of a call, as recorded in ``cachework_runs``."""
+
+    id: int
+    work: str
+    key: str
+    args: dict[str, Any]
+    status: str
+    started_at: _dt.datetime
+    finished_at: _dt.datetime | None
+    duration_s: float | None
+    error_type: str | None
+    error: str | None
+    traceback: str | None
+    host: str
+    pid: int
+    cached: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One cache entry, as recorded in ``cachework_calls`` (the blobs by size only)."""
+
+    work: str
+    key: str
+    args: dict[str, Any]
+    status: str
+    created_at: _dt.datetime
+    finished_at: _dt.datetime | None
+    expires_at: _dt.datetime | None
+    owner: str | None
+    heartbeat_at: _dt.datetime | None
+    result_size: int | None
+    state_size: int | None
+    cached: bool
+    key_scheme: int
+
+
+@dataclasses.dataclass
+class Claim:
+    """What ``Store.claim`` found: ``owned`` (run it), ``hit`` (a result appeared) or ``busy``."""
+
+    outcome: str
+    run_id: int | None = None
+    reason: str = ""
+    entry: tuple[Any, ...] | None = None
+    owner: str | None = None
+
+
+def _utc(value: Any) -> _dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value
+
+
+def _args(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else dict(value or {})
+
+
+class Store:
+    """A cache and its history in one database, shared by every work that names it.
+
+    Cheap to create: nothing is opened until the first call, and a SQLite store opens with
+    the standard library alone. Opening a store with an older schema upgrades it.
+    """
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
+        self.url = resolve_url(url)
+        self._create = create
+        path = _sqlite_path(self.url)
+        self._backend: Backend = (
+            SQLiteBackend(self.url, path) if path is not None else ServerBackend(self.url)
+        )
+        self._path = path
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        self._host = _owner.host()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Connections do not travel: another process reopens the store by its URL.
+        return (get_store, (self.url,))
+
+    @property
+    def dialect(self) -> str:
+        return self._backend.name
+
+    @property
+    def path(self) -> str | None:
+        """The SQLite file, or None for a server database."""
+        return self._path
+
+    # -- opening ----------------------------------------------------------------------------
+    def _ensure(self) -> Backend:
+        if not self._ready:
+            with self._ready_lock:
+                if not self._ready:
+                    if self._path is not None:
+                        self._open_sqlite(self._path)
+                    else:
+                        self._open_server()
+                    self._ready = True
+        return self._backend
+
+    def _open_sqlite(self, path: str) -> None:
+        folder = os.path.dirname(path) or "."
+        if not os.path.exists(path):
+            if not self._create:
+                raise StoreError(f"store {self.url} does not exist")
+            if not os.path.isdir(folder):
+                raise StoreError(f"store {self.url}: folder {folder} does not exist")
+            if not os.access(folder, os.W_OK):
+                raise StoreError(f"store {self.url}: folder {folder} is not writable")
+            self._migrate_sqlite(path, folder)
+            return
+        if not os.access(folder, os.W_OK) or not os.access(path, os.W_OK):
+            # SQLite needs to create -wal/-shm files beside a WAL database to write; without
+            # them we open read-only, which still serves every hit.
+            self._backend.read_only = True  # type: ignore[attr-defined]
+        revision = self._sqlite_revision(path)
+        if revision == SCHEMA_REVISION:
+            return
+        self._check_revision(revision)
+        if self._backend.read_only or not self._create:  # type: ignore[attr-defined]
+            raise StoreError(
+                f"store {self.url} has no cachework schema and cannot be upgraded here"
+            )
+        self._migrate_sqlite(path, folder)
+
+    def _sqlite_revision(self, path: str) -> str | None:
+        import sqlite3
+
+        try:
+            row = self._backend.read(REVISION_SQL, ())
+        except StoreError as e:
+            if "no such table" in str(e):
+                return None
+            raise
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"store {self.url}: {e}") from e
+        finally:
+            self._backend.drop_connection()
+        return row[0] if row else None
+
+    def _check_revision(self, revision: str | None) -> None:
+        if revision is not None and revision not in KNOWN_REVISIONS:
+            raise StoreError(
+                f"store {self.url} has schema revision {revision!r}, newer than this cachework "
+                f"(which knows up to {SCHEMA_REVISION!r}): upgrade cachework to use it"
+            )
+
+    def _migrate_sqlite(self, path: str, folder: str) -> None:
+        # Several processes may open a new file at once: an exclusive lock on the folder
+        # makes one migrate while the others wait, then find the schema in place. The lock
+        # is on the folder, not the file, because closing any descriptor of the database
+        # would drop SQLite's own POSIX locks held by this process.
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            revision = self._sqlite_revision(path) if os.path.exists(path) else None
+            self._check_revision(revision)
+            if revision == SCHEMA_REVISION:
+                return
+            import sqlite3
+
+            conn = sqlite3.connect(path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")  # persistent: set once, at creation
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"store {self.url}: {e}") from e
+            finally:
+                conn.close()
+            self._upgrade()
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _open_server(self) -> None:
+        import sqlalchemy as sa
+
+        engine = self._backend.engine
+        try:
+            with engine.connect() as conn:
+                has = sa.inspect(conn).has_table("cachework_alembic_version")
+                revision = conn.exec_driver_sql(REVISION_SQL).scalar() if has else None
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"cannot reach store {self._backend.safe_url()}: {e.orig or e}") from e  # type: ignore[attr-defined]
+        if revision == SCHEMA_REVISION:
+            return
+        self._check_revision(revision)
+        if not self._create:
+            raise StoreError(
+                f"store {self.url} has no cachework schema: run `cachework db upgrade`"
+            )
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        from . import _migrate
+
+        _migrate.upgrade(self._backend.engine)
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` (Alembic); what ``cachework db upgrade`` runs."""
+        from . import _migrate
+
+        if self._path is not None and not os.path.exists(self._path):
+            self._ensure()
+            return
+        _migrate.upgrade(self._backend.engine, revision)
+        self._ready = False
+
+    def downgrade(self, revision: str) -> None:
+        from . import _migrate
+
+        _migrate.downgrade(self._backend.engine, revision)
+        self._ready = False
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None: no cachework tables yet)."""
+        from . import _migrate
+
+        return _migrate.current(self._backend.engine)
+
+    def close(self) -> None:
+        """Close this thread's connection and the engine; the store reopens on next use."""
+        self._backend.dispose()
+
+    # -- the hot path -----------------------------------------------------------------------
+    def lookup(self, work: str, key: str) -> tuple[Any, ...] | None:
+        """The entry of (work, key): (status, cached, expires_at, result, state, key_scheme)."""
+        backend = self._backend if self._ready else self._ensure()
+        if backend.name == "sqlite":
+            return backend.read(SQLITE_LOOKUP, {"work": work, "key": key})
+        return backend.read(backend.sql("lookup")[0], {"work": work, "key": key})
+
+    def is_fresh(self, entry: tuple[Any, ...]) -> bool:
+        """Whether an entry may be served: succeeded, cached, same key scheme, not expired."""
+        status, cached, expires_at, _, _, scheme = entry
+        return (
+            status == "succeeded"
+            and bool(cached)
+            and scheme == KEY_SCHEME
+            and (expires_at is None or not self._backend.expired(expires_at))
+        )
+
+    # -- claims -----------------------------------------------------------------------------
+    def claim(
+        self,
+        work: str,
+        key: str,
+        args_json: str,
+        *,
+        cached: bool,
+        accept_hit: bool,
+        lease: float,
+        mine: frozenset[int] = frozenset(),
+        versioned: bool = False,
+    ) -> Claim:
+        """Take (work, key) for this process, atomically, or say who holds it.
+
+        ``mine`` is the run ids this process is running now: a row that names this very
+        process but none of them is a leftover (a commit whose answer was lost) to take over.
+        """
+        backend = self._ensure()
+        pid = os.getpid()
+        owner = f"{self._host}:{pid}"
+
+        def attempt(cur: Any) -> Claim:
+            now = backend.now(cur)
+            params: dict[str, Any] = {"work": work, "key": key}
+            row = backend.execute(cur, "claim_select", params).fetchone()
+            if row is None:
+                reason = "new"
+                if backend.execute(cur, "ran_before", params).fetchone()[0]:
+                    reason = "forgotten"
+                elif (
+                    versioned
+                    and backend.execute(cur, "same_args", {**params, "args": args_json}).fetchone()[
+                        0
+                    ]
+                ):
+                    reason = "new version"
+                elif backend.execute(
+                    cur, "other_scheme", {**params, "key_scheme": KEY_SCHEME}
+                ).fetchone()[0]:
+                    reason = "new (entries written under another key scheme exist)"
+            else:
+                status = row[0]
+                if status == "running":
+                    holder, start, beat, lease_s, old_run = row[6:11]
+                    if self._alive(holder, start, beat, lease_s, now, old_run, mine, backend):
+                        return Claim("busy", owner=holder)
+                    backend.execute(
+                        cur,
+                        "run_interrupt",
+                        {
+                            "run_id": old_run,
+                            "now": now,
+                            "error_type": "Interrupted",
+                            "error": f"owner {holder} died; taken over by {owner}",
+                        },
+                    )
+                    reason = f"taking over from {holder}, whose run {old_run} died"
+                elif status == "succeeded":
+                    entry = tuple(row[:6])
+                    if accept_hit and self.is_fresh(entry):
+                        return Claim("hit", entry=entry)
+                    if not row[1]:
+                        reason = "not cached"
+                    elif row[5] != KEY_SCHEME:
+                        reason = "written under another key scheme"
+                    elif row[2] is not None and backend.expired(row[2]):
+                        reason = "expired"
+                    elif not accept_hit and cached:
+                        reason = "stored result unreadable"
+                    else:
+                        reason = "not cached"
+                else:
+                    reason = "failed before"
+            run_id = backend.execute(
+                cur,
+                "run_insert",
+                {
+                    **params,
+                    "args": args_json,
+                    "now": now,
+                    "host": self._host,
+                    "pid": pid,
+                    "cached": cached,
+                },
+            ).fetchone()[0]
+            values = {
+                **params,
+                "args": args_json,
+                "now": now,
+                "owner": owner,
+                "owner_start": _owner.process_start(pid),
+                "lease_s": lease,
+                "run_id": run_id,
+                "cached": cached,
+                "key_scheme": KEY_SCHEME,
+            }
+            if row is None:
+                if backend.execute(cur, "call_insert", values).rowcount == 0:
+                    raise _Retry()  # another host inserted first (servers only)
+            else:
+                backend.execute(cur, "call_take", values)
+            return Claim("owned", run_id=run_id, reason=reason)
+
+        return backend.transaction(attempt)
+
+    def _alive(
+        self,
+        holder: str,
+        start: str | None,
+        beat: Any,
+        lease_s: float | None,
+        now: Any,
+        run_id: int,
+        mine: frozenset[int],
+        backend: Backend,
+    ) -> bool:
+        host, _, pid_text = (holder or "").rpartition(":")
+        if host == self._host and pid_text.isdigit():
+            pid = int(pid_text)
+            if pid == os.getpid():
+                return run_id in mine
+            return _owner.is_alive(pid, start)
+        if beat is None:
+            return False
+        return backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
+
+    def finish(
+        self,
+        work: str,
+        key: str,
+        run_id: int,
+        *,
+        status: str,
+        duration_s: float,
+        result: bytes | None = None,
+        state: bytes | None = None,
+        ttl_s: float | None = None,
+        error_type: str | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        """Record how a run ended, in the entry and in the history, in one transaction."""
+        backend = self._ensure()
+
+        def attempt(cur: Any) -> None:
+            now = backend.now(cur)
+            backend.execute(
+                cur,
+                "call_finish",
+                {
+                    "work": work,
+                    "key": key,
+                    "run_id": run_id,
+                    "status": status,
+                    "result": result,
+                    "state": state,
+                    "now": now,
+                    "expires_at": None if ttl_s is None else backend.later(now, ttl_s),
+                },
+            )
+            backend.execute(
+                cur,
+                "run_finish",
+                {
+                    "run_id": run_id,
+                    "status": status,
+                    "now": now,
+                    "duration_s": duration_s,
+                    "error_type": error_type,
+                    "error": error,
+                    "traceback": traceback,
+                },
+            )
+
+        backend.transaction(attempt)
+
+    def release(self, work: str, key: str, run_id: int, why: str) -> None:
+        """Give a claim back unfinished (Ctrl-C, SIGTERM): the run is ``interrupted``."""
+        backend = self._ensure()
+
+        def attempt(cur: Any) -> None:
+            now = backend.now(cur)
+            params = {"work": work, "key": key, "run_id": run_id}
+            backend.execute(cur, "call_release", params)
+            backend.execute(
+                cur,
+                "run_interrupt",
+                {**params, "now": now, "error_type": "Interrupted", "error": why},
+            )
+
+        backend.transaction(attempt)
+
+    def beat(self, owned: list[tuple[str, str, int]]) -> None:
+        """Refresh the heartbeat of every call this process runs in this store."""
+        backend = self._ensure()
+
+        def attempt(cur: Any) -> None:
+            now = backend.now(cur)
+            for work, key, run_id in owned:
+                backend.execute(
+                    cur, "heartbeat", {"work": work, "key": key, "run_id": run_id, "now": now}
+                )
+
+        backend.transaction(attempt)
+
+    # -- reading and forgetting (off the hot path: SQLAlchemy Core) --------------------------
+    def _tables(self) -> Any:
+        from . import schema
+
+        return schema
+
+    def _engine(self) -> Any:
+        self._ensure()
+        return self._backend.engine
+
+    def history(
+        self,
+        work: str | None = None,
+        *,
+        status: str | None = None,
+        key: str | None = None,
+        since: _dt.datetime | None = None,
+        limit: int | None = 20,
+        **values: Any,
+    ) -> list[Run]:
+        """Runs, newest first, filtered by work, status, key, start time and argument values."""
+        import sqlalchemy as sa
+
+        runs = self._tables().runs
+        q = sa.select(runs).order_by(runs.c.id.desc())
+        if work is not None:
+            q = q.where(runs.c.work == work)
+        if status is not None:
+            q = q.where(runs.c.status == status)
+        if key is not None:
+            q = q.where(runs.c.key == key)
+        if since is not None:
+            q = q.where(runs.c.started_at >= _utc(since))
+        out = []
+        with self._engine().connect() as conn:
+            for row in conn.execute(q):
+                if values and not _matches(_args(row.args), values):
+                    continue
+                out.append(
+                    Run(
+                        id=row.id,
+                        work=row.work,
+                        key=row.key,
+                        args=_args(row.args),
+                        status=row.status,
+                        started_at=_utc(row.started_at),  # type: ignore[arg-type]
+                        finished_at=_utc(row.finished_at),
+                        duration_s=row.duration_s,
+                        error_type=row.error_type,
+                        error=row.error,
+                        traceback=row.traceback,
+                        host=row.host,
+                        pid=row.pid,
+                        cached=bool(row.cached),
+                    )
+                )
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def calls(
+        self, work: str | None = None, *, key: str | None = None, **values: Any
+    ) -> list[Call]:
+        """Cache entries of a work (or all), optionally only those whose args hold ``values``."""
+        return list(self._calls(work, key=key, values=values))
+
+    def _calls(
+        self, work: str | None, *, key: str | None = None, values: Mapping[str, Any] | None = None
+    ) -> Iterator[Call]:
+        import sqlalchemy as sa
+
+        calls = self._tables().calls
+        cols = [c for c in calls.c if c.name not in ("result", "state")]
+        q = sa.select(
+            *cols,
+            sa.func.length(calls.c.result).label("result_size"),
+            sa.func.length(calls.c.state).label("state_size"),
+        ).order_by(calls.c.work, calls.c.created_at)
+        if work is not None:
+            q = q.where(calls.c.work == work)
+        if key is not None:
+            q = q.where(calls.c.key == key)
+        with self._engine().connect() as conn:
+            for row in conn.execute(q):
+                args = _args(row.args)
+                if values and not _matches(args, values):
+                    continue
+                yield Call(
+                    work=row.work,
+                    key=row.key,
+                    args=args,
+                    status=row.status,
+                    created_at=_utc(row.created_at),  # type: ignore[arg-type]
+                    finished_at=_utc(row.finished_at),
+                    expires_at=_utc(row.expires_at),
+                    owner=row.owner,
+                    heartbeat_at=_utc(row.heartbeat_at),
+                    result_size=row.result_size,
+                    state_size=row.state_size,
+                    cached=bool(row.cached),
+                    key_scheme=row.key_scheme,
+                )
+
+    def forget(self, work: str, *, key: str | None = None, **values: Any) -> int:
+        """Remove the entries of ``work`` whose args hold ``values`` (or the one ``key``).
+
+        History stays: forgetting only makes the next call with those arguments run again.
+        Returns how many entries were removed.
+        """
+        if key is None and not values:
+            raise ValueError(
+                "forget needs argument values or a key; use forget_all to clear a work"
+            )
+        keys = [key] if key is not None else [c.key for c in self._calls(work, values=values)]
+        return self._delete(work, keys)
+
+    def forget_all(self, work: str) -> int:
+        """Remove every entry of ``work``."""
+        return self._delete(work, None)
+
+    def _delete(self, work: str, keys: list[str] | None) -> int:
+        import sqlalchemy as sa
+
+        calls = self._tables().calls
+        q = sa.delete(calls).where(calls.c.work == work)
+        if keys is not None:
+            if not keys:
+                return 0
+            q = q.where(calls.c.key.in_(keys))
+        with self._engine().begin() as conn:
+            n = conn.execute(q).rowcount
+        log.info("forgot %d entr%s of %s", n, "y" if n == 1 else "ies", work)
+        return n
+
+
+def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    """Whether stored args hold ``values``, compared as stored (so ``1`` never matches ``"1"``)."""
+    for name, value in values.items():
+        if name not in args:
+            return False
+        if json.dumps(args[name], sort_keys=True) != json.dumps(jsonable(value), sort_keys=True):
+            return False
+    return True
+
+
+_registry: dict[str, Store] = {}
+_registry_lock = threading.Lock()
+
+
+def get_store(spec: Store | str | os.PathLike[str] | None) -> Store:
+    """The process-wide Store for a URL or path, so works naming one database share it."""
+    if isinstance(spec, Store):
+        return spec
+    url = resolve_url(spec)
+    store = _registry.get(url)
+    if store is None:
+        with _registry_lock:
+            store = _registry.setdefault(url, Store(url))
+    return store

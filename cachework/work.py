@@ -1,0 +1,633 @@
+"""``Work`` and ``@work``: call semantics. A call is bound, keyed, looked up, else claimed and run.
+
+One call reads like this: ``run`` → ``keys.key_for`` → ``Store.lookup`` → a hit (return the
+stored result, restore the state) or ``Store.claim`` → the user's ``run`` → ``Store.finish``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as _cf
+import datetime as _dt
+import functools
+import inspect
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar, overload
+
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+else:  # pragma: no cover
+    from typing_extensions import ParamSpec
+
+from . import keys
+from ._heartbeat import heartbeats
+from .errors import AlreadyRunning, StoreError, UnstorableResult
+from .store import DEFAULT_LEASE, Store, get_store
+
+__all__ = ["CachedFunction", "Work", "work"]
+
+log = logging.getLogger("cachework")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_MISS = object()  # "no value": a stored result of None is a real result
+_ON_RUNNING = ("wait", "skip", "raise")
+#: A return value larger than this is refused (UnstorableResult) rather than bloating the store.
+MAX_RESULT_BYTES = 2**30  # 1 GiB
+_POLL_FIRST_S, _POLL_MAX_S = 0.005, 0.25  # waiting polls one read per period: ~0.1% of a core
+_RECLAIM_EVERY_S = 1.0  # how often a waiter re-checks that the owner is alive
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived during a run; raised so the claim is released before the process ends."""
+
+
+class _Binder:
+    """Binds call arguments to names the way ``inspect.Signature.bind`` does, fast for plain ones."""
+
+    def __init__(self, fn: Callable[..., Any], skip_self: bool) -> None:
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())[1 if skip_self else 0 :]
+        self.signature = sig.replace(parameters=params)
+        self.kinds = {p.name: p.kind for p in params}
+        self.names = tuple(p.name for p in params)
+        self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        self.plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        names = self.names
+        if self.plain and len(args) <= len(names):
+            bound = dict(zip(names, args))
+            plain = True
+            for name, value in kwargs.items():
+                if name in bound or name not in self.kinds:
+                    plain = False  # a duplicate or unknown name: let bind() word the TypeError
+                    break
+                bound[name] = value
+            if plain:
+                if len(bound) < len(names):
+                    for name in names:
+                        if name not in bound and name in self.defaults:
+                            bound[name] = self.defaults[name]
+                if len(bound) == len(names):
+                    return bound
+        ba = self.signature.bind(*args, **kwargs)  # raises the TypeError Python would
+        ba.apply_defaults()
+        bound = {}
+        for name, value in ba.arguments.items():
+            kind = self.kinds[name]
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                bound[name] = list(value)
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                bound.update(value)  # flattened, so the seed's run(value=1) is $.value
+            else:
+                bound[name] = value
+        return bound
+
+
+def _default_name(module: str, qualname: str) -> str:
+    if module == "__main__":
+        main = sys.modules.get("__main__")
+        path = getattr(main, "__file__", None)
+        if path:
+            module = os.path.splitext(os.path.basename(path))[0]
+    return f"{module}.{qualname}"
+
+
+def _seconds(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, _dt.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(
+            f"{what} must be a positive number of seconds or a timedelta, not {value!r}"
+        )
+    return float(value)
+
+
+@contextmanager
+def _sigterm_raises() -> Any:
+    """Turn SIGTERM into an exception for the length of a run, so the claim can be released.
+
+    Only where SIGTERM has its default action and only on the main thread: a program that
+    handles SIGTERM itself keeps its handler.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class Work:
+    """A unit of work whose ``run`` executes only when its arguments are new.
+
+    Subclass it and define ``run``. Public attributes are the work's state: stored after a
+    run and restored on a hit. Configuration lives under private names, so it is never state.
+    """
+
+    # Class-level defaults, so a subclass whose __init__ forgets super().__init__() works.
+    _cw_name: str | None = None
+    _cw_store: Any = None
+    _cw_cache_calls = True
+    _cw_version: Any = None
+    _cw_ttl: float | None = None
+    _cw_parallel = False
+    _cw_every: Any = None
+    _cw_tz: Any = None
+    _cw_on_running = "wait"
+    _cw_wait_timeout: float | None = None
+    _cw_lease: float | None = None
+    _cw_executor: Any = None
+    _cw_max_result_bytes = MAX_RESULT_BYTES
+    _cw_status = "not_started"
+    _cw_future: Any = None
+    _cw_binder: _Binder
+    _cw_raw: Callable[..., Any]
+    _cw_bound_self = True  # the raw run takes the work as its first argument
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
+        cache_calls: bool = True,
+        version: Any = None,
+        ttl: _dt.timedelta | float | None = None,
+        parallel: bool = False,
+        every: str | _dt.timedelta | None = None,
+        tz: str | None = None,
+        on_running: str = "wait",
+        wait_timeout: float | None = None,
+        lease: float | None = None,
+        executor: _cf.Executor | None = None,
+        max_result_bytes: int = MAX_RESULT_BYTES,
+    ) -> None:
+        if on_running not in _ON_RUNNING:
+            raise ValueError(f"on_running must be one of {_ON_RUNNING}, not {on_running!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"name must be a non-empty string, not {name!r}")
+        if every is not None:
+            from .periods import check_every
+
+            check_every(every, tz)
+        self._cw_name = name
+        self._cw_store = store if isinstance(store, Store) or store is None else get_store(store)
+        self._cw_cache_calls = bool(cache_calls)
+        self._cw_version = version
+        self._cw_ttl = _seconds(ttl, "ttl")
+        self._cw_parallel = bool(parallel)
+        self._cw_every = every
+        self._cw_tz = tz
+        self._cw_on_running = on_running
+        self._cw_wait_timeout = None if wait_timeout is None else float(wait_timeout)
+        self._cw_lease = _seconds(lease, "lease")
+        self._cw_executor = executor
+        self._cw_max_result_bytes = int(max_result_bytes)
+        self._cw_status = "not_started"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is None or getattr(run, "_cachework_run", False):
+            return
+        cls._cw_binder = _Binder(run, skip_self=True)
+        cls._cw_raw = run
+
+        @functools.wraps(run)
+        def cached_run(self: Work, *args: Any, **kwargs: Any) -> Any:
+            if self.__dict__.get("_cw_inside"):
+                # super().run() from an overriding run: the outer call is the cached one.
+                return run(self, *args, **kwargs)
+            return self._cw_call(type(self)._cw_binder, run, args, kwargs)
+
+        cached_run._cachework_run = True  # type: ignore[attr-defined]
+        cls.run = cached_run  # type: ignore[method-assign]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A work travels (parallel executors) with its configuration and state, never with
+        # the Future of its latest call.
+        state = dict(self.__dict__)
+        state.pop("_cw_future", None)
+        state.pop("_cw_inside", None)
+        return state
+
+    # -- configuration, read-only -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The key namespace; default ``<module>.<QualName>``."""
+        if self._cw_name is None:
+            self._cw_name = _default_name(type(self).__module__, type(self).__qualname__)
+        return self._cw_name
+
+    @property
+    def store(self) -> Store:
+        if not isinstance(self._cw_store, Store):
+            self._cw_store = get_store(self._cw_store)
+        return self._cw_store
+
+    @property
+    def cache_calls(self) -> bool:
+        return self._cw_cache_calls
+
+    @property
+    def version(self) -> Any:
+        return self._cw_version
+
+    @property
+    def ttl(self) -> float | None:
+        return self._cw_ttl
+
+    @property
+    def parallel(self) -> bool:
+        return self._cw_parallel
+
+    @property
+    def every(self) -> Any:
+        return self._cw_every
+
+    # -- status of the latest call, as in Lightning ----------------------------------------
+    @property
+    def status(self) -> str:
+        """``not_started``, ``pending``, ``running``, ``succeeded`` or ``failed``."""
+        return self._cw_status
+
+    @property
+    def has_started(self) -> bool:
+        return self._cw_status != "not_started"
+
+    @property
+    def is_running(self) -> bool:
+        return self._cw_status == "running"
+
+    @property
+    def has_succeeded(self) -> bool:
+        return self._cw_status == "succeeded"
+
+    @property
+    def has_failed(self) -> bool:
+        return self._cw_status == "failed"
+
+    # -- the public verbs ------------------------------------------------------------------
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Override this; cachework wraps it so that it runs only for new arguments."""
+        raise NotImplementedError(f"{type(self).__qualname__} must define run()")
+
+    def key(self, *args: Any, **kwargs: Any) -> str:
+        """The key ``run(*args, **kwargs)`` would have now."""
+        return keys.key_for(self._bind(args, kwargs), self._cw_version)
+
+    def forget(self, *args: Any, **kwargs: Any) -> bool:
+        """Remove the entry that ``run(*args, **kwargs)`` would hit, so that call runs again."""
+        return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait for the latest parallel call and return its result (raises what it raised)."""
+        future = self._cw_future
+        if future is None:
+            return None
+        return future.result(timeout)
+
+    # -- the machinery ----------------------------------------------------------------------
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        bound = self._cw_binder(args, kwargs)
+        if self._cw_every is not None:
+            from .periods import period_label
+
+            bound["_period"] = period_label(self._cw_every, self._cw_tz)
+        return bound
+
+    def _cw_call(
+        self,
+        binder: _Binder,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        if self._cw_parallel:
+            return self._cw_submit(raw, args, kwargs)
+        return self._cw_execute(raw, args, kwargs)
+
+    def _cw_submit(
+        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        from . import _parallel
+
+        self._cw_status = "pending"
+        future = _parallel.submit(self, raw, args, kwargs)
+        self._cw_future = future
+        return future
+
+    def _cw_execute(
+        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        bound = self._bind(args, kwargs)
+        key = keys.key_for(bound, self._cw_version)
+        store = self.store
+        name = self.name
+        accept_hit = self._cw_cache_calls
+        if accept_hit:
+            entry = store.lookup(name, key)
+            if entry is not None and store.is_fresh(entry):
+                value = self._serve(entry, name, key)
+                if value is not _MISS:
+                    return value
+                accept_hit = False
+        return self._claim_and_run(store, name, key, bound, raw, args, kwargs, accept_hit)
+
+    def _serve(self, entry: tuple[Any, ...], name: str, key: str) -> Any:
+        """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
+        try:
+            value = pickle.loads(entry[3])
+            state = pickle.loads(entry[4]) if entry[4] is not None else None
+        except Exception as e:
+            message = f"cachework: the stored result of {name} [{key}] no longer loads ({e!r}); running again"
+            log.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
+            return _MISS
+        if state:
+            self.__dict__.update(state)
+        self._cw_status = "succeeded"
+        log.debug("hit %s [%s]", name, key)
+        return value
+
+    def _lease(self) -> float:
+        if self._cw_lease is not None:
+            return self._cw_lease
+        env = os.environ.get("CACHEWORK_LEASE")
+        return _seconds(float(env), "CACHEWORK_LEASE") if env else DEFAULT_LEASE  # type: ignore[return-value]
+
+    def _claim_and_run(
+        self,
+        store: Store,
+        name: str,
+        key: str,
+        bound: dict[str, Any],
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        accept_hit: bool,
+    ) -> Any:
+        args_json = keys.args_json(bound)
+        lease = self._lease()
+        cache_calls = self._cw_cache_calls
+        previous = self._cw_status
+        self._cw_status = "pending"
+        started = time.monotonic()
+        delay = _POLL_FIRST_S
+        while True:
+            claim = store.claim(
+                name,
+                key,
+                args_json,
+                cached=cache_calls,
+                accept_hit=accept_hit,
+                lease=lease,
+                mine=heartbeats.mine(),
+                versioned=self._cw_version is not None,
+            )
+            if claim.outcome == "owned":
+                break
+            if claim.outcome == "hit":
+                value = self._serve(claim.entry, name, key)  # type: ignore[arg-type]
+                if value is not _MISS:
+                    return value
+                accept_hit = False
+                continue
+            if self._cw_on_running == "skip":
+                self._cw_status = previous
+                log.info("skipping %s [%s]: running in %s", name, key, claim.owner)
+                return None
+            if self._cw_on_running == "raise":
+                self._cw_status = previous
+                raise AlreadyRunning(f"{name} [{key}] is running in {claim.owner}")
+            log.info("waiting for %s [%s]: running in %s", name, key, claim.owner)
+            # Poll with cheap reads; take a write lock (a claim) only when the entry changes
+            # or once a second, to notice an owner that died.
+            last_claim = time.monotonic()
+            while True:
+                if (
+                    self._cw_wait_timeout is not None
+                    and time.monotonic() - started > self._cw_wait_timeout
+                ):
+                    self._cw_status = previous
+                    raise AlreadyRunning(
+                        f"{name} [{key}] still running in {claim.owner} after {self._cw_wait_timeout} s"
+                    )
+                time.sleep(delay)
+                delay = min(delay * 1.5, _POLL_MAX_S)
+                entry = store.lookup(name, key)
+                if entry is None or entry[0] != "running":
+                    break
+                if time.monotonic() - last_claim > _RECLAIM_EVERY_S:
+                    break
+        return self._run_owned(
+            store, name, key, claim.run_id, claim.reason, raw, args, kwargs, lease
+        )
+
+    def _run_owned(
+        self,
+        store: Store,
+        name: str,
+        key: str,
+        run_id: int | None,
+        reason: str,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        lease: float,
+    ) -> Any:
+        assert run_id is not None
+        log.info("running %s [%s]: %s", name, key, reason)
+        self._cw_status = "running"
+        heartbeats.add(run_id, store, name, key, lease)
+        t0 = time.perf_counter()
+        try:
+            self.__dict__["_cw_inside"] = True
+            try:
+                with _sigterm_raises():
+                    value = (
+                        raw(self, *args, **kwargs) if self._cw_bound_self else raw(*args, **kwargs)
+                    )
+            finally:
+                self.__dict__.pop("_cw_inside", None)
+        except Exception as e:
+            self._cw_status = "failed"
+            store.finish(
+                name,
+                key,
+                run_id,
+                status="failed",
+                duration_s=time.perf_counter() - t0,
+                error_type=type(e).__qualname__,
+                error=str(e),
+                traceback=traceback.format_exc(),
+            )
+            log.info("failed %s [%s]: %s: %s", name, key, type(e).__qualname__, e)
+            heartbeats.remove(run_id)
+            raise
+        except BaseException as e:
+            self._cw_status = "failed"
+            why = "SIGTERM" if isinstance(e, _Terminated) else type(e).__name__
+            try:
+                store.release(name, key, run_id, f"stopped by {why}")
+            except Exception:
+                log.warning("could not release %s [%s]", name, key, exc_info=True)
+            heartbeats.remove(run_id)
+            log.info("interrupted %s [%s] by %s", name, key, why)
+            if isinstance(e, _Terminated):
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+            raise
+        duration = time.perf_counter() - t0
+        try:
+            try:
+                result, state = self._pack(value)
+            except UnstorableResult as e:
+                self._cw_status = "failed"
+                store.finish(
+                    name,
+                    key,
+                    run_id,
+                    status="failed",
+                    duration_s=duration,
+                    error_type="UnstorableResult",
+                    error=str(e),
+                    traceback=traceback.format_exc(),
+                )
+                raise
+            store.finish(
+                name,
+                key,
+                run_id,
+                status="succeeded",
+                duration_s=duration,
+                result=result,
+                state=state,
+                ttl_s=self._cw_ttl,
+            )
+        except StoreError as e:
+            self._cw_status = "failed"
+            try:
+                store.release(name, key, run_id, f"could not record the result: {e}")
+            except Exception:
+                pass
+            raise StoreError(f"{name} ran, but its result could not be recorded: {e}") from e
+        finally:
+            heartbeats.remove(run_id)
+        self._cw_status = "succeeded"
+        log.info("succeeded %s [%s] in %.3f s", name, key, duration)
+        return value
+
+    def _state(self) -> dict[str, Any] | None:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def _pack(self, value: Any) -> tuple[bytes | None, bytes | None]:
+        """The result and the state as stored; UnstorableResult names what could not be."""
+        if not self._cw_cache_calls:
+            return None, None  # never served, so never stored
+        import cloudpickle
+
+        limit = self._cw_max_result_bytes
+        try:
+            result = cloudpickle.dumps(value, protocol=5)
+        except Exception as e:
+            raise UnstorableResult(
+                f"{self.name}: cannot store a return value of type {type(value).__qualname__}: {e}"
+            ) from e
+        if len(result) > limit:
+            raise UnstorableResult(
+                f"{self.name}: the return value is {len(result):,} bytes, over max_result_bytes "
+                f"({limit:,})"
+            )
+        state = self._state()
+        if not state:
+            return result, None
+        try:
+            packed = cloudpickle.dumps(state, protocol=5)
+        except Exception as e:
+            names = ", ".join(sorted(state))
+            raise UnstorableResult(
+                f"{self.name}: cannot store the work state ({names}): {e}"
+            ) from e
+        return result, packed
+
+
+class CachedFunction(Work, Generic[P, R]):
+    """A plain function made a work by ``@cachework.work``: call it as before."""
+
+    _cw_bound_self = False
+
+    def __init__(self, fn: Callable[P, R], **options: Any) -> None:
+        super().__init__(**options)
+        functools.update_wrapper(self, fn)
+        self._cw_raw = fn
+        self._cw_binder = _Binder(fn, skip_self=False)
+        if self._cw_name is None:
+            self._cw_name = _default_name(fn.__module__, fn.__qualname__)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._cw_call(self._cw_binder, self._cw_raw, args, kwargs)
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
+        return self._cw_call(self._cw_binder, self._cw_raw, args, kwargs)
+
+    run._cachework_run = True  # type: ignore[attr-defined]
+
+    def forget(self, *args: P.args, **kwargs: P.kwargs) -> bool:  # type: ignore[override]
+        return super().forget(*args, **kwargs)
+
+    def _state(self) -> dict[str, Any] | None:
+        return None  # a function has no state; update_wrapper's attributes are not state
+
+    def __repr__(self) -> str:
+        return f"<cachework.work {self.name}>"
+
+
+@overload
+def work(fn: Callable[P, R], /) -> CachedFunction[P, R]: ...
+@overload
+def work(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = ...,
+    store: Store | str | os.PathLike[str] | None = ...,
+    cache_calls: bool = ...,
+    version: Any = ...,
+    ttl: _dt.timedelta | float | None = ...,
+    parallel: bool = ...,
+    every: str | _dt.timedelta | None = ...,
+    tz: str | None = ...,
+    on_running: str = ...,
+    wait_timeout: float | None = ...,
+    lease: float | None = ...,
+    executor: _cf.Executor | None = ...,
+    max_result_bytes: int = ...,
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+def work(fn: Any = None, /, **options: Any) -> Any:
+    """Make a plain function a work: ``@work`` or ``@work(name=..., store=..., ...)``."""
+    if fn is not None:
+        return CachedFunction(fn, **options)
+    return lambda f: CachedFunction(f, **options)
