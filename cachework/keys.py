@@ -216,10 +216,10 @@ def _compound(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
         return _pandas(obj, tp, depth, seen)
 
     # Subclasses of builtins key apart from their base: the class name joins the key.
-    for base, tag in ((str, b"s"), (int, b"i"), (float, b"f"), (bytes, b"b")):
+    for base in (str, int, float, bytes):
         if isinstance(obj, base) and not isinstance(obj, bool):
             return b"B" + _qualname(tp) + _SIMPLE[base](base(obj)) + _state(obj, tp, depth, seen)
-    for base, tag in ((list, b"l"), (tuple, b"t"), (dict, b"d"), (set, b"S"), (frozenset, b"Z")):
+    for base in (list, tuple, dict, set, frozenset):
         if isinstance(obj, base):
             inner = _compound(base(obj), base, depth, seen)
             return b"B" + _qualname(tp) + inner + _state(obj, tp, depth, seen)

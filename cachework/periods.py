@@ -77,7 +77,9 @@ def period_label(
         return (_EPOCH + _dt.timedelta(seconds=start)).strftime("%Y-%m-%dT%H:%M:%SZ")
     local = moment.astimezone(zone) if zone is not None else moment.astimezone()
     label = local.strftime(_FORMATS[every])
-    if every in ("hour", "minute") and zone is not None and local.fold:
-        if local.utcoffset() != local.replace(fold=0).utcoffset():
-            label += "~2"
+    repeated = (
+        zone is not None and local.fold and local.utcoffset() != local.replace(fold=0).utcoffset()
+    )
+    if every in ("hour", "minute") and repeated:
+        label += "~2"
     return label

@@ -21,12 +21,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Generic, TypeVar, overload
-
-if sys.version_info >= (3, 10):
-    from typing import ParamSpec
-else:  # pragma: no cover
-    from typing_extensions import ParamSpec
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import keys
 from ._heartbeat import heartbeats
@@ -67,7 +62,7 @@ class _Binder:
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         names = self.names
         if self.plain and len(args) <= len(names):
-            bound = dict(zip(names, args))
+            bound = dict(zip(names, args, strict=False))
             plain = True
             for name, value in kwargs.items():
                 if name in bound or name not in self.kinds:

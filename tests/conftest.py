@@ -1,0 +1,109 @@
+"""Fixtures: a fresh store per test, on SQLite and (when configured) on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+import cachework
+from cachework import store as _store
+
+PG_ENV = "CACHEWORK_TEST_POSTGRES_URL"
+PG_SKIP = (
+    f"{PG_ENV} is not set: set it (e.g. postgresql+psycopg://postgres@127.0.0.1/test) "
+    "to run the PostgreSQL cases"
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own folder with no inherited store and a fresh store registry."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CACHEWORK_URL", raising=False)
+    monkeypatch.delenv("CACHEWORK_HOST", raising=False)
+    monkeypatch.delenv("CACHEWORK_LEASE", raising=False)
+    _store._registry.clear()
+
+
+def _pg_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def _pg_schema_url(base: str, schema: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """A PostgreSQL URL whose search_path is a new, empty schema, dropped afterwards."""
+    base = _pg_url()
+    if base is None:
+        pytest.skip(PG_SKIP)
+    import sqlalchemy as sa
+
+    schema = "cw_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as e:  # configured but unreachable: that is a failure
+        pytest.fail(f"{PG_ENV} is set but PostgreSQL cannot be reached: {e.orig}")
+    try:
+        yield _pg_schema_url(base, schema)
+    finally:
+        for s in list(_store._registry.values()):
+            s.close()
+        _store._registry.clear()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store-level test runs on both dialects."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def store(url: str) -> cachework.Store:
+    s = cachework.Store(url)
+    yield s
+    s.close()
+
+
+def run_script(
+    code: str,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run Python code in a new process (a restart, another host, a crash)."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"script failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -1,0 +1,396 @@
+"""Call semantics of Work and @work, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+import cachework
+from cachework import StoreError, UnhashableArgument, UnstorableResult
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+
+def make_processor(url, counter, **options):
+    class DataProcessor(cachework.Work):
+        def __init__(self):
+            super().__init__(name="processor", store=url, **options)
+            self.data = None
+
+        def run(self, day: str, scale: int = 1) -> dict:
+            counter.n += 1
+            self.data = f"/data/{day}.parquet"
+            return {"day": day, "scale": scale}
+
+    return DataProcessor()
+
+
+def test_second_call_hits_and_restores_state(url):
+    c = Counter()
+    dp = make_processor(url, c)
+    assert dp.status == "not_started" and not dp.has_started
+    assert dp.run("2022-05-25") == {"day": "2022-05-25", "scale": 1}
+    assert dp.has_succeeded and dp.data == "/data/2022-05-25.parquet"
+    fresh = make_processor(url, c)
+    assert fresh.data is None
+    assert fresh.run(day="2022-05-25", scale=1) == {"day": "2022-05-25", "scale": 1}
+    assert fresh.data == "/data/2022-05-25.parquet" and fresh.status == "succeeded"
+    assert c.n == 1
+    fresh.run("2022-05-26")
+    assert c.n == 2
+
+
+def test_defaults_are_bound_so_spellings_share_a_key(url):
+    c = Counter()
+    dp = make_processor(url, c)
+    dp.run("d")
+    dp.run("d", 1)
+    dp.run(day="d", scale=1)
+    dp.run(scale=1, day="d")
+    assert c.n == 1
+    assert dp.key("d") == dp.key(day="d", scale=1)
+
+
+def test_a_hit_returns_a_fresh_copy(url):
+    c = Counter()
+    dp = make_processor(url, c)
+    first = dp.run("x")
+    first["day"] = "mutated"
+    assert dp.run("x")["day"] == "x"
+
+
+def test_failure_is_recorded_reraised_and_retried(url):
+    calls = []
+
+    @cachework.work(name="flaky", store=url)
+    def flaky(x: int) -> int:
+        calls.append(x)
+        if len(calls) == 1:
+            raise ValueError("boom")
+        return x * 2
+
+    with pytest.raises(ValueError, match="boom"):
+        flaky(3)
+    assert flaky.has_failed and flaky.status == "failed"
+    assert flaky(3) == 6 and flaky(3) == 6
+    assert calls == [3, 3]
+    runs = cachework.Store(url).history(work="flaky")
+    assert [r.status for r in runs] == ["succeeded", "failed"]
+    failed = runs[1]
+    assert failed.error_type == "ValueError" and failed.error == "boom"
+    assert "raise ValueError" in failed.traceback
+    assert failed.duration_s is not None and failed.finished_at >= failed.started_at
+
+
+def test_cache_calls_false_runs_every_time_and_records_every_run(url):
+    calls = []
+
+    @cachework.work(name="always", store=url, cache_calls=False)
+    def always(value: int) -> int:
+        calls.append(value)
+        return value
+
+    for _ in range(4):
+        assert always(value=1) == 1
+    always(value=10)
+    assert calls == [1, 1, 1, 1, 10]
+    runs = cachework.Store(url).history(work="always", limit=None)
+    assert len(runs) == 5 and all(not r.cached and r.status == "succeeded" for r in runs)
+    assert [r.args["value"] for r in runs] == [10, 1, 1, 1, 1]
+
+
+def test_ttl_expires_an_entry(url, caplog):
+    calls = []
+
+    @cachework.work(name="ttl", store=url, ttl=dt.timedelta(seconds=0.3))
+    def f(x):
+        calls.append(x)
+        return x
+
+    f(1)
+    f(1)
+    assert calls == [1]
+    time.sleep(0.4)
+    with caplog.at_level(logging.INFO, logger="cachework"):
+        f(1)
+    assert calls == [1, 1]
+    assert "expired" in caplog.text
+
+
+def test_version_joins_the_key(url, caplog):
+    calls = []
+
+    def make(version):
+        @cachework.work(name="versioned", store=url, version=version)
+        def f(x):
+            calls.append((version, x))
+            return x
+
+        return f
+
+    make(1)(5)
+    make(1)(5)
+    with caplog.at_level(logging.INFO, logger="cachework"):
+        make(2)(5)
+    assert calls == [(1, 5), (2, 5)]
+    assert "new version" in caplog.text
+
+
+def test_work_forget_removes_exactly_that_key(url, caplog):
+    c = Counter()
+    dp = make_processor(url, c)
+    dp.run("a")
+    dp.run("b")
+    assert dp.forget(day="a") is True
+    assert dp.forget("zzz") is False
+    with caplog.at_level(logging.INFO, logger="cachework"):
+        dp.run("a")
+    dp.run("b")
+    assert c.n == 3
+    assert "forgotten" in caplog.text
+
+
+def test_store_forget_by_stored_values_without_the_code(url):
+    c = Counter()
+    dp = make_processor(url, c)
+    dp.run("2022-05-25")
+    dp.run("2022-05-25", scale=2)
+    dp.run("2022-05-26")
+    store = cachework.Store(url)
+    assert store.forget("processor", day="2022-05-25") == 2
+    assert store.forget("processor", scale="1") == 0  # "1" is not 1
+    dp.run("2022-05-25")
+    dp.run("2022-05-26")
+    assert c.n == 4
+    with pytest.raises(ValueError):
+        store.forget("processor")
+
+
+def test_status_properties_follow_the_latest_call(url):
+    seen = {}
+    gate = threading.Event()
+
+    class Slow(cachework.Work):
+        def run(self, x):
+            seen["during"] = (self.status, self.is_running, self.has_started)
+            gate.wait(5)
+            if x < 0:
+                raise RuntimeError("negative")
+            return x
+
+    w = Slow(store=url)
+    assert (w.status, w.has_started, w.is_running, w.has_succeeded, w.has_failed) == (
+        "not_started",
+        False,
+        False,
+        False,
+        False,
+    )
+    gate.set()
+    w.run(1)
+    assert seen["during"] == ("running", True, True)
+    assert w.has_succeeded and not w.has_failed and not w.is_running
+    with pytest.raises(RuntimeError):
+        w.run(-1)
+    assert w.has_failed and w.status == "failed"
+
+
+def test_logging_says_runs_hits_and_reasons(url, caplog):
+    @cachework.work(name="logged", store=url)
+    def f(x):
+        if x == "bad" and not getattr(f, "fixed", False):
+            raise KeyError(x)
+        return x
+
+    with caplog.at_level(logging.DEBUG, logger="cachework"):
+        f("a")
+        f("a")
+        with pytest.raises(KeyError):
+            f("bad")
+        f.fixed = True
+        f("bad")
+    text = caplog.text
+    assert "running logged" in text and ": new" in text
+    assert "hit logged" in text
+    assert "failed before" in text
+
+
+def test_seed_scenario_args_are_queryable_by_name(url):
+    printed = []
+
+    class ExampleWork(cachework.Work):
+        def run(self, *args, **kwargs):
+            printed.append((args, kwargs))
+
+    work = ExampleWork(store=url)
+    for _ in range(5):
+        work.run(value=1)
+    work.run(value=10)
+    assert printed == [((), {"value": 1}), ((), {"value": 10})]
+    runs = cachework.Store(url).history(work=work.name)
+    assert sorted(r.args["value"] for r in runs) == [1, 10]
+    assert runs[0].args == {"args": [], "value": 10}
+
+
+def test_a_stored_none_is_a_hit(url):
+    calls = []
+
+    @cachework.work(store=url)
+    def nothing(x):
+        calls.append(x)
+
+    assert nothing(1) is None and nothing(1) is None
+    assert calls == [1]
+
+
+def test_unhashable_argument_is_raised_before_running(url):
+    ran = []
+
+    @cachework.work(store=url)
+    def f(cfg):
+        ran.append(cfg)
+
+    with open(__file__) as fh, pytest.raises(UnhashableArgument, match="argument 'cfg' at"):
+        f({"paths": ["a", fh]})
+    assert ran == []
+
+
+def test_unstorable_result_is_recorded_failed_and_never_served(url):
+    calls = []
+
+    @cachework.work(name="unstorable", store=url)
+    def f(x):
+        calls.append(x)
+        return threading.Lock()
+
+    for _ in range(2):
+        with pytest.raises(UnstorableResult, match="lock"):
+            f(1)
+    assert calls == [1, 1]
+    runs = cachework.Store(url).history(work="unstorable")
+    assert [r.error_type for r in runs] == ["UnstorableResult", "UnstorableResult"]
+
+
+def test_max_result_bytes(url):
+    @cachework.work(name="big", store=url, max_result_bytes=1000)
+    def f(n):
+        return b"x" * n
+
+    assert f(10) == b"x" * 10
+    with pytest.raises(UnstorableResult, match="over max_result_bytes"):
+        f(5000)
+
+
+def test_corrupt_stored_result_is_a_miss_with_a_warning(url):
+    calls = []
+
+    @cachework.work(name="corrupt", store=url)
+    def f(x):
+        calls.append(x)
+        return [x]
+
+    f(1)
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE cachework_calls SET result = :b"), {"b": b"not a pickle"})
+    engine.dispose()
+    with pytest.warns(RuntimeWarning, match="no longer loads"):
+        assert f(1) == [1]
+    assert calls == [1, 1]
+    assert f(1) == [1] and calls == [1, 1]
+
+
+def test_decorator_keeps_signature_docstring_and_name(sqlite_url):
+    @cachework.work(store=sqlite_url)
+    def ingest(day: str, limit: int = 10) -> int:
+        """Ingest one day."""
+        return limit
+
+    assert ingest.__doc__ == "Ingest one day."
+    assert ingest.__name__ == "ingest"
+    assert list(inspect.signature(ingest).parameters) == ["day", "limit"]
+    assert (
+        ingest.name
+        == f"{__name__}.test_decorator_keeps_signature_docstring_and_name.<locals>.ingest"
+    )
+    with pytest.raises(TypeError):
+        ingest()  # missing argument: the same TypeError Python gives
+
+
+def test_configuration_is_read_only_and_not_state(sqlite_url):
+    class W(cachework.Work):
+        def run(self):
+            self.out = 1
+            return 2
+
+    w = W(store=sqlite_url, name="w", version=3, ttl=60)
+    assert (w.name, w.version, w.ttl, w.cache_calls, w.parallel) == ("w", 3, 60.0, True, False)
+    with pytest.raises(AttributeError):
+        w.name = "other"
+    w.run()
+    assert json.loads(json.dumps(w._state())) == {"out": 1}
+
+
+def test_subclass_without_super_init_still_works(sqlite_url, monkeypatch):
+    monkeypatch.setenv("CACHEWORK_URL", sqlite_url)
+    calls = []
+
+    class NoInit(cachework.Work):
+        def __init__(self):
+            self.x = 0
+
+        def run(self, a):
+            calls.append(a)
+            self.x = a
+
+    w = NoInit()
+    w.run(4)
+    w2 = NoInit()
+    w2.run(4)
+    assert calls == [4] and w2.x == 4
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="on_running"):
+        cachework.Work(on_running="later")
+    with pytest.raises(ValueError, match="ttl"):
+        cachework.Work(ttl=-1)
+    with pytest.raises(ValueError, match="every"):
+        cachework.Work(every="fortnight")
+
+
+def test_bad_store_is_a_store_error_naming_it(tmp_path):
+    with pytest.raises(StoreError, match="not 123"):
+        cachework.Store(123)  # type: ignore[arg-type]
+
+    @cachework.work(store=str(tmp_path / "missing" / "x.db"))
+    def f():
+        return 1
+
+    with pytest.raises(StoreError, match="missing"):
+        f()
+
+
+def test_not_a_database_is_a_store_error_and_stays_untouched(tmp_path):
+    path = tmp_path / "garbage.db"
+    data = b"this is not sqlite" * 500
+    path.write_bytes(data)
+
+    @cachework.work(store=str(path))
+    def f():
+        return 1
+
+    with pytest.raises(StoreError, match="not a database"):
+        f()
+    assert path.read_bytes() == data
