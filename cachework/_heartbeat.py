@@ -21,6 +21,7 @@ class Heartbeats:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._interval = 60.0 / 4
 
     def mine(self) -> frozenset[int]:
         """The run ids this process is running now."""
@@ -38,7 +39,9 @@ class Heartbeats:
                     target=self._loop, name="cachework-heartbeat", daemon=True
                 )
                 self._thread.start()
-        self._wake.set()
+            sooner = lease / 4 < self._interval
+        if sooner:  # the thread sleeps too long for this lease: wake it to recompute
+            self._wake.set()
 
     def remove(self, run_id: int) -> None:
         with self._lock:
@@ -48,8 +51,8 @@ class Heartbeats:
         while True:
             with self._lock:
                 owned = list(self._owned.items())
-            interval = min((lease for _, (_, _, _, lease) in owned), default=60.0) / 4
-            self._wake.wait(interval)
+            self._interval = min((lease for _, (_, _, _, lease) in owned), default=60.0) / 4
+            self._wake.wait(self._interval)
             self._wake.clear()
             with self._lock:
                 owned = list(self._owned.items())

@@ -124,7 +124,9 @@ def statements(dialect_name: str) -> dict[str, Any]:
             traceback=sa.bindparam("traceback"),
         ),
         "call_release": sa.delete(calls).where(_WHERE_OWNED),
-        "heartbeat": sa.update(calls).where(_WHERE_OWNED).values(heartbeat_at=sa.bindparam("now")),
+        "heartbeat": sa.update(calls)
+        .where(_WHERE_OWNED, calls.c.status == "running")
+        .values(heartbeat_at=sa.bindparam("now")),
         "ran_before": sa.select(
             sa.exists().where(
                 runs.c.work == sa.bindparam("work"), runs.c.key == sa.bindparam("key")

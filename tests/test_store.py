@@ -1,0 +1,241 @@
+"""The store: schema, migrations, the hit statement, history records, bad stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import run_script
+
+import cachework
+from cachework import StoreError, _backends, _migrate, _sql
+from cachework import store as store_mod
+from cachework.schema import metadata
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_hot_lookup_is_what_sqlalchemy_compiles_from_the_schema():
+    compiled = _sql.compile_all(_sql.sqlite_dialect())["lookup"][0]
+    assert compiled == _backends.SQLITE_LOOKUP
+
+
+def test_library_revision_is_alembics_head():
+    assert _migrate.heads() == (store_mod.SCHEMA_REVISION,)
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(_migrate.script_location()))
+    assert {r.revision for r in script.walk_revisions()} == set(store_mod.KNOWN_REVISIONS)
+
+
+def test_migrations_build_exactly_the_schema_module(url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    s = cachework.Store(url)
+    s.lookup("w", "k")  # opens, so migrates
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _ours})
+        diff = compare_metadata(ctx, metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def _ours(name, type_, parent):
+    return type_ != "table" or (
+        name.startswith("cachework_") and name != "cachework_alembic_version"
+    )
+
+
+def test_history_returns_typed_records(url):
+    @cachework.work(name="typed", store=url)
+    def f(day):
+        return day
+
+    f("2022-05-25")
+    (run,) = cachework.Store(url).history(work="typed")
+    assert isinstance(run, cachework.Run)
+    assert run.args == {"day": "2022-05-25"} and run.status == "succeeded" and run.cached
+    assert run.started_at.tzinfo is not None and run.pid == os.getpid()
+    assert run.finished_at >= run.started_at
+    assert cachework.Store(url).history(work="typed", day="2022-05-26") == []
+    assert cachework.Store(url).history(status="failed") == []
+    since = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    assert cachework.Store(url).history(since=since) == []
+    (call,) = cachework.Store(url).calls("typed")
+    assert call.status == "succeeded" and call.result_size > 0 and call.owner is None
+
+
+def test_a_hit_writes_nothing(sqlite_url, tmp_path):
+    @cachework.work(name="quiet", store=sqlite_url)
+    def f(x):
+        return x
+
+    f(1)
+    files = [tmp_path / "store.db", tmp_path / "store.db-wal"]  # -shm holds read marks only
+    before = {p: p.read_bytes() for p in files}
+    watcher = sqlite3.connect(tmp_path / "store.db")
+    version = watcher.execute("PRAGMA data_version").fetchall()
+    for _ in range(500):
+        assert f(1) == 1
+    # data_version moves whenever another connection commits anything at all.
+    assert watcher.execute("PRAGMA data_version").fetchall() == version
+    assert {p: p.read_bytes() for p in files} == before
+
+    def rows():
+        return [
+            watcher.execute(f"SELECT * FROM {t}").fetchall()
+            for t in ("cachework_calls", "cachework_runs")
+        ]
+
+    snapshot = rows()
+    run_script(
+        f"""
+        import cachework
+        @cachework.work(name="quiet", store={sqlite_url!r})
+        def f(x):
+            raise AssertionError("must hit")
+        assert f(1) == 1
+        """
+    )
+    assert rows() == snapshot
+
+
+def test_empty_file_is_upgraded(tmp_path):
+    path = tmp_path / "empty.db"
+    path.touch()
+    s = cachework.Store(path)
+    assert s.lookup("w", "k") is None
+    assert s.revision() == store_mod.SCHEMA_REVISION
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_downgrade_then_open_upgrades_again(url):
+    @cachework.work(name="m", store=url)
+    def f(x):
+        return x
+
+    f(1)
+    s = cachework.Store(url)
+    s.downgrade("base")
+    assert s.revision() is None
+    store_mod._registry.clear()
+    again = cachework.Store(url)
+    assert again.lookup("m", "k") is None
+    assert again.revision() == store_mod.SCHEMA_REVISION
+
+
+def test_four_processes_open_one_new_file_at_once(tmp_path):
+    db = tmp_path / "new.db"
+    code = f"""
+    import sys, cachework
+    @cachework.work(name="boot", store={str(db)!r})
+    def f(i):
+        return i * 10
+    assert f(int(sys.argv[1])) == int(sys.argv[1]) * 10
+    """
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), str(i)], stderr=subprocess.PIPE, text=True
+        )
+        for i in range(4)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    s = cachework.Store(db)
+    assert s.revision() == store_mod.SCHEMA_REVISION
+    assert len(s.history(work="boot", limit=None)) >= 4
+
+
+def test_newer_schema_is_refused(url):
+    s = cachework.Store(url)
+    s.lookup("w", "k")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE cachework_alembic_version SET version_num = '9999'")
+    engine.dispose()
+    store_mod._registry.clear()
+    with pytest.raises(StoreError, match="newer than this cachework"):
+        cachework.Store(url).lookup("w", "k")
+
+
+def test_another_applications_database_is_left_alone(tmp_path):
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO users (name) VALUES ('ada')")
+    conn.commit()
+    conn.close()
+
+    @cachework.work(store=str(path))
+    def f(x):
+        return x
+
+    assert f(2) == 2
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT name FROM users").fetchall() == [("ada",)]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"users", "cachework_calls", "cachework_runs", "cachework_alembic_version"} <= tables
+
+
+def test_migrations_run_from_an_installed_wheel(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = dist.glob("cachework-*.whl")
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = run_script(
+        """
+        import cachework, cachework._migrate as m
+        print(cachework.__file__)
+        print(m.script_location())
+        @cachework.work(name="wheel", store="w.db")
+        def f(x):
+            return x + 1
+        assert f(1) == 2
+        print(cachework.Store("w.db").revision())
+        """,
+        env={"PYTHONPATH": str(target)},
+        cwd=elsewhere,
+    ).stdout.split()
+    assert out[0].startswith(str(target)) and out[1].startswith(str(target))
+    assert out[2] == store_mod.SCHEMA_REVISION
