@@ -23,11 +23,9 @@ class Heartbeats:
         self._pid = 0
         self._interval = 60.0 / 4
 
-    def mine(self) -> frozenset[int]:
-        """The run ids this process is running now."""
-        if self._pid != os.getpid():
-            return frozenset()
-        return frozenset(self._owned)
+    def owns(self, run_id: int) -> bool:
+        """Whether this process runs ``run_id`` now."""
+        return self._pid == os.getpid() and run_id in self._owned
 
     def add(self, run_id: int, store: Any, work: str, key: str, lease: float) -> None:
         with self._lock:

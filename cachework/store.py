@@ -19,6 +19,7 @@ from typing import Any
 from . import _owner
 from ._backends import REVISION_SQL, SQLITE_LOOKUP, Backend, ServerBackend, SQLiteBackend
 from ._backends import _Retry as _Retry
+from ._heartbeat import heartbeats
 from .errors import StoreError
 from .keys import KEY_SCHEME, jsonable
 
@@ -330,13 +331,12 @@ class Store:
         cached: bool,
         accept_hit: bool,
         lease: float,
-        mine: frozenset[int] = frozenset(),
         versioned: bool = False,
     ) -> Claim:
         """Take (work, key) for this process, atomically, or say who holds it.
 
-        ``mine`` is the run ids this process is running now: a row that names this very
-        process but none of them is a leftover (a commit whose answer was lost) to take over.
+        A claimed call joins this process's heartbeats before the claim commits, so another
+        thread of this process never mistakes it for a leftover of a lost commit.
         """
         backend = self._ensure()
         pid = os.getpid()
@@ -365,7 +365,7 @@ class Store:
                 status = row[0]
                 if status == "running":
                     holder, start, beat, lease_s, old_run = row[6:11]
-                    if self._alive(holder, start, beat, lease_s, now, old_run, mine, backend):
+                    if self._alive(holder, start, beat, lease_s, now, old_run, backend):
                         return Claim("busy", owner=holder)
                     backend.execute(
                         cur,
@@ -422,9 +422,21 @@ class Store:
                     raise _Retry()  # another host inserted first (servers only)
             else:
                 backend.execute(cur, "call_take", values)
+            heartbeats.add(run_id, self, work, key, lease)
+            registered.append(run_id)
             return Claim("owned", run_id=run_id, reason=reason)
 
-        return backend.transaction(attempt)
+        registered: list[int] = []
+        try:
+            claim = backend.transaction(attempt)
+        except BaseException:
+            for run_id in registered:
+                heartbeats.remove(run_id)
+            raise
+        for run_id in registered:  # attempts that were retried (busy) never committed
+            if run_id != claim.run_id:
+                heartbeats.remove(run_id)
+        return claim
 
     def _alive(
         self,
@@ -434,18 +446,24 @@ class Store:
         lease_s: float | None,
         now: Any,
         run_id: int,
-        mine: frozenset[int],
         backend: Backend,
     ) -> bool:
+        """Whether the owner of a running call still runs it.
+
+        On this host the pid answers at once (a dead owner is taken over without waiting);
+        elsewhere only the heartbeat can, so a silent owner is dead once its lease lapses.
+        A live pid whose heartbeat lapsed (its run could not be recorded) is dead too.
+        """
+        fresh = beat is not None and (
+            backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
+        )
         host, _, pid_text = (holder or "").rpartition(":")
         if host == self._host and pid_text.isdigit():
             pid = int(pid_text)
             if pid == os.getpid():
-                return run_id in mine
-            return _owner.is_alive(pid, start)
-        if beat is None:
-            return False
-        return backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
+                return heartbeats.owns(run_id)
+            return _owner.is_alive(pid, start) and fresh
+        return fresh
 
     def finish(
         self,
@@ -495,7 +513,10 @@ class Store:
                 },
             )
 
-        backend.transaction(attempt)
+        try:
+            backend.transaction(attempt)
+        finally:
+            heartbeats.remove(run_id)
 
     def release(self, work: str, key: str, run_id: int, why: str) -> None:
         """Give a claim back unfinished (Ctrl-C, SIGTERM): the run is ``interrupted``."""
@@ -511,7 +532,10 @@ class Store:
                 {**params, "now": now, "error_type": "Interrupted", "error": why},
             )
 
-        backend.transaction(attempt)
+        try:
+            backend.transaction(attempt)
+        finally:
+            heartbeats.remove(run_id)
 
     def beat(self, owned: list[tuple[str, str, int]]) -> None:
         """Refresh the heartbeat of every call this process runs in this store."""

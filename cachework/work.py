@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import keys
-from ._heartbeat import heartbeats
 from .errors import AlreadyRunning, StoreError, UnstorableResult
 from .store import DEFAULT_LEASE, Store, get_store
 
@@ -399,7 +398,6 @@ class Work:
                 cached=cache_calls,
                 accept_hit=accept_hit,
                 lease=lease,
-                mine=heartbeats.mine(),
                 versioned=self._cw_version is not None,
             )
             if claim.outcome == "owned":
@@ -456,7 +454,6 @@ class Work:
         assert run_id is not None
         log.info("running %s [%s]: %s", name, key, reason)
         self._cw_status = "running"
-        heartbeats.add(run_id, store, name, key, lease)
         t0 = time.perf_counter()
         try:
             self.__dict__["_cw_inside"] = True
@@ -480,7 +477,6 @@ class Work:
                 traceback=traceback.format_exc(),
             )
             log.info("failed %s [%s]: %s: %s", name, key, type(e).__qualname__, e)
-            heartbeats.remove(run_id)
             raise
         except BaseException as e:
             self._cw_status = "failed"
@@ -489,7 +485,6 @@ class Work:
                 store.release(name, key, run_id, f"stopped by {why}")
             except Exception:
                 log.warning("could not release %s [%s]", name, key, exc_info=True)
-            heartbeats.remove(run_id)
             log.info("interrupted %s [%s] by %s", name, key, why)
             if isinstance(e, _Terminated):
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -529,8 +524,6 @@ class Work:
             except Exception:
                 pass
             raise StoreError(f"{name} ran, but its result could not be recorded: {e}") from e
-        finally:
-            heartbeats.remove(run_id)
         self._cw_status = "succeeded"
         log.info("succeeded %s [%s] in %.3f s", name, key, duration)
         return value
