@@ -666,6 +666,208 @@ class Store:
         keys = [key] if key is not None else [c.key for c in self._calls(work, values=values)]
         return self._delete(work, keys)
 
+    def forget_calls(self, calls: list[Call]) -> int:
+        """Remove exactly these entries (as listed by ``calls``): what ``cachework forget`` runs."""
+        by_work: dict[str, list[str]] = {}
+        for c in calls:
+            by_work.setdefault(c.work, []).append(c.key)
+        return sum(self._delete(w, keys) for w, keys in by_work.items())
+
+    def works(self) -> list[dict[str, Any]]:
+        """One summary per work: entries by status, runs, the last run, mean duration."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        calls, runs = t.calls, t.runs
+        out: dict[str, dict[str, Any]] = {}
+        with self._engine().connect() as conn:
+            q = sa.select(calls.c.work, calls.c.status, sa.func.count()).group_by(
+                calls.c.work, calls.c.status
+            )
+            for work, status, n in conn.execute(q):
+                row = out.setdefault(work, _work_summary(work))
+                row["entries"] += n
+                if status in ("succeeded", "failed", "running"):
+                    row[status] += n
+            q = sa.select(
+                runs.c.work,
+                sa.func.count(),
+                sa.func.max(runs.c.started_at),
+                sa.func.avg(runs.c.duration_s),
+            ).group_by(runs.c.work)
+            for work, n, last, mean in conn.execute(q):
+                row = out.setdefault(work, _work_summary(work))
+                row.update(runs=n, last_run=_utc(last), mean_duration_s=mean)
+        return [out[w] for w in sorted(out)]
+
+    def stats(self) -> dict[str, Any]:
+        """Works, entries, runs by status, where the database is, its size, its revision."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        with self._engine().connect() as conn:
+            works = conn.execute(sa.select(sa.func.count(sa.distinct(t.calls.c.work)))).scalar()
+            entries = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
+            q = sa.select(t.runs.c.status, sa.func.count()).group_by(t.runs.c.status)
+            by_status = {status: n for status, n in conn.execute(q)}
+            if self._path is not None:
+                files = (self._path, self._path + "-wal")
+                size = sum(os.path.getsize(p) for p in files if os.path.exists(p))
+            else:
+                size = conn.exec_driver_sql(
+                    "SELECT pg_total_relation_size('cachework_calls') + "
+                    "pg_total_relation_size('cachework_runs')"
+                ).scalar()
+        return {
+            "url": self.safe_url(),
+            "dialect": self.dialect,
+            "location": self._path or self.safe_url(),
+            "size_bytes": size,
+            "revision": self.revision(),
+            "works": works,
+            "entries": entries,
+            "runs": sum(by_status.values()),
+            "runs_by_status": by_status,
+        }
+
+    def safe_url(self) -> str:
+        """The URL with any password hidden."""
+        if self._path is not None:
+            return self.url
+        return self._backend.safe_url()  # type: ignore[attr-defined]
+
+    def prune(
+        self, older_than: _dt.timedelta, *, history: bool = False, vacuum: bool = False
+    ) -> dict[str, int]:
+        """Remove entries not refreshed for ``older_than`` and expired ones; with ``history``,
+        runs that old too. First sweeps runs left ``running`` by owners that died."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        now = _dt.datetime.now(_dt.timezone.utc)
+        cutoff = now - older_than
+        swept = self.sweep()
+        with self._engine().begin() as conn:
+            stale = sa.func.coalesce(t.calls.c.finished_at, t.calls.c.created_at) < cutoff
+            expired = t.calls.c.expires_at < now
+            entries = conn.execute(
+                sa.delete(t.calls).where(t.calls.c.status != "running", sa.or_(stale, expired))
+            ).rowcount
+            runs = 0
+            if history:
+                runs = conn.execute(
+                    sa.delete(t.runs).where(
+                        t.runs.c.status != "running", t.runs.c.started_at < cutoff
+                    )
+                ).rowcount
+        if vacuum:
+            with self._engine().connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql("VACUUM")
+                else:
+                    conn.exec_driver_sql("VACUUM ANALYZE cachework_calls")
+                    conn.exec_driver_sql("VACUUM ANALYZE cachework_runs")
+        return {"entries": entries, "runs": runs, "interrupted": swept}
+
+    def sweep(self) -> int:
+        """Mark ``interrupted`` every run whose owner is dead, and free its entry."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        with self._engine().connect() as conn:
+            running = conn.execute(
+                sa.select(t.calls.c.work, t.calls.c.key, t.calls.c.run_id).where(
+                    t.calls.c.status == "running"
+                )
+            ).all()
+            orphans = conn.execute(
+                sa.select(t.runs.c.id, t.runs.c.host, t.runs.c.pid).where(
+                    t.runs.c.status == "running",
+                    ~sa.exists().where(t.calls.c.run_id == t.runs.c.id),
+                )
+            ).all()
+        backend = self._backend
+        swept = 0
+        for work, key, run_id in running:
+            params = {"work": work, "key": key, "run_id": run_id}
+
+            def release_dead(cur: Any, params: dict[str, Any] = params) -> int:
+                now = backend.now(cur)
+                row = backend.execute(cur, "claim_select", params).fetchone()
+                if row is None or row[0] != "running" or row[10] != params["run_id"]:
+                    return 0
+                if self._alive(row[6], row[7], row[8], row[9], now, row[10], backend):
+                    return 0
+                backend.execute(cur, "call_release", params)
+                error = f"owner {row[6]} died; swept by prune"
+                backend.execute(
+                    cur,
+                    "run_interrupt",
+                    {**params, "now": now, "error_type": "Interrupted", "error": error},
+                )
+                return 1
+
+            swept += backend.transaction(release_dead)
+        for run_id, host, pid in orphans:
+            # A run with no entry pointing at it was taken over or forgotten. Only a run of
+            # this host can be judged without its entry: by its pid.
+            if host != self._host or heartbeats.owns(run_id):
+                continue
+            if pid != os.getpid() and _owner.is_alive(pid, None):
+                continue
+
+            def mark(cur: Any, run_id: int = run_id) -> int:
+                values = {
+                    "run_id": run_id,
+                    "now": backend.now(cur),
+                    "error_type": "Interrupted",
+                    "error": "owner died; swept by prune",
+                }
+                return backend.execute(cur, "run_interrupt", values).rowcount
+
+            swept += backend.transaction(mark)
+        return swept
+
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one read-only statement; a write is refused by the database itself."""
+        self._ensure()
+        if self._path is not None:
+            import sqlite3
+
+            conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
+            try:
+                cur = conn.execute(sql, dict(params or {}))
+                columns = [d[0] for d in cur.description or ()]
+                return columns, [tuple(r) for r in cur.fetchall()]
+            except sqlite3.Error as e:
+                raise StoreError(f"query refused: {e}") from e
+            finally:
+                conn.close()
+        import sqlalchemy as sa
+
+        try:
+            with self._engine().connect() as conn:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                result = conn.execute(sa.text(sql), dict(params or {}))
+                columns = list(result.keys()) if result.returns_rows else []
+                rows = [tuple(r) for r in result] if result.returns_rows else []
+                conn.rollback()
+                return columns, rows
+        except sa.exc.DBAPIError as e:
+            raise StoreError(f"query refused: {str(e.orig).strip().splitlines()[0]}") from e
+
+    def result(self, work: str, key: str) -> Any:
+        """The stored return value of one entry, loaded (``KeyError`` if there is none)."""
+        import pickle
+
+        entry = self.lookup(work, key)
+        if entry is None or entry[3] is None:
+            raise KeyError(f"{work} [{key}] has no stored result")
+        return pickle.loads(entry[3])
+
     def forget_all(self, work: str) -> int:
         """Remove every entry of ``work``."""
         return self._delete(work, None)
@@ -683,6 +885,19 @@ class Store:
             n = conn.execute(q).rowcount
         log.info("forgot %d entr%s of %s", n, "y" if n == 1 else "ies", work)
         return n
+
+
+def _work_summary(work: str) -> dict[str, Any]:
+    return {
+        "work": work,
+        "entries": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "running": 0,
+        "runs": 0,
+        "last_run": None,
+        "mean_duration_s": None,
+    }
 
 
 def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:

@@ -1,0 +1,5 @@
+"""``python -m cachework`` is the ``cachework`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,430 @@
+"""The ``cachework`` command: each subcommand is a thin wrapper over a ``Store`` method.
+
+Listings print a rich table on a terminal, tab-separated text when piped, and one JSON
+document with ``--json``. Exit codes: 0 success, 1 a problem found (unknown key, store
+error), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import CacheworkError
+from .store import Call, Store
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+ARG_HELP = (
+    "Match a stored argument, NAME=VALUE. VALUE is read as JSON when it parses "
+    '(n=3 is the int 3, flag=true a bool, n=\'"3"\' the string "3"), else as a string '
+    "(day=2022-05-25). Repeatable."
+)
+
+
+class Problem(click.ClickException):
+    """A problem found while doing what was asked: exit code 1, one line."""
+
+    exit_code = 1
+
+
+def _duration(text: str, what: str) -> _dt.timedelta:
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise click.BadParameter(
+            f"{text!r} is not a duration like 30s, 15m, 12h, 2d or 1w", param_hint=what
+        )
+    return _dt.timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _since(text: str | None) -> _dt.datetime | None:
+    """``2d`` (that long ago) or an ISO date/time (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    if _DURATION.match(text.strip()):
+        return _dt.datetime.now(_dt.timezone.utc) - _duration(text, "--since")
+    try:
+        moment = _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a duration (2d, 12h) nor a date (2026-11-01)",
+            param_hint="--since",
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+def _args(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--arg")
+        try:
+            out[name] = json.loads(raw)
+        except ValueError:
+            out[name] = raw
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bytes, memoryview)):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, _dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def _emit(
+    ctx: click.Context, title: str, columns: list[str], rows: list[list[Any]], data: Any
+) -> None:
+    if ctx.obj["json"]:
+        click.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False, default=str))
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(c)
+        for r in rows:
+            table.add_row(*(_cell(v) for v in r))
+        Console().print(table)
+        return
+    click.echo("\t".join(columns))
+    for r in rows:
+        click.echo("\t".join(_cell(v).replace("\t", " ").replace("\n", " ") for v in r))
+
+
+def _store(ctx: click.Context, create: bool = False) -> Store:
+    store = Store(ctx.obj["url"], create=create)
+    if not create and store.path is None:
+        store.lookup("", "")  # reach the server now, so an unreachable one is one clear line
+    return store
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--url",
+    envvar="CACHEWORK_URL",
+    help="Store URL or SQLite path [env CACHEWORK_URL; default ./cachework.db].",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(__version__, prog_name="cachework")
+@click.pass_context
+def cli(ctx: click.Context, url: str | None, as_json: bool, debug: bool) -> None:
+    """List, show, forget and prune what cachework has recorded."""
+    ctx.obj = {"url": url, "json": as_json, "debug": debug}
+
+
+def _json_option(f: Any) -> Any:
+    def set_json(ctx: click.Context, _param: Any, value: bool) -> None:
+        if value:  # `cachework works --json` as well as `cachework --json works`
+            ctx.obj["json"] = True
+
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        expose_value=False,
+        callback=set_json,
+        help="One JSON document, for scripts.",
+    )(f)
+
+
+@cli.command()
+@_json_option
+@click.pass_context
+def works(ctx: click.Context) -> None:
+    """One row per work: entries, succeeded/failed/running, runs, last run, mean duration."""
+    rows = _store(ctx).works()
+    cols = [
+        "work",
+        "entries",
+        "succeeded",
+        "failed",
+        "running",
+        "runs",
+        "last_run",
+        "mean_duration_s",
+    ]
+    _emit(ctx, "works", cols, [[r[c] for c in cols] for r in rows], rows)
+
+
+@cli.command()
+@click.argument("work", required=False)
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "interrupted"]))
+@click.option(
+    "--since", help="Runs started since: a duration ago (2d, 12h) or a date (2026-11-01)."
+)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
+@_json_option
+@click.pass_context
+def history(
+    ctx: click.Context,
+    work: str | None,
+    status: str | None,
+    since: str | None,
+    limit: int,
+    arg_pairs: tuple[str, ...],
+) -> None:
+    """Runs, newest first."""
+    values = _args(arg_pairs)
+    when = _since(since)
+    runs = _store(ctx).history(work, status=status, since=when, limit=limit, **values)
+    cols = [
+        "id",
+        "work",
+        "key",
+        "args",
+        "status",
+        "started_at",
+        "duration_s",
+        "error_type",
+        "host",
+        "pid",
+    ]
+    _emit(ctx, "history", cols, [[getattr(r, c) for c in cols] for r in runs], runs)
+
+
+@cli.command()
+@click.argument("work")
+@click.argument("key", required=False)
+@click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
+@_json_option
+@click.pass_context
+def show(ctx: click.Context, work: str, key: str | None, arg_pairs: tuple[str, ...]) -> None:
+    """The whole record of one entry (by KEY or --arg) and its runs."""
+    values = _args(arg_pairs)
+    if key is None and not values:
+        raise click.UsageError("give a KEY or at least one --arg NAME=VALUE")
+    store = _store(ctx)
+    calls = store.calls(work, key=key, **values)
+    if not calls:
+        known = {w["work"] for w in store.works()}
+        if work not in known:
+            raise Problem(f"no work named {work!r} in {store.safe_url()}")
+        raise Problem(f"no entry of {work} matches {key or values}")
+    if len(calls) > 1:
+        keys = ", ".join(c.key for c in calls[:5])
+        raise Problem(f"{len(calls)} entries of {work} match; name one by KEY ({keys} ...)")
+    call = calls[0]
+    runs = store.history(work, key=call.key, limit=None)
+    try:
+        result_type = type(store.result(work, call.key)).__qualname__
+    except KeyError:
+        result_type = None
+    except Exception as e:  # a renamed class: say so, as a hit would
+        result_type = f"unloadable ({type(e).__name__}: {e})"
+    record = {"call": call, "result_type": result_type, "runs": runs}
+    if ctx.obj["json"]:
+        click.echo(json.dumps(_plain(record), indent=2, ensure_ascii=False, default=str))
+        return
+    for field in dataclasses.fields(Call):
+        click.echo(f"{field.name:>13}: {_cell(getattr(call, field.name))}")
+    click.echo(f"{'result_type':>13}: {_cell(result_type)}")
+    for run in runs:
+        click.echo(
+            f"\nrun {run.id}: {run.status} at {_cell(run.started_at)} on {run.host}:{run.pid}"
+            f" ({_cell(run.duration_s)} s)"
+        )
+        if run.error_type:
+            click.echo(f"  {run.error_type}: {run.error}")
+        if run.traceback:
+            click.echo("  " + run.traceback.rstrip().replace("\n", "\n  "))
+
+
+@cli.command()
+@click.argument("work")
+@click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
+@click.option("--key", help="Exactly this key.")
+@click.option("--status", type=click.Choice(["succeeded", "failed", "running"]))
+@click.option("--older-than", help="Only entries last finished longer ago than this (30d).")
+@click.option("--all", "everything", is_flag=True, help="Every entry of WORK.")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before removing several entries.")
+@_json_option
+@click.pass_context
+def forget(
+    ctx: click.Context,
+    work: str,
+    arg_pairs: tuple[str, ...],
+    key: str | None,
+    status: str | None,
+    older_than: str | None,
+    everything: bool,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    """Remove entries so their next call runs again (the history stays)."""
+    values = _args(arg_pairs)
+    if not (values or key or status or older_than or everything):
+        raise click.UsageError("say what to forget: --arg, --key, --status, --older-than or --all")
+    age = _duration(older_than, "--older-than") if older_than else None
+    store = _store(ctx)
+    calls = store.calls(work, key=key, **values)
+    if status:
+        calls = [c for c in calls if c.status == status]
+    if age is not None:
+        cutoff = _dt.datetime.now(_dt.timezone.utc) - age
+        calls = [c for c in calls if (c.finished_at or c.created_at) < cutoff]
+    if not ctx.obj["json"]:
+        for c in calls:
+            click.echo(
+                f"{'would forget' if dry_run else 'forget'} {c.work} {c.key} {_cell(c.args)} [{c.status}]"
+            )
+    if dry_run or not calls:
+        if ctx.obj["json"]:
+            click.echo(
+                json.dumps({"forgotten": 0, "matched": _plain(calls), "dry_run": dry_run}, indent=2)
+            )
+        elif not calls:
+            click.echo("nothing matches")
+        return
+    if len(calls) > 1 and not yes:
+        if not sys.stdin.isatty():
+            raise Problem(f"{len(calls)} entries match; add --yes to forget them all")
+        click.confirm(f"Forget {len(calls)} entries?", abort=True)
+    n = store.forget_calls(calls)
+    if ctx.obj["json"]:
+        click.echo(
+            json.dumps({"forgotten": n, "matched": _plain(calls), "dry_run": False}, indent=2)
+        )
+    else:
+        click.echo(f"forgot {n} entr{'y' if n == 1 else 'ies'}")
+
+
+@cli.command()
+@click.option(
+    "--older-than",
+    required=True,
+    help="Remove entries (and with --history, runs) older than this (30d).",
+)
+@click.option("--history", "with_history", is_flag=True, help="Also remove runs older than that.")
+@click.option("--vacuum", is_flag=True, help="Give the freed space back to the file system.")
+@_json_option
+@click.pass_context
+def prune(ctx: click.Context, older_than: str, with_history: bool, vacuum: bool) -> None:
+    """Remove stale and expired entries, sweep runs whose owner died, optionally old history."""
+    age = _duration(older_than, "--older-than")
+    result = _store(ctx).prune(age, history=with_history, vacuum=vacuum)
+    if ctx.obj["json"]:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(
+            f"removed {result['entries']} entries and {result['runs']} runs; "
+            f"marked {result['interrupted']} dead runs interrupted"
+        )
+
+
+@cli.command()
+@click.argument("query")
+@_json_option
+@click.pass_context
+def sql(ctx: click.Context, query: str) -> None:
+    """Run one read-only SQL statement and print its rows (writes are refused)."""
+    columns, rows = _store(ctx).query(query)
+    data = [dict(zip(columns, r, strict=False)) for r in rows]
+    _emit(ctx, "", columns, [list(r) for r in rows], data)
+
+
+@cli.command()
+@_json_option
+@click.pass_context
+def stats(ctx: click.Context) -> None:
+    """Works, entries, runs by status, the database's location and size, the schema revision."""
+    data = _store(ctx).stats()
+    if ctx.obj["json"]:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for k, v in data.items():
+        click.echo(f"{k:>15}: {json.dumps(v) if isinstance(v, dict) else v}")
+
+
+@cli.group()
+def db() -> None:
+    """Schema migrations (Alembic)."""
+
+
+@db.command()
+@click.argument("revision", default="head")
+@click.pass_context
+def upgrade(ctx: click.Context, revision: str) -> None:
+    """Create or upgrade the schema (the one command that may create a database)."""
+    store = _store(ctx, create=True)
+    store.upgrade(revision)
+    click.echo(f"{store.safe_url()} is at revision {store.revision()}")
+
+
+@db.command()
+@click.pass_context
+def current(ctx: click.Context) -> None:
+    """The schema revision the store is at."""
+    store = Store(ctx.obj["url"], create=False)
+    if store.path is not None:
+        store.lookup("", "")
+    click.echo(store.revision() or "none")
+
+
+@db.command()
+@click.argument("revision")
+@click.pass_context
+def downgrade(ctx: click.Context, revision: str) -> None:
+    """Downgrade the schema to REVISION ('base' drops cachework's tables)."""
+    store = Store(ctx.obj["url"], create=False)
+    store.downgrade(revision)
+    click.echo(f"{store.safe_url()} is at revision {store.revision() or 'none'}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: errors are one line (no traceback unless --debug), exit 1."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="cachework", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except (CacheworkError, OSError) as e:
+        if debug:
+            raise
+        click.echo(f"cachework: error: {e}", err=True)
+        sys.exit(1)
+    except Exception as e:  # a bug or a driver error: still one line unless --debug
+        if debug:
+            raise
+        click.echo(
+            f"cachework: error: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+            err=True,
+        )
+        sys.exit(1)
