@@ -404,6 +404,10 @@ def downgrade(ctx: click.Context, revision: str) -> None:
     click.echo(f"{store.safe_url()} is at revision {store.revision() or 'none'}")
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: errors are one line (no traceback unless --debug), exit 1."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -418,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (CacheworkError, OSError) as e:
         if debug:
             raise
-        click.echo(f"cachework: error: {e}", err=True)
+        click.echo(f"cachework: error: {_one_line(e)}", err=True)
         sys.exit(1)
     except Exception as e:  # a bug or a driver error: still one line unless --debug
         if debug:

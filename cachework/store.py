@@ -760,14 +760,19 @@ class Store:
                         t.runs.c.status != "running", t.runs.c.started_at < cutoff
                     )
                 ).rowcount
-        if vacuum:
+        if vacuum and self._path is not None:
+            import sqlite3
+
+            conn = sqlite3.connect(self._path, isolation_level=None)  # VACUUM needs no transaction
+            try:
+                conn.execute("VACUUM")
+            finally:
+                conn.close()
+        elif vacuum:
             with self._engine().connect() as conn:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                if self.dialect == "sqlite":
-                    conn.exec_driver_sql("VACUUM")
-                else:
-                    conn.exec_driver_sql("VACUUM ANALYZE cachework_calls")
-                    conn.exec_driver_sql("VACUUM ANALYZE cachework_runs")
+                conn.exec_driver_sql("VACUUM ANALYZE cachework_calls")
+                conn.exec_driver_sql("VACUUM ANALYZE cachework_runs")
         return {"entries": entries, "runs": runs, "interrupted": swept}
 
     def sweep(self) -> int:
