@@ -21,6 +21,7 @@ from .errors import StoreError
 
 log = logging.getLogger("cachework")
 T = TypeVar("T")
+_getpid = os.getpid
 
 #: Every SQLite setting in one place. Each is per connection and writes nothing.
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -39,7 +40,7 @@ SQLITE_LOOKUP = (
     "SELECT cachework_calls.status, cachework_calls.cached, cachework_calls.expires_at, "
     "cachework_calls.result, cachework_calls.state, cachework_calls.key_scheme \n"
     "FROM cachework_calls \n"
-    'WHERE cachework_calls.work = :work AND cachework_calls."key" = :key'
+    'WHERE cachework_calls.work = ? AND cachework_calls."key" = ?'
 )
 REVISION_SQL = "SELECT version_num FROM cachework_alembic_version"
 
@@ -235,6 +236,16 @@ class SQLiteBackend(Backend):
 
     def read(self, text: str, params: Any) -> Any:
         return self._busy(lambda: self.connection().execute(text, params).fetchone())
+
+    def lookup(self, work: str, key: str) -> Any:
+        """The hit statement, with as little Python around it as will do: this is the hot path."""
+        local = self._local
+        try:
+            if local.pid == _getpid():
+                return local.conn.execute(SQLITE_LOOKUP, (work, key)).fetchone()
+        except (AttributeError, sqlite3.OperationalError):
+            pass  # no connection yet (or dropped), or busy: the careful path below
+        return self.read(SQLITE_LOOKUP, (work, key))
 
     def now(self, cur: Any) -> str:
         return utc_text()

@@ -22,6 +22,18 @@ def process_start(pid: int) -> str | None:
     return stat[stat.rindex(b")") + 2 :].split()[19].decode()
 
 
+_start: tuple[int, str | None] = (0, None)
+
+
+def this_process_start() -> str | None:
+    """``process_start`` of this process, read once per pid (a fork gets its own)."""
+    global _start
+    pid = os.getpid()
+    if _start[0] != pid:
+        _start = (pid, process_start(pid))
+    return _start[1]
+
+
 def is_alive(pid: int, start: str | None) -> bool:
     """Whether the process that claimed a call on this host still runs."""
     try:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import _owner
-from ._backends import REVISION_SQL, SQLITE_LOOKUP, Backend, ServerBackend, SQLiteBackend
+from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend
 from ._backends import _Retry as _Retry
 from ._heartbeat import heartbeats
 from .errors import StoreError
@@ -151,6 +151,7 @@ class Store:
         self._ready = False
         self._ready_lock = threading.Lock()
         self._host = _owner.host()
+        self._scheme_checked: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -308,7 +309,7 @@ class Store:
         """The entry of (work, key): (status, cached, expires_at, result, state, key_scheme)."""
         backend = self._backend if self._ready else self._ensure()
         if backend.name == "sqlite":
-            return backend.read(SQLITE_LOOKUP, {"work": work, "key": key})
+            return backend.lookup(work, key)  # type: ignore[attr-defined]
         return backend.read(backend.sql("lookup")[0], {"work": work, "key": key})
 
     def is_fresh(self, entry: tuple[Any, ...]) -> bool:
@@ -347,20 +348,7 @@ class Store:
             params: dict[str, Any] = {"work": work, "key": key}
             row = backend.execute(cur, "claim_select", params).fetchone()
             if row is None:
-                reason = "new"
-                if backend.execute(cur, "ran_before", params).fetchone()[0]:
-                    reason = "forgotten"
-                elif (
-                    versioned
-                    and backend.execute(cur, "same_args", {**params, "args": args_json}).fetchone()[
-                        0
-                    ]
-                ):
-                    reason = "new version"
-                elif backend.execute(
-                    cur, "other_scheme", {**params, "key_scheme": KEY_SCHEME}
-                ).fetchone()[0]:
-                    reason = "new (entries written under another key scheme exist)"
+                reason = self._why_new(backend, cur, work, key, args_json, versioned)
             else:
                 status = row[0]
                 if status == "running":
@@ -411,7 +399,7 @@ class Store:
                 "args": args_json,
                 "now": now,
                 "owner": owner,
-                "owner_start": _owner.process_start(pid),
+                "owner_start": _owner.this_process_start(),
                 "lease_s": lease,
                 "run_id": run_id,
                 "cached": cached,
@@ -437,6 +425,34 @@ class Store:
             if run_id != claim.run_id:
                 heartbeats.remove(run_id)
         return claim
+
+    def _why_new(
+        self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: bool
+    ) -> str:
+        """Why a call with no entry runs. Each question costs a query, so ask only when the
+        answer is logged; the key-scheme check runs once per work and process, as a warning."""
+        params = {"work": work, "key": key}
+        if work not in self._scheme_checked:
+            self._scheme_checked.add(work)
+            other = {"work": work, "key_scheme": KEY_SCHEME}
+            if backend.execute(cur, "other_scheme", other).fetchone()[0]:
+                log.warning(
+                    "%s has entries written under another key scheme than %d; they will not be "
+                    "hit (cachework prune, or cachework forget %s --all, removes them)",
+                    work,
+                    KEY_SCHEME,
+                    work,
+                )
+        if not log.isEnabledFor(logging.INFO):
+            return "new"
+        if backend.execute(cur, "ran_before", params).fetchone()[0]:
+            return "forgotten"
+        if (
+            versioned
+            and backend.execute(cur, "same_args", {**params, "args": args_json}).fetchone()[0]
+        ):
+            return "new version"
+        return "new"
 
     def _alive(
         self,

@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_hot_lookup_is_what_sqlalchemy_compiles_from_the_schema():
-    compiled = _sql.compile_all(_sql.sqlite_dialect())["lookup"][0]
+    from sqlalchemy.dialects import sqlite
+
+    stmt = _sql.statements("sqlite")["lookup"]
+    compiled = str(stmt.compile(dialect=sqlite.dialect(paramstyle="qmark")))
     assert compiled == _backends.SQLITE_LOOKUP
 
 

@@ -1,0 +1,361 @@
+"""cachework against its peers, in one process, in interleaved rounds.
+
+    pip install -e '.[bench]'
+    python benchmarks/run.py                      # every workload
+    python benchmarks/run.py --only hit,miss      # some
+    python benchmarks/run.py --postgres postgresql+psycopg://postgres@127.0.0.1/test
+
+Each workload runs every peer once per round, rounds interleaved, so a noisy neighbour
+slows all peers alike; the table gives the median over rounds of each peer's per-call
+time, the p99 of single calls, and the ratio to cachework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import pickle
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import xxhash
+
+import cachework
+
+Peer = Callable[[int], None]  # runs n calls; the harness times it
+
+
+def _table(
+    title: str, results: dict[str, list[float]], singles: dict[str, list[float]], base: str
+) -> None:
+    print(f"\n## {title}\n")
+    print("| peer | median µs/call | p99 µs | × cachework |")
+    print("|---|---:|---:|---:|")
+    ref = statistics.median(results[base])
+    for name, rounds in results.items():
+        med = statistics.median(rounds)
+        single = sorted(singles.get(name) or [med])
+        p99 = single[min(len(single) - 1, int(len(single) * 0.99))]
+        print(f"| {name} | {med:,.2f} | {p99:,.1f} | {med / ref:,.2f} |")
+
+
+def _interleave(
+    peers: dict[str, Callable[[int], None]], rounds: int, n: int
+) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {name: [] for name in peers}
+    for _ in range(rounds):
+        order = list(peers)
+        random.shuffle(order)
+        for name in order:
+            t0 = time.perf_counter()
+            peers[name](n)
+            out[name].append((time.perf_counter() - t0) / n * 1e6)
+    return out
+
+
+def _singles(peers: dict[str, Callable[[int], None]], n: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for name, run in peers.items():
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter_ns()
+            run(1)
+            times.append((time.perf_counter_ns() - t0) / 1e3)
+        out[name] = times
+    return out
+
+
+def _raw_sqlite(folder: Path) -> tuple[sqlite3.Connection, Callable[..., None]]:
+    conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS c (k TEXT PRIMARY KEY, v BLOB)")
+    return conn, conn.execute
+
+
+def _peers_for(
+    folder: Path, fn: Callable[[str, int], dict], url: str | None
+) -> dict[str, Callable]:
+    """The same function cached by each peer."""
+    import diskcache
+    import joblib
+    from cachier import cachier
+
+    peers: dict[str, Callable] = {}
+    store = url or f"sqlite:///{folder / 'cw.db'}"
+    peers["cachework"] = cachework.work(name="bench", store=store)(fn)
+    if url is None:
+        dc = diskcache.Cache(str(folder / "dc"))
+        peers["diskcache"] = dc.memoize()(fn)
+        peers["joblib"] = joblib.Memory(str(folder / "jl"), verbose=0).cache(fn)
+        peers["cachier-pickle"] = cachier(cache_dir=str(folder / "cp"))(fn)
+        try:
+            peers["cachier-sql"] = cachier(
+                backend="sql", sql_engine=f"sqlite:///{folder / 'cs.db'}"
+            )(fn)
+        except Exception as e:  # an older cachier without the SQL core
+            print(f"(cachier SQL core unavailable: {e})", file=sys.stderr)
+        peers["lru_cache"] = functools.lru_cache(maxsize=None)(fn)
+        conn, execute = _raw_sqlite(folder)
+
+        def raw(day: str, n: int) -> dict:
+            key = f"{day}|{n}"
+            row = execute("SELECT v FROM c WHERE k = ?", (key,)).fetchone()
+            if row is not None:
+                return pickle.loads(row[0])
+            value = fn(day, n)
+            execute("INSERT OR REPLACE INTO c VALUES (?, ?)", (key, pickle.dumps(value)))
+            return value
+
+        peers["raw sqlite3"] = raw
+    return peers
+
+
+def small(day: str, n: int) -> dict:
+    return {"day": day, "n": n, "rows": n * 3}
+
+
+def bench_hit(folder: Path, rounds: int, n: int, url: str | None) -> None:
+    peers = _peers_for(folder, small, url)
+    for f in peers.values():
+        f("2022-05-25", 7)
+    loops = {
+        name: (lambda k, f=f: [f("2022-05-25", 7) for _ in range(k)]) for name, f in peers.items()
+    }
+    where = "PostgreSQL" if url else "SQLite"
+    _table(
+        f"HIT ({where}): f(day, n) -> small dict, cached args",
+        _interleave(loops, rounds, n),
+        _singles(loops, 2000),
+        "cachework",
+    )
+
+
+def bench_miss(folder: Path, rounds: int, n: int, url: str | None) -> None:
+    peers = _peers_for(folder, small, url)
+    peers.pop("lru_cache", None)
+    counters = {name: iter(range(10**9)) for name in peers}
+
+    def loop(name: str, f: Callable) -> Callable[[int], None]:
+        it = counters[name]
+        return lambda k: [f(f"d{next(it)}", 1) for _ in range(k)]
+
+    loops = {name: loop(name, f) for name, f in peers.items()}
+    where = "PostgreSQL" if url else "SQLite"
+    _table(
+        f"MISS ({where}): distinct args, result persisted",
+        _interleave(loops, rounds, n),
+        _singles(loops, 300),
+        "cachework",
+    )
+
+
+def bench_scale(folder: Path, rounds: int, n: int, rows: int) -> None:
+    """A hit with 1,000 entries and with ``rows`` entries in the table."""
+    results: dict[str, list[float]] = {}
+    fns = {}
+    for size in (1000, rows):
+        db = folder / f"scale{size}.db"
+        f = cachework.work(name="scale", store=str(db))(small)
+        f("warm", 0)
+        conn = sqlite3.connect(db, isolation_level=None)
+        row = conn.execute("SELECT * FROM cachework_calls").fetchone()
+        conn.execute("BEGIN")
+        batch = []
+        for i in range(size):
+            key = f"{i:032x}"
+            batch.append(("scale", key, *row[2:]))
+            if len(batch) == 50_000:
+                conn.executemany(
+                    f"INSERT OR IGNORE INTO cachework_calls VALUES ({','.join('?' * len(row))})",
+                    batch,
+                )
+                batch.clear()
+        conn.executemany(
+            f"INSERT OR IGNORE INTO cachework_calls VALUES ({','.join('?' * len(row))})", batch
+        )
+        conn.execute("COMMIT")
+        conn.close()
+        fns[f"{size:,} entries"] = f
+    loops = {name: (lambda k, f=f: [f("warm", 0) for _ in range(k)]) for name, f in fns.items()}
+    results = _interleave(loops, rounds, n)
+    _table("SCALE: a hit as the table grows", results, _singles(loops, 2000), "1,000 entries")
+
+
+def bench_large(folder: Path, rounds: int) -> None:
+    import numpy as np
+
+    array = np.random.default_rng(0).random(50 * 2**20 // 8)  # 50 MB of float64
+    f = cachework.work(name="large", store=str(folder / "large.db"))(lambda a: float(a[0]))
+    f(array)
+    loops = {
+        "cachework hit": lambda k: [f(array) for _ in range(k)],
+        "xxh3_128 over the buffer": lambda k: [xxhash.xxh3_128_hexdigest(array) for _ in range(k)],
+    }
+    try:
+        import joblib
+
+        loops["joblib.hash"] = lambda k: [joblib.hash(array) for _ in range(k)]
+    except ImportError:
+        pass
+    _table(
+        "LARGE: a hit whose argument is a 50 MB float64 array",
+        _interleave(loops, rounds, 3),
+        {},
+        "cachework hit",
+    )
+
+
+COLD_CW = """
+import cachework
+@cachework.work(name="cold", store={db!r})
+def f(day, n):
+    return {{"day": day}}
+f("2022-05-25", 1)
+"""
+COLD_DC = """
+import diskcache
+c = diskcache.Cache({d!r})
+@c.memoize()
+def f(day, n):
+    return {{"day": day}}
+f("2022-05-25", 1)
+"""
+
+
+def bench_cold(folder: Path, rounds: int) -> None:
+    cw = COLD_CW.format(db=str(folder / "cold.db"))
+    dc = COLD_DC.format(d=str(folder / "colddc"))
+    for code in (cw, dc):
+        subprocess.run([sys.executable, "-c", code], check=True)  # create and fill the stores
+    scripts = {"cachework cold hit": cw, "diskcache cold hit": dc, "python -c pass": "pass"}
+
+    def runner(code: str) -> Callable[[int], None]:
+        return lambda k: [
+            subprocess.run([sys.executable, "-c", code], check=True) for _ in range(k)
+        ]
+
+    results = _interleave({name: runner(code) for name, code in scripts.items()}, rounds, 3)
+    results = {k: [v / 1000 for v in vs] for k, vs in results.items()}  # ms
+    print("\n(times in ms per process)")
+    _table(
+        "COLD: a new process imports, opens the store and hits once",
+        results,
+        {},
+        "cachework cold hit",
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            cw
+            + "\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy','alembic','rich','cloudpickle','numpy')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    print(f"\nheavy modules imported by a cold hit: {proc.stdout.strip()}")
+
+
+def _claimer(url: str, tag: str, count: int, q) -> None:
+    f = cachework.work(name="throughput", store=url)(small)
+    q.get()
+    t0 = time.perf_counter()
+    for i in range(count):
+        f(f"{tag}-{i}", 1)
+    q.put(time.perf_counter() - t0)
+
+
+def bench_concurrent(folder: Path, n: int) -> None:
+    import multiprocessing as mp
+
+    url = f"sqlite:///{folder / 'conc.db'}"
+    cachework.work(name="throughput", store=url)(small)("warm", 0)
+    print("\n## CONCURRENT: claims + completes per second on distinct keys (SQLite)\n")
+    print("| processes | calls/s total |")
+    print("|---:|---:|")
+    for procs in (1, 2, 4, 8):
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        ps = [ctx.Process(target=_claimer, args=(url, f"{procs}-{p}", n, q)) for p in range(procs)]
+        for p in ps:
+            p.start()
+        time.sleep(1.0)
+        t0 = time.perf_counter()
+        for _ in ps:
+            q.put(None)
+        for p in ps:
+            p.join()
+        wall = time.perf_counter() - t0
+        print(f"| {procs} | {procs * n / wall:,.0f} |")
+    # p50/p99 of a hit while 4 writers run
+    f = cachework.work(name="throughput", store=url)(small)
+    f("hot", 1)
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    writers = [ctx.Process(target=_claimer, args=(url, f"w-{p}", 3000, q)) for p in range(4)]
+    for p in writers:
+        p.start()
+    time.sleep(1.0)
+    for _ in writers:
+        q.put(None)
+    times = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter_ns()
+        f("hot", 1)
+        times.append((time.perf_counter_ns() - t0) / 1e3)
+    for p in writers:
+        p.join()
+    times.sort()
+    print(
+        f"\nhit under 4 writer processes: p50 {times[len(times) // 2]:.1f} µs, "
+        f"p99 {times[int(len(times) * 0.99)]:.1f} µs, max {times[-1] / 1000:.1f} ms ({len(times):,} hits)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default="hit,miss,scale,large,cold,concurrent")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--scale-rows", type=int, default=1_000_000)
+    parser.add_argument("--postgres", help="also run HIT and MISS against this PostgreSQL URL")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    print(
+        f"python {sys.version.split()[0]}, cachework {cachework.__version__}, {os.cpu_count()} cores"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if "hit" in only:
+            bench_hit(folder, args.rounds, args.calls, None)
+        if "miss" in only:
+            bench_miss(folder, args.rounds, max(50, args.calls // 10), None)
+        if args.postgres and "hit" in only:
+            bench_hit(folder, args.rounds, args.calls // 4, args.postgres)
+        if args.postgres and "miss" in only:
+            bench_miss(folder, args.rounds, 50, args.postgres)
+        if "scale" in only:
+            bench_scale(folder, args.rounds, args.calls, args.scale_rows)
+        if "large" in only:
+            bench_large(folder, max(5, args.rounds // 3))
+        if "cold" in only:
+            bench_cold(folder, max(5, args.rounds // 2))
+        if "concurrent" in only:
+            bench_concurrent(folder, 500)
+
+
+if __name__ == "__main__":
+    main()
