@@ -48,7 +48,6 @@ calls = sa.Table(
     sa.Column("cached", sa.Boolean, nullable=False),
     sa.Column("key_scheme", sa.Integer, nullable=False),
 )
-sa.Index("ix_cachework_calls_status", calls.c.status)
 
 runs = sa.Table(
     "cachework_runs",
@@ -73,8 +72,9 @@ runs = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("cached", sa.Boolean, nullable=False),
 )
+# Few indexes on purpose: every index is one more page written by each claim and finish.
+# (work, key) serves takeover and forget; started_at serves --since and the SQL recipes.
 sa.Index("ix_cachework_runs_work_key", runs.c.work, runs.c.key)
 sa.Index("ix_cachework_runs_started_at", runs.c.started_at)
-sa.Index("ix_cachework_runs_status", runs.c.status)
 
 VERSION_TABLE = "cachework_alembic_version"

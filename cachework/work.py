@@ -225,6 +225,7 @@ class Work:
         state = dict(self.__dict__)
         state.pop("_cw_future", None)
         state.pop("_cw_inside", None)
+        state.pop("_cw_executor", None)  # the copy runs where it lands; it does not submit again
         return state
 
     # -- configuration, read-only -----------------------------------------------------------

@@ -43,7 +43,6 @@ def upgrade() -> None:
         sa.Column("cached", sa.Boolean, nullable=False),
         sa.Column("key_scheme", sa.Integer, nullable=False),
     )
-    op.create_index("ix_cachework_calls_status", "cachework_calls", ["status"])
     op.create_table(
         "cachework_runs",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -63,7 +62,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_cachework_runs_work_key", "cachework_runs", ["work", "key"])
     op.create_index("ix_cachework_runs_started_at", "cachework_runs", ["started_at"])
-    op.create_index("ix_cachework_runs_status", "cachework_runs", ["status"])
 
 
 def downgrade() -> None:

@@ -1,0 +1,83 @@
+"""parallel=True: run returns a Future, the call runs in the background with the same semantics."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+import time
+
+import pytest
+
+import cachework
+
+
+class Slow(cachework.Work):
+    def run(self, x: int, fail: bool = False) -> int:
+        time.sleep(0.3)
+        if fail:
+            raise ValueError(f"failed on {x}")
+        self.last = x
+        return x * 2
+
+
+def test_threads_future_status_and_result(url):
+    w = Slow(store=url, parallel=True)
+    future = w.run(3)
+    assert isinstance(future, cf.Future)
+    time.sleep(0.1)
+    assert w.status == "running" and w.is_running
+    assert w.wait(10) == 6 and future.result() == 6
+    assert w.has_succeeded and w.last == 3
+    again = w.run(3)  # a hit, still through a Future
+    assert again.result(10) == 6
+
+
+def test_background_failure_reaches_the_future_and_history(url):
+    w = Slow(store=url, parallel=True, name="bg")
+    future = w.run(1, fail=True)
+    assert isinstance(future.exception(10), ValueError)
+    assert w.has_failed
+    (run,) = cachework.Store(url).history(work="bg")
+    assert run.status == "failed" and run.error == "failed on 1"
+
+
+def test_two_parallel_calls_of_one_key_execute_once(url):
+    ran = []
+    lock = threading.Lock()
+
+    class Once(cachework.Work):
+        def run(self, x):
+            with lock:
+                ran.append(x)
+            time.sleep(0.3)
+            return x
+
+    a, b = Once(store=url, parallel=True, name="once"), Once(store=url, parallel=True, name="once")
+    fa, fb = a.run(9), b.run(9)
+    assert fa.result(10) == fb.result(10) == 9
+    assert ran == [9]
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_process_pool_executor(sqlite_url):
+    with cf.ProcessPoolExecutor(max_workers=2) as pool:
+        w = Slow(store=sqlite_url, parallel=True, executor=pool, name="pp")
+        futures = [w.run(i) for i in range(3)]
+        assert [f.result(60) for f in futures] == [0, 2, 4]
+        assert w.has_succeeded and w.last in (0, 1, 2)
+        bad = w.run(5, fail=True)
+        with pytest.raises(ValueError, match="failed on 5"):
+            bad.result(60)
+        assert w.has_failed
+    runs = cachework.Store(sqlite_url).history(work="pp", limit=None)
+    assert sorted(r.status for r in runs) == ["failed", "succeeded", "succeeded", "succeeded"]
+    assert all(r.pid != __import__("os").getpid() for r in runs)
+
+
+def test_decorated_function_in_parallel(url):
+    f = cachework.work(name="psq", store=url, parallel=True)(_square)
+    assert f(4).result(10) == 16
+    assert f.wait() == 16
