@@ -107,7 +107,7 @@ def test_argument_less_run_runs_once_per_simulated_day(url, monkeypatch):
             self.refreshed = ran[-1]
 
     refresh = Refresh(name="refresh", store=url, every="day", tz="UTC")
-    for day in range(3):
+    for _day in range(3):
         for _ in range(48):  # every half hour of the day, like a cron tick
             refresh.run()
             clock[0] += 1800
