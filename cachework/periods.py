@@ -24,6 +24,8 @@ _FORMATS = {
 }
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
+_memo: dict[tuple[object, object, int], str] = {}
+
 #: Where "now" comes from. Tests and simulations replace it to step through days.
 clock: Callable[[], float] = time.time
 
@@ -61,10 +63,20 @@ def period_label(
     the hour repeated when DST ends, ``hour`` and ``minute`` labels of the second pass get
     a ``~2`` suffix, so the two real hours stay two periods.
     """
+    if at is None:
+        # Labels only change at whole minutes (zone offsets are whole minutes), so an event
+        # loop that asks thousands of times a second computes the label once a minute.
+        now = clock()
+        memo_key = (every, tz, int(now // 60))
+        label = _memo.get(memo_key)
+        if label is None:
+            label = period_label(every, tz, now)
+            if len(_memo) > 256:  # old minutes: drop them all, the current ones come back
+                _memo.clear()
+            _memo[memo_key] = label
+        return label
     check_every(every, tz)
     zone = _zone(tz)
-    if at is None:
-        at = clock()
     if isinstance(at, (int, float)):
         moment = _dt.datetime.fromtimestamp(at, tz=_dt.timezone.utc)
     elif at.tzinfo is None:

@@ -1,0 +1,127 @@
+"""Every example runs as is on the default store, and the scheduling recipes parse."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+import cachework
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CACHEWORK_URL"}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
+
+
+def test_daily_pipeline_second_run_skips(tmp_path):
+    first = run("daily_pipeline.py", "2022-05-25", cwd=tmp_path).stdout
+    second = run("daily_pipeline.py", "2022-05-25", cwd=tmp_path).stdout
+    other = run("daily_pipeline.py", "2022-05-26", cwd=tmp_path).stdout
+    assert "processing 2022-05-25" in first and "training on" in first
+    assert "processing" not in second and "training" not in second
+    assert "model=/models/2022-05-25.pt" in second
+    assert "processing 2022-05-26" in other
+    assert (tmp_path / "cachework.db").exists()
+
+
+def test_seed_props(tmp_path):
+    out = run("seed_props.py", cwd=tmp_path).stdout
+    cached, uncached = out.split("cache_calls=False")
+    assert cached.count("kwargs: {'value': 1}") == 1 and cached.count("{'value': 10}") == 1
+    assert uncached.count("kwargs: {'value': 1}") == 5 and uncached.count("{'value': 10}") == 1
+    again = run("seed_props.py", cwd=tmp_path).stdout.split("cache_calls=False")[0]
+    assert "I received" not in again  # durable: the second start hits
+
+
+def test_resume_after_crash(tmp_path):
+    first = run("resume_after_crash.py", cwd=tmp_path, check=False)
+    assert first.returncode == 1 and "step 3 crashed" in first.stdout
+    second = run("resume_after_crash.py", cwd=tmp_path).stdout
+    assert "step 1" not in second and "step 2" not in second
+    assert "step 3" in second and "total = 90" in second
+
+
+def test_event_loop_example(tmp_path):
+    out = run("event_loop.py", "--iterations", "2000", cwd=tmp_path).stdout
+    assert out.count("processing") == 1 and out.count("training on") == 1
+    assert "2000 turns" in out
+    out = run("event_loop.py", "--iterations", "10", cwd=tmp_path).stdout
+    assert "processing" not in out  # same day, new process: hits
+
+
+def test_a_long_loop_of_hits_writes_nothing_and_holds_no_memory(sqlite_url, tmp_path):
+    class DataProcessor(cachework.Work):
+        def run(self):
+            self.data = "/data/today.parquet"
+
+    class TrainModel(cachework.Work):
+        def run(self, data):
+            return data + ".model"
+
+    dp = DataProcessor(name="loop.dp", store=sqlite_url, every="day")
+    tm = TrainModel(name="loop.tm", store=sqlite_url)
+    dp.run()
+    tm.run(dp.data)
+    watcher = sqlite3.connect(tmp_path / "store.db")
+    version = watcher.execute("PRAGMA data_version").fetchall()
+    runs = watcher.execute("SELECT count(*) FROM cachework_runs").fetchall()
+    for _ in range(1000):  # warm every cache first
+        dp.run()
+        tm.run(dp.data)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(100_000):
+        dp.run()
+        tm.run(dp.data)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert grown < 64 * 1024, f"the loop holds {grown} more bytes"
+    assert watcher.execute("PRAGMA data_version").fetchall() == version
+    assert watcher.execute("SELECT count(*) FROM cachework_runs").fetchall() == runs
+
+
+def test_crontab_line_parses():
+    lines = [
+        line
+        for line in (EXAMPLES / "cron" / "crontab").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert len(lines) == 1
+    fields = lines[0].split(None, 5)
+    field = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+    assert all(field.match(f) for f in fields[:5]), fields[:5]
+    assert "daily_pipeline.py" in fields[5]
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+def test_systemd_units_verify(tmp_path):
+    for unit in ("pipeline.service", "pipeline.timer"):
+        shutil.copy(EXAMPLES / "cron" / unit, tmp_path / unit)
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / "pipeline.timer")],
+        capture_output=True,
+        text=True,
+    )
+    problems = [line for line in proc.stderr.splitlines() if "pipeline" in line]
+    assert proc.returncode == 0 and not problems, proc.stderr
