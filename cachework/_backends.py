@@ -157,8 +157,11 @@ class SQLiteBackend(Backend):
     def _connect(self) -> sqlite3.Connection:
         try:
             if self.read_only:
+                # Reading a WAL database needs its -shm file. Where it is absent and cannot
+                # be made (read-only media), nobody can be writing: open it immutable.
+                mode = "mode=ro" if os.path.exists(self.path + "-shm") else "immutable=1"
                 conn = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=5.0
+                    f"file:{self.path}?{mode}", uri=True, isolation_level=None, timeout=5.0
                 )
             else:
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)

@@ -374,6 +374,8 @@ class Store:
                         reason = "not cached"
                     elif row[5] != KEY_SCHEME:
                         reason = "written under another key scheme"
+                        self._scheme_checked.add(work)
+                        self._warn_scheme(work)
                     elif row[2] is not None and backend.expired(row[2]):
                         reason = "expired"
                     elif not accept_hit and cached:
@@ -426,6 +428,15 @@ class Store:
                 heartbeats.remove(run_id)
         return claim
 
+    def _warn_scheme(self, work: str) -> None:
+        log.warning(
+            "%s has entries written under another key scheme than %d; they will not be hit "
+            "(`cachework forget %s --all` removes them)",
+            work,
+            KEY_SCHEME,
+            work,
+        )
+
     def _why_new(
         self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: bool
     ) -> str:
@@ -436,13 +447,7 @@ class Store:
             self._scheme_checked.add(work)
             other = {"work": work, "key_scheme": KEY_SCHEME}
             if backend.execute(cur, "other_scheme", other).fetchone()[0]:
-                log.warning(
-                    "%s has entries written under another key scheme than %d; they will not be "
-                    "hit (cachework prune, or cachework forget %s --all, removes them)",
-                    work,
-                    KEY_SCHEME,
-                    work,
-                )
+                self._warn_scheme(work)
         if not log.isEnabledFor(logging.INFO):
             return "new"
         if backend.execute(cur, "ran_before", params).fetchone()[0]:

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from . import keys
+from ._heartbeat import heartbeats
 from .errors import AlreadyRunning, StoreError, UnstorableResult
 from .store import DEFAULT_LEASE, Store, get_store
 
@@ -455,6 +456,23 @@ class Work:
         assert run_id is not None
         log.info("running %s [%s]: %s", name, key, reason)
         self._cw_status = "running"
+        try:
+            return self._run_and_record(store, name, key, run_id, raw, args, kwargs)
+        finally:
+            # Whatever happened, this process stops vouching for the run: if recording its
+            # end failed, its entry is taken over once the lease lapses, never stuck.
+            heartbeats.remove(run_id)
+
+    def _run_and_record(
+        self,
+        store: Store,
+        name: str,
+        key: str,
+        run_id: int,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
         t0 = time.perf_counter()
         try:
             self.__dict__["_cw_inside"] = True
@@ -467,25 +485,20 @@ class Work:
                 self.__dict__.pop("_cw_inside", None)
         except Exception as e:
             self._cw_status = "failed"
-            store.finish(
-                name,
-                key,
-                run_id,
-                status="failed",
-                duration_s=time.perf_counter() - t0,
-                error_type=type(e).__qualname__,
-                error=str(e),
-                traceback=traceback.format_exc(),
-            )
+            failure = {
+                "status": "failed",
+                "duration_s": time.perf_counter() - t0,
+                "error_type": type(e).__qualname__,
+                "error": str(e),
+                "traceback": traceback.format_exc(),
+            }
+            self._record(store, name, key, run_id, failure, reraise=False)
             log.info("failed %s [%s]: %s: %s", name, key, type(e).__qualname__, e)
-            raise
+            raise  # the caller's own exception matters more than a failure to record it
         except BaseException as e:
             self._cw_status = "failed"
             why = "SIGTERM" if isinstance(e, _Terminated) else type(e).__name__
-            try:
-                store.release(name, key, run_id, f"stopped by {why}")
-            except Exception:
-                log.warning("could not release %s [%s]", name, key, exc_info=True)
+            _release_quietly(store, name, key, run_id, f"stopped by {why}")
             log.info("interrupted %s [%s] by %s", name, key, why)
             if isinstance(e, _Terminated):
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -493,41 +506,45 @@ class Work:
             raise
         duration = time.perf_counter() - t0
         try:
-            try:
-                result, state = self._pack(value)
-            except UnstorableResult as e:
-                self._cw_status = "failed"
-                store.finish(
-                    name,
-                    key,
-                    run_id,
-                    status="failed",
-                    duration_s=duration,
-                    error_type="UnstorableResult",
-                    error=str(e),
-                    traceback=traceback.format_exc(),
-                )
-                raise
-            store.finish(
-                name,
-                key,
-                run_id,
-                status="succeeded",
-                duration_s=duration,
-                result=result,
-                state=state,
-                ttl_s=self._cw_ttl,
-            )
-        except StoreError as e:
+            result, state = self._pack(value)
+        except UnstorableResult as e:
             self._cw_status = "failed"
-            try:
-                store.release(name, key, run_id, f"could not record the result: {e}")
-            except Exception:
-                pass
-            raise StoreError(f"{name} ran, but its result could not be recorded: {e}") from e
+            unstorable = {
+                "status": "failed",
+                "duration_s": duration,
+                "error_type": "UnstorableResult",
+                "error": str(e),
+                "traceback": traceback.format_exc(),
+            }
+            self._record(store, name, key, run_id, unstorable, reraise=False)
+            raise
+        success = {
+            "status": "succeeded",
+            "duration_s": duration,
+            "result": result,
+            "state": state,
+            "ttl_s": self._cw_ttl,
+        }
+        self._record(store, name, key, run_id, success, reraise=True)
         self._cw_status = "succeeded"
         log.info("succeeded %s [%s] in %.3f s", name, key, duration)
         return value
+
+    def _record(
+        self, store: Store, name: str, key: str, run_id: int, outcome: dict[str, Any], reraise: bool
+    ) -> None:
+        """Write how a run ended; if that fails, give the claim back so nobody waits on it."""
+        try:
+            store.finish(name, key, run_id, **outcome)
+        except Exception as e:
+            self._cw_status = "failed"
+            _release_quietly(store, name, key, run_id, f"could not record the outcome: {e}")
+            if not reraise:
+                log.warning("could not record the outcome of %s [%s]: %s", name, key, e)
+                return
+            if isinstance(e, StoreError):
+                raise StoreError(f"{name} ran, but its result could not be recorded: {e}") from e
+            raise
 
     def _state(self) -> dict[str, Any] | None:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
@@ -559,6 +576,13 @@ class Work:
                 f"{self.name}: cannot store the work state ({names}): {e}"
             ) from e
         return result, packed
+
+
+def _release_quietly(store: Store, name: str, key: str, run_id: int, why: str) -> None:
+    try:
+        store.release(name, key, run_id, why)
+    except Exception:
+        log.warning("could not release %s [%s]", name, key, exc_info=True)
 
 
 def _dumps(value: Any) -> bytes:
