@@ -13,6 +13,7 @@ time, the p99 of single calls, and the ratio to cachework.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import pickle
@@ -143,10 +144,11 @@ def bench_miss(folder: Path, rounds: int, n: int, url: str | None) -> None:
     peers = _peers_for(folder, small, url)
     peers.pop("lru_cache", None)
     counters = {name: iter(range(10**9)) for name in peers}
+    run_id = os.urandom(4).hex()  # a rerun against the same database must still miss
 
     def loop(name: str, f: Callable) -> Callable[[int], None]:
         it = counters[name]
-        return lambda k: [f(f"d{next(it)}", 1) for _ in range(k)]
+        return lambda k: [f(f"{run_id}-{next(it)}", 1) for _ in range(k)]
 
     loops = {name: loop(name, f) for name, f in peers.items()}
     where = "PostgreSQL" if url else "SQLite"
@@ -323,11 +325,48 @@ def bench_concurrent(folder: Path, n: int) -> None:
     )
 
 
+@contextlib.contextmanager
+def _pg_schema(base: str):
+    """A fresh schema for the run, dropped afterwards: the figures never hit old entries."""
+    import sqlalchemy as sa
+
+    schema = f"cw_bench_{os.getpid()}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        sep = "&" if "?" in base else "?"
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        for store in list(cachework.store._registry.values()):
+            store.close()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_memory(folder: Path, hits: int) -> None:
+    f = cachework.work(name="memory", store=str(folder / "memory.db"))(small)
+    f("2022-05-25", 7)
+    for _ in range(10_000):  # warm every cache first
+        f("2022-05-25", 7)
+    before = _rss()
+    for _ in range(hits):
+        f("2022-05-25", 7)
+    grown = _rss() - before
+    print(f"\n## MEMORY\n\n{hits:,} hits grew RSS by {grown / 2**20:.2f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="hit,miss,scale,large,cold,concurrent")
+    parser.add_argument("--only", default="hit,miss,scale,large,cold,concurrent,memory")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--scale-rows", type=int, default=1_000_000)
@@ -343,10 +382,12 @@ def main() -> None:
             bench_hit(folder, args.rounds, args.calls, None)
         if "miss" in only:
             bench_miss(folder, args.rounds, max(50, args.calls // 10), None)
-        if args.postgres and "hit" in only:
-            bench_hit(folder, args.rounds, args.calls // 4, args.postgres)
-        if args.postgres and "miss" in only:
-            bench_miss(folder, args.rounds, 50, args.postgres)
+        if args.postgres:
+            with _pg_schema(args.postgres) as url:
+                if "hit" in only:
+                    bench_hit(folder, args.rounds, args.calls // 4, url)
+                if "miss" in only:
+                    bench_miss(folder, args.rounds, 50, url)
         if "scale" in only:
             bench_scale(folder, args.rounds, args.calls, args.scale_rows)
         if "large" in only:
@@ -355,6 +396,8 @@ def main() -> None:
             bench_cold(folder, max(5, args.rounds // 2))
         if "concurrent" in only:
             bench_concurrent(folder, 500)
+        if "memory" in only:
+            bench_memory(folder, 1_000_000)
 
 
 if __name__ == "__main__":
