@@ -345,6 +345,33 @@ def _pg_schema(base: str):
         admin.dispose()
 
 
+def bench_waiting(folder: Path) -> None:
+    """CPU a caller spends while it waits for another process's run of the same call."""
+    url = f"sqlite:///{folder / 'wait.db'}"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time, cachework\n"
+                f"@cachework.work(name='wait', store={url!r})\n"
+                "def f(x):\n    time.sleep(6)\n    return x\n"
+                "f(1)\n"
+            ),
+        ]
+    )
+    time.sleep(1.5)
+    f = cachework.work(name="wait", store=url)(lambda x: x)
+    t0, c0 = time.perf_counter(), time.process_time()
+    f(1)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    holder.wait()
+    print(
+        f"\n## WAITING\n\na caller waited {wall:.1f} s for another process's run using "
+        f"{cpu * 1000:.0f} ms of CPU: {cpu / wall * 100:.2f}% of a core"
+    )
+
+
 def _rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -366,7 +393,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="hit,miss,scale,large,cold,concurrent,memory")
+    parser.add_argument("--only", default="hit,miss,scale,large,cold,concurrent,memory,waiting")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--scale-rows", type=int, default=1_000_000)
@@ -398,6 +425,8 @@ def main() -> None:
             bench_concurrent(folder, 500)
         if "memory" in only:
             bench_memory(folder, 1_000_000)
+        if "waiting" in only:
+            bench_waiting(folder)
 
 
 if __name__ == "__main__":

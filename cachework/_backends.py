@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -84,9 +83,12 @@ class Backend:
         self._local.conn = None
         if conn is not None and self._local.pid == os.getpid():
             try:
-                conn.close()
+                self._discard(conn)
             except Exception:
                 pass
+
+    def _discard(self, conn: Any) -> None:
+        conn.close()
 
     def _connect(self) -> Any:
         raise NotImplementedError
@@ -197,6 +199,8 @@ class SQLiteBackend(Backend):
 
     def _busy(self, fn: Callable[[], T]) -> T:
         """The one place that waits out SQLITE_BUSY: callers never see 'database is locked'."""
+        import random
+
         delay, deadline = 0.002, time.monotonic() + BUSY_GIVE_UP_S
         while True:
             try:
@@ -290,16 +294,12 @@ class ServerBackend(Backend):
     def safe_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
-    def drop_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None and self._local.pid == os.getpid():
-            try:
-                conn.invalidate()
-            except Exception:
-                pass
+    def _discard(self, conn: Any) -> None:
+        conn.invalidate()  # a broken connection must not go back to the pool
 
     def _retrying(self, fn: Callable[[], T]) -> T:
+        import random
+
         import psycopg
 
         delay, attempts = 0.01, 0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 
 
 def host() -> str:
     """This machine's id in the ``owner`` column; ``CACHEWORK_HOST`` overrides it (tests, containers)."""
-    return os.environ.get("CACHEWORK_HOST") or socket.gethostname()
+    return os.environ.get("CACHEWORK_HOST") or os.uname().nodename
 
 
 def process_start(pid: int) -> str | None:

@@ -7,7 +7,6 @@ error), 2 bad usage.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import re
@@ -34,6 +33,11 @@ class Problem(click.ClickException):
     """A problem found while doing what was asked: exit code 1, one line."""
 
     exit_code = 1
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a prompt (not a cron job, a pipe or a script)."""
+    return sys.stdin.isatty()
 
 
 def _duration(text: str, what: str) -> _dt.timedelta:
@@ -77,8 +81,8 @@ def _args(pairs: Sequence[str]) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if isinstance(value, _dt.datetime):
         return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # Run, Call
+        return {k: _plain(v) for k, v in value._asdict().items()}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -248,8 +252,8 @@ def show(ctx: click.Context, work: str, key: str | None, arg_pairs: tuple[str, .
     if ctx.obj["json"]:
         click.echo(json.dumps(_plain(record), indent=2, ensure_ascii=False, default=str))
         return
-    for field in dataclasses.fields(Call):
-        click.echo(f"{field.name:>13}: {_cell(getattr(call, field.name))}")
+    for field in Call._fields:
+        click.echo(f"{field:>13}: {_cell(getattr(call, field))}")
     click.echo(f"{'result_type':>13}: {_cell(result_type)}")
     for run in runs:
         click.echo(
@@ -310,7 +314,7 @@ def forget(
             click.echo("nothing matches")
         return
     if len(calls) > 1 and not yes:
-        if not sys.stdin.isatty():
+        if not _interactive():
             raise Problem(f"{len(calls)} entries match; add --yes to forget them all")
         click.confirm(f"Forget {len(calls)} entries?", abort=True)
     n = store.forget_calls(calls)

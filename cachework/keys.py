@@ -8,19 +8,13 @@ Nothing here calls ``hash()`` or ``==`` on user objects: a lying ``__eq__`` cann
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import enum
-import json
 import math
 import struct
 import sys
 import types
-import uuid
 from collections.abc import Mapping
-from decimal import Decimal
-from fractions import Fraction
-from pathlib import PurePath
 from typing import Any
 
 import xxhash
@@ -95,6 +89,18 @@ _REFUSED_TYPES: tuple[type, ...] = (
     types.TracebackType,
     types.ModuleType,
 )
+
+
+_STDLIB_KINDS = {
+    ("decimal", "Decimal"): "Decimal",
+    ("fractions", "Fraction"): "Fraction",
+    ("uuid", "UUID"): "UUID",
+}
+
+
+def _is_path(obj: Any) -> bool:
+    pathlib = sys.modules.get("pathlib")
+    return pathlib is not None and isinstance(obj, pathlib.PurePath)
 
 
 def _refused_by_module(tp: type) -> bool:
@@ -195,18 +201,21 @@ def _compound(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
         return tag + _str(obj.isoformat())[1:]
     if tp is _dt.timedelta:
         return b"e" + _int(obj.days) + _int(obj.seconds) + _int(obj.microseconds)
-    if tp is Decimal:
+    # Types of modules cachework does not import itself (a cold start stays light): if the
+    # module is not loaded, no such value can exist.
+    kind = _STDLIB_KINDS.get((tp.__module__, tp.__qualname__))
+    if kind == "Decimal":
         return b"M" + _str(str(obj))[1:]
-    if tp is Fraction:
+    if kind == "Fraction":
         return b"Q" + _int(obj.numerator) + _int(obj.denominator)
-    if tp is uuid.UUID:
+    if kind == "UUID":
         return b"U" + obj.bytes
-    if isinstance(obj, PurePath):
+    if _is_path(obj):
         return b"P" + _qualname(tp) + _str(str(obj))
     if isinstance(obj, tuple) and hasattr(tp, "_fields"):
         return b"n" + _qualname(tp) + _sequence(b"t", obj, depth, seen)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        fields = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    if hasattr(tp, "__dataclass_fields__") and not isinstance(obj, type):
+        fields = [(f.name, getattr(obj, f.name)) for f in sys.modules["dataclasses"].fields(obj)]
         return b"C" + _qualname(tp) + _attributes(fields, depth, seen)
 
     module = tp.__module__
@@ -351,9 +360,11 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
         return jsonable(value.value, _depth + 1)
     if isinstance(value, (_dt.date, _dt.time)):
         return value.isoformat()
-    if isinstance(value, (Decimal, uuid.UUID, PurePath, Fraction)):
+    if (tp.__module__, tp.__qualname__) in _STDLIB_KINDS or _is_path(value):
         return str(value)
     if isinstance(value, (set, frozenset)):
+        import json
+
         items = [jsonable(v, _depth + 1) for v in value]
         return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, default=str))
     return _short(value)
@@ -369,6 +380,8 @@ def _short(value: Any) -> str:
 
 def args_json(arguments: Mapping[str, Any]) -> str:
     """The JSON stored in the ``args`` column: readable by ``json_extract`` and ``->>``."""
+    import json
+
     return json.dumps(
         {name: jsonable(v) for name, v in arguments.items()},
         sort_keys=True,

@@ -6,15 +6,13 @@ A call's life is ``lookup`` (a hit reads one row and writes nothing), else ``cla
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import fcntl
-import json
 import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _owner
 from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend
@@ -64,8 +62,7 @@ def _sqlite_path(url: str) -> str | None:
     return os.path.abspath(os.path.expanduser(path))
 
 
-@dataclasses.dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """One execution of a call, as recorded in ``cachework_runs``."""
 
     id: int
@@ -84,8 +81,7 @@ class Run:
     cached: bool
 
 
-@dataclasses.dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """One cache entry, as recorded in ``cachework_calls`` (the blobs by size only)."""
 
     work: str
@@ -103,8 +99,7 @@ class Call:
     key_scheme: int
 
 
-@dataclasses.dataclass
-class Claim:
+class Claim(NamedTuple):
     """What ``Store.claim`` found: ``owned`` (run it), ``hit`` (a result appeared) or ``busy``."""
 
     outcome: str
@@ -125,7 +120,11 @@ def _utc(value: Any) -> _dt.datetime | None:
 
 
 def _args(value: Any) -> dict[str, Any]:
-    return json.loads(value) if isinstance(value, str) else dict(value or {})
+    if isinstance(value, str):
+        import json
+
+        return json.loads(value)
+    return dict(value or {})
 
 
 class Store:
@@ -928,6 +927,8 @@ def _work_summary(work: str) -> dict[str, Any]:
 
 def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
     """Whether stored args hold ``values``, compared as stored (so ``1`` never matches ``"1"``)."""
+    import json
+
     for name, value in values.items():
         if name not in args:
             return False

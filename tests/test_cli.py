@@ -194,3 +194,33 @@ def test_every_command_through_the_installed_entry_point(filled, tmp_path):
         [exe, "--url", filled, "show", "nope", "--arg", "a=1"], capture_output=True, text=True
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
+def test_forget_asks_on_a_terminal(filled, monkeypatch):
+    monkeypatch.setattr("cachework.cli._interactive", lambda: True)
+    r = invoke(filled, "forget", "ingest", "--all", input="n\n")
+    assert r.exit_code == 1 and len(cachework.Store(filled).calls("ingest")) == 3
+    r = invoke(filled, "forget", "ingest", "--all", input="y\n")
+    assert r.exit_code == 0 and "forgot 3 entries" in r.output
+    assert cachework.Store(filled).calls("ingest") == []
+
+
+def test_prune_sweeps_runs_whose_owner_died(url, tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "started"
+    workers = str(Path(__file__).with_name("workers.py"))
+    p = subprocess.Popen([sys.executable, workers, "hold", url, str(out), "k", "60"])
+    deadline = time.monotonic() + 30
+    while not out.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    r = invoke(url, "--json", "prune", "--older-than", "30d")
+    assert json.loads(r.output)["interrupted"] == 1
+    runs = cachework.Store(url).history(work="hold")
+    assert [r.status for r in runs] == ["interrupted"] and "swept by prune" in runs[0].error
+    assert cachework.Store(url).calls("hold") == []

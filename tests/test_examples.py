@@ -125,3 +125,27 @@ def test_systemd_units_verify(tmp_path):
     )
     problems = [line for line in proc.stderr.splitlines() if "pipeline" in line]
     assert proc.returncode == 0 and not problems, proc.stderr
+
+
+def test_event_loop_stops_cleanly_on_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "CACHEWORK_URL"}
+    p = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "event_loop.py"), "--sleep", "0.01"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "cachework.db").exists() or time.monotonic() < deadline - 58:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert "stopped" in out and "turns in" in out

@@ -242,3 +242,23 @@ def test_migrations_run_from_an_installed_wheel(tmp_path):
     ).stdout.split()
     assert out[0].startswith(str(target)) and out[1].startswith(str(target))
     assert out[2] == store_mod.SCHEMA_REVISION
+
+
+def test_a_cold_hit_imports_neither_sqlalchemy_nor_alembic(sqlite_url):
+    @cachework.work(name="cold", store=sqlite_url)
+    def f(x):
+        return x
+
+    f(1)
+    out = run_script(
+        f"""
+        import sys, cachework
+        @cachework.work(name="cold", store={sqlite_url!r})
+        def f(x):
+            raise AssertionError("must hit")
+        assert f(1) == 1
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("sqlalchemy", "alembic", "rich", "cloudpickle"))
+        print(heavy)
+        """
+    ).stdout.strip()
+    assert out == "[]"
