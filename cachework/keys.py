@@ -320,12 +320,21 @@ def _pandas(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
     raise _Refused(f"cannot hash {tp.__module__}.{tp.__qualname__}")
 
 
+_PREFIX = b"cachework/%d" % KEY_SCHEME
+_NAMES: dict[str, bytes] = {}  # parameter names, encoded once: they repeat on every call
+
+
 def key_for(arguments: Mapping[str, Any], version: Any = None) -> str:
     """The key of one call: xxh3_128 over the encoded arguments (by name) and the version."""
-    parts = [b"cachework/%d" % KEY_SCHEME, _len(len(arguments))]
+    parts = [_PREFIX, _len(len(arguments))]
     for name in sorted(arguments):
         try:
-            parts.append(_str(name) + encode(arguments[name]))
+            label = _NAMES.get(name)
+            if label is None:
+                label = _str(name)
+                if len(_NAMES) < 4096:  # bounded: names are few, but never trust that
+                    _NAMES[name] = label
+            parts.append(label + encode(arguments[name]))
         except _Refused as e:
             at = f" at {''.join(e.path)}" if e.path else ""
             raise UnhashableArgument(f"argument {name!r}{at}: {e.reason}") from e.__cause__

@@ -370,10 +370,16 @@ class Work:
     def _cw_execute(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        bound = self._bind(args, kwargs)
+        # The hot path: every call that hits goes through these lines, so they avoid
+        # properties and helper calls where a plain attribute will do.
+        bound = (
+            self._cw_binder(args, kwargs) if self._cw_every is None else self._bind(args, kwargs)
+        )
         key = keys.key_for(bound, self._cw_version)
-        store = self.store
-        name = self.name
+        store = self._cw_store
+        if store.__class__ is not Store:
+            store = self.store
+        name = self._cw_name or self.name
         accept_hit = self._cw_cache_calls
         if accept_hit:
             entry = store.lookup(name, key)
@@ -645,7 +651,9 @@ class CachedFunction(Work, Generic[P, R]):
             self._cw_name = _default_name(fn.__module__, fn.__qualname__)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self._cw_call(self._cw_binder, self._cw_raw, args, kwargs)
+        if self._cw_parallel:
+            return self._cw_submit(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
+        return self._cw_execute(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
         return self._cw_call(self._cw_binder, self._cw_raw, args, kwargs)
