@@ -50,11 +50,16 @@ def _insert(dialect_name: str) -> Any:
 def statements(dialect_name: str) -> dict[str, Any]:
     insert = _insert(dialect_name)
     claim_select = sa.select(*_CLAIM_COLUMNS).where(_WHERE_CALL)
+    sweep_select = claim_select
     if dialect_name == "postgresql":
+        # A claim must wait for a row another host holds (it wants that call's result);
+        # a sweep must not: a row locked right now is alive by definition, so skip it.
         claim_select = claim_select.with_for_update()
+        sweep_select = sweep_select.with_for_update(skip_locked=True)
     return {
         "lookup": sa.select(*LOOKUP_COLUMNS).where(_WHERE_CALL),
         "claim_select": claim_select,
+        "sweep_select": sweep_select,
         "run_insert": sa.insert(runs)
         .values(
             work=sa.bindparam("work"),

@@ -35,6 +35,11 @@ class Problem(click.ClickException):
     exit_code = 1
 
 
+def _terminal() -> bool:
+    """Whether people read the output (a rich table) rather than a program (plain lines)."""
+    return sys.stdout.isatty()
+
+
 def _interactive() -> bool:
     """Whether a person can answer a prompt (not a cron job, a pipe or a script)."""
     return sys.stdin.isatty()
@@ -110,7 +115,7 @@ def _emit(
     if ctx.obj["json"]:
         click.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False, default=str))
         return
-    if sys.stdout.isatty():
+    if _terminal():
         from rich.console import Console
         from rich.table import Table
 

@@ -819,7 +819,7 @@ class Store:
 
             def release_dead(cur: Any, params: dict[str, Any] = params) -> int:
                 now = backend.now(cur)
-                row = backend.execute(cur, "claim_select", params).fetchone()
+                row = backend.execute(cur, "sweep_select", params).fetchone()
                 if row is None or row[0] != "running" or row[10] != params["run_id"]:
                     return 0
                 if self._alive(row[6], row[7], row[8], row[9], now, row[10], backend):

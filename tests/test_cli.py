@@ -224,3 +224,11 @@ def test_prune_sweeps_runs_whose_owner_died(url, tmp_path):
     runs = cachework.Store(url).history(work="hold")
     assert [r.status for r in runs] == ["interrupted"] and "swept by prune" in runs[0].error
     assert cachework.Store(url).calls("hold") == []
+
+
+def test_listings_are_rich_tables_on_a_terminal(filled, monkeypatch):
+    monkeypatch.setattr("cachework.cli._terminal", lambda: True)
+    r = invoke(filled, "works")
+    assert r.exit_code == 0
+    assert "┃" in r.output or "│" in r.output  # drawn by rich
+    assert "ingest" in r.output and "\t" not in r.output
