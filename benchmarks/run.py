@@ -373,6 +373,36 @@ def bench_waiting(folder: Path) -> None:
     )
 
 
+def bench_event_loop(folder: Path, turns: int) -> None:
+    """The seed's loop: two works, one with every="day", all hits. Does a turn slow down?"""
+
+    class DataProcessor(cachework.Work):
+        def run(self) -> None:
+            self.data = "/data/today.parquet"
+
+    class TrainModel(cachework.Work):
+        def run(self, data: str) -> str:
+            return data + ".model"
+
+    url = str(folder / "loop.db")
+    dp = DataProcessor(name="loop.dp", store=url, every="day")
+    tm = TrainModel(name="loop.tm", store=url)
+    chunk = turns // 10
+    times = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        for _ in range(chunk):
+            dp.run()
+            tm.run(dp.data)
+        times.append((time.perf_counter() - t0) / chunk * 1e6)
+    print(
+        f"\n## EVENT LOOP\n\n{turns:,} turns of the seed's loop (two hits a turn), µs per turn "
+        f"by tenth: "
+        + ", ".join(f"{t:.1f}" for t in times)
+        + f"\nfirst tenth {times[0]:.1f} µs, last tenth {times[-1]:.1f} µs"
+    )
+
+
 def _rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -394,7 +424,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="hit,miss,scale,large,cold,concurrent,memory,waiting")
+    parser.add_argument(
+        "--only", default="hit,miss,scale,large,cold,concurrent,memory,waiting,loop"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--scale-rows", type=int, default=1_000_000)
@@ -428,6 +460,8 @@ def main() -> None:
             bench_memory(folder, 1_000_000)
         if "waiting" in only:
             bench_waiting(folder)
+        if "loop" in only:
+            bench_event_loop(folder, 100_000)
 
 
 if __name__ == "__main__":

@@ -190,6 +190,10 @@ def test_every_command_through_the_installed_entry_point(filled, tmp_path):
         text=True,
     )
     assert json.loads(proc.stdout)[0]["work"] == "ingest"
+    scratch = str(tmp_path / "scratch.db")
+    for args in (["db", "upgrade"], ["db", "downgrade", "base"]):
+        proc = subprocess.run([exe, "--url", scratch, *args], capture_output=True, text=True)
+        assert proc.returncode == 0, (args, proc.stderr)
     proc = subprocess.run(
         [exe, "--url", filled, "show", "nope", "--arg", "a=1"], capture_output=True, text=True
     )
