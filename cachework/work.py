@@ -259,6 +259,7 @@ class Work:
         state.pop("_cw_future", None)
         state.pop("_cw_inside", None)
         state.pop("_cw_executor", None)  # the copy runs where it lands; it does not submit again
+        state.pop("_cw_keys", None)
         return state
 
     # -- configuration, read-only -----------------------------------------------------------
@@ -372,10 +373,23 @@ class Work:
     ) -> Any:
         # The hot path: every call that hits goes through these lines, so they avoid
         # properties and helper calls where a plain attribute will do.
-        bound = (
-            self._cw_binder(args, kwargs) if self._cw_every is None else self._bind(args, kwargs)
-        )
-        key = keys.key_for(bound, self._cw_version)
+        if self._cw_every is None:
+            memo_key = _memo_key(args, kwargs)
+            memo = self.__dict__.get("_cw_keys")
+            known = memo.get(memo_key) if memo is not None and memo_key is not None else None
+            if known is None:
+                bound = self._cw_binder(args, kwargs)
+                key = keys.key_for(bound, self._cw_version)
+                # Defaults count too: a mutable default could change between calls.
+                if memo_key is not None and all(type(v) in _MEMO_TYPES for v in bound.values()):
+                    if memo is None or len(memo) >= _KEY_MEMO_SIZE:
+                        memo = self.__dict__["_cw_keys"] = {}
+                    memo[memo_key] = (bound, key)
+            else:
+                bound, key = known
+        else:
+            bound = self._bind(args, kwargs)
+            key = keys.key_for(bound, self._cw_version)
         store = self._cw_store
         if store.__class__ is not Store:
             store = self.store
@@ -614,6 +628,29 @@ class Work:
                 f"{self.name}: cannot store the work state ({names}): {e}"
             ) from e
         return result, packed
+
+
+#: Calls whose arguments are all immutable scalars remember their key: the next identical
+#: call skips binding and hashing (~2 µs of a ~7 µs hit). Bounded per work.
+_KEY_MEMO_SIZE = 1024
+_MEMO_TYPES = frozenset({str, int, bool, bytes, type(None)})  # not float: -0.0 == 0.0
+
+
+def _memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A dict key that tells these arguments apart exactly as keys.key_for would, or None.
+
+    Types join the key because ``1 == True`` in Python but not in cachework.
+    """
+    for v in args:
+        if type(v) not in _MEMO_TYPES:
+            return None
+    if not kwargs:
+        return (*args, *map(type, args))
+    for v in kwargs.values():
+        if type(v) not in _MEMO_TYPES:
+            return None
+    items = sorted(kwargs.items())
+    return (*args, *map(type, args), *items, *[type(v) for _, v in items])
 
 
 def _release_quietly(store: Store, name: str, key: str, run_id: int, why: str) -> None:

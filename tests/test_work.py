@@ -394,3 +394,35 @@ def test_not_a_database_is_a_store_error_and_stays_untouched(tmp_path):
     with pytest.raises(StoreError, match="not a database"):
         f()
     assert path.read_bytes() == data
+
+
+def test_remembered_keys_keep_every_distinction(url):
+    """Identical scalar calls reuse their key; nothing that keys apart may share one."""
+    seen = []
+
+    @cachework.work(name="memo", store=url)
+    def f(a, b=None, opts=None):
+        seen.append((a, b))
+        return (type(a).__name__, a, b)
+
+    calls = [(1,), (True,), ("1",), (b"1",), (1.0,), (-0.0,), (0.0,), (None,), (1, 2), (1, True)]
+    for _ in range(2):
+        for args in calls:
+            assert f(*args)[:2] == (type(args[0]).__name__, args[0])
+        assert f(a=1, b=2) == ("int", 1, 2)
+    assert len(seen) == len(calls)  # (1, 2) and a=1, b=2 are one call
+    assert len({f.key(*args) for args in calls}) == len(calls)
+
+
+def test_a_mutated_default_changes_the_key(sqlite_url):
+    ran = []
+
+    @cachework.work(store=sqlite_url)
+    def f(x, opts=[]):  # noqa: B006 - the point of the test
+        ran.append(list(opts))
+        return len(opts)
+
+    assert f(1) == 0 and f(1) == 0
+    f.__wrapped__.__defaults__[0].append("new")
+    assert f(1) == 1
+    assert ran == [[], ["new"]]
