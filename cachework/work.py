@@ -143,6 +143,20 @@ def _seconds(value: Any, what: str) -> float | None:
     return float(value)
 
 
+# The C-level calls: ``signal.signal`` wraps them in enum conversions that cost more than
+# the call itself, twice per miss.
+try:
+    from _signal import SIG_DFL as _SIG_DFL
+    from _signal import SIGTERM as _SIGTERM
+    from _signal import getsignal as _getsignal
+    from _signal import signal as _setsignal
+except ImportError:  # pragma: no cover - not CPython
+    from signal import SIG_DFL as _SIG_DFL  # type: ignore[assignment]
+    from signal import SIGTERM as _SIGTERM  # type: ignore[assignment]
+    from signal import getsignal as _getsignal  # type: ignore[assignment]
+    from signal import signal as _setsignal  # type: ignore[assignment]
+
+
 @contextmanager
 def _sigterm_raises() -> Any:
     """Turn SIGTERM into an exception for the length of a run, so the claim can be released.
@@ -152,7 +166,7 @@ def _sigterm_raises() -> Any:
     """
     if (
         threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        or _getsignal(_SIGTERM) != _SIG_DFL
     ):
         yield
         return
@@ -160,11 +174,11 @@ def _sigterm_raises() -> Any:
     def _raise(signum: int, frame: Any) -> None:
         raise _Terminated()
 
-    signal.signal(signal.SIGTERM, _raise)
+    _setsignal(_SIGTERM, _raise)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _setsignal(_SIGTERM, _SIG_DFL)
 
 
 class Work:

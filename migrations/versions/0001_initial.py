@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("run_id", BigId),
         sa.Column("cached", sa.Boolean, nullable=False),
         sa.Column("key_scheme", sa.Integer, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "cachework_runs",
@@ -61,7 +62,6 @@ def upgrade() -> None:
         sa.Column("cached", sa.Boolean, nullable=False),
     )
     op.create_index("ix_cachework_runs_work_key", "cachework_runs", ["work", "key"])
-    op.create_index("ix_cachework_runs_started_at", "cachework_runs", ["started_at"])
 
 
 def downgrade() -> None:
