@@ -261,7 +261,7 @@ class Work:
             if self.__dict__.get("_cw_inside"):
                 # super().run() from an overriding run: the outer call is the cached one.
                 return run(self, *args, **kwargs)
-            return self._cw_call(type(self)._cw_binder, run, args, kwargs)
+            return self._cw_call(run, args, kwargs)
 
         cached_run._cachework_run = True  # type: ignore[attr-defined]
         cls.run = cached_run  # type: ignore[method-assign]
@@ -339,7 +339,7 @@ class Work:
 
     def key(self, *args: Any, **kwargs: Any) -> str:
         """The key ``run(*args, **kwargs)`` would have now."""
-        return keys.key_for(self._bind(args, kwargs), self._cw_version)
+        return self._bound_key(args, kwargs)[1]
 
     def forget(self, *args: Any, **kwargs: Any) -> bool:
         """Remove the entry that ``run(*args, **kwargs)`` would hit, so that call runs again."""
@@ -361,12 +361,30 @@ class Work:
             bound["_period"] = period_label(self._cw_every, self._cw_tz)
         return bound
 
+    def _bound_key(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
+        """The bound arguments of a call and its key; identical scalar calls reuse theirs."""
+        if self._cw_every is not None:
+            bound = self._bind(args, kwargs)
+            return bound, keys.key_for(bound, self._cw_version)
+        memo_key = _memo_key(args, kwargs)
+        memo = self.__dict__.get("_cw_keys")
+        if memo is not None and memo_key is not None:
+            known = memo.get(memo_key)
+            if known is not None:
+                return known  # type: ignore[no-any-return]
+        bound = self._cw_binder(args, kwargs)
+        key = keys.key_for(bound, self._cw_version)
+        # Defaults count too: a mutable default could change between calls.
+        if memo_key is not None and all(type(v) in _MEMO_TYPES for v in bound.values()):
+            if memo is None or len(memo) >= _KEY_MEMO_SIZE:
+                memo = self.__dict__["_cw_keys"] = {}
+            memo[memo_key] = (bound, key)
+        return bound, key
+
     def _cw_call(
-        self,
-        binder: _Binder,
-        raw: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         if self._cw_parallel:
             return self._cw_submit(raw, args, kwargs)
@@ -387,23 +405,7 @@ class Work:
     ) -> Any:
         # The hot path: every call that hits goes through these lines, so they avoid
         # properties and helper calls where a plain attribute will do.
-        if self._cw_every is None:
-            memo_key = _memo_key(args, kwargs)
-            memo = self.__dict__.get("_cw_keys")
-            known = memo.get(memo_key) if memo is not None and memo_key is not None else None
-            if known is None:
-                bound = self._cw_binder(args, kwargs)
-                key = keys.key_for(bound, self._cw_version)
-                # Defaults count too: a mutable default could change between calls.
-                if memo_key is not None and all(type(v) in _MEMO_TYPES for v in bound.values()):
-                    if memo is None or len(memo) >= _KEY_MEMO_SIZE:
-                        memo = self.__dict__["_cw_keys"] = {}
-                    memo[memo_key] = (bound, key)
-            else:
-                bound, key = known
-        else:
-            bound = self._bind(args, kwargs)
-            key = keys.key_for(bound, self._cw_version)
+        bound, key = self._bound_key(args, kwargs)
         store = self._cw_store
         if store.__class__ is not Store:
             store = self.store
@@ -438,7 +440,12 @@ class Work:
         if self._cw_lease is not None:
             return self._cw_lease
         env = os.environ.get("CACHEWORK_LEASE")
-        return _seconds(float(env), "CACHEWORK_LEASE") if env else DEFAULT_LEASE  # type: ignore[return-value]
+        if not env:
+            return DEFAULT_LEASE
+        try:
+            return _seconds(float(env), "CACHEWORK_LEASE")  # type: ignore[return-value]
+        except ValueError:
+            raise ValueError(f"CACHEWORK_LEASE must be a positive number of seconds, not {env!r}")
 
     def _claim_and_run(
         self,
@@ -702,12 +709,12 @@ class CachedFunction(Work, Generic[P, R]):
             self._cw_name = _default_name(fn.__module__, fn.__qualname__)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self._cw_parallel:
+        if self._cw_parallel:  # spelled out rather than via _cw_call: one call less per hit
             return self._cw_submit(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
         return self._cw_execute(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
-        return self._cw_call(self._cw_binder, self._cw_raw, args, kwargs)
+        return self._cw_call(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     run._cachework_run = True  # type: ignore[attr-defined]
 
