@@ -15,8 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from . import _owner
-from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend
-from ._backends import _Retry as _Retry
+from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend, _Retry
 from ._heartbeat import heartbeats
 from .errors import StoreError
 from .keys import KEY_SCHEME, jsonable
