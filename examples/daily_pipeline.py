@@ -16,8 +16,12 @@ import sys
 import cachework
 
 
+RAN: list[str] = []  # what executed in this process (a hit runs nothing)
+
+
 class DataProcessor(cachework.Work):
     def run(self, day: str) -> int:
+        RAN.append("process")
         print(f"  processing {day} ...")
         self.data = f"/data/{day}.parquet"  # public attributes are state: restored on a hit
         return len(day)
@@ -25,6 +29,7 @@ class DataProcessor(cachework.Work):
 
 class TrainModel(cachework.Work):
     def run(self, data: str) -> str:
+        RAN.append("train")
         print(f"  training on {data} ...")
         self.model = data.replace("/data/", "/models/").replace(".parquet", ".pt")
         return self.model
@@ -40,7 +45,10 @@ def main() -> None:
     model = train_model.run(data_processor.data)
     print(f"day {day}: data={data_processor.data} model={model}")
     print(f"processor {data_processor.status}, trainer {train_model.status}")
-    print("Run me again: both steps are skipped. Then try: cachework history")
+    if RAN:
+        print("Run me again: both steps will be skipped. Then try: cachework history")
+    else:
+        print("Both steps were skipped: their results and state came back from the store.")
 
 
 if __name__ == "__main__":
