@@ -15,7 +15,6 @@ import sys
 
 import cachework
 
-
 RAN: list[str] = []  # what executed in this process (a hit runs nothing)
 
 
