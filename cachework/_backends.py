@@ -66,6 +66,7 @@ class Backend:
         self._local = threading.local()
         self._statements: dict[str, tuple[str, dict[str, Any]]] | None = None
         self._engine: Any = None
+        self._engine_pid = 0
         self._engine_lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------------
@@ -99,6 +100,12 @@ class Backend:
         with self._engine_lock:
             if self._engine is None:
                 self._engine = self._make_engine()
+                self._engine_pid = os.getpid()
+            elif self._engine_pid != os.getpid():
+                # A forked child must not reuse its parent's pooled connections (their
+                # sockets are shared); drop them without closing them under the parent.
+                self._engine.dispose(close=False)
+                self._engine_pid = os.getpid()
             return self._engine
 
     def _make_engine(self) -> Any:

@@ -153,3 +153,32 @@ def test_db_upgrade_prepares_a_shared_database(pg_url, tables):
     names = set(sa.inspect(engine).get_table_names())
     engine.dispose()
     assert set(tables) <= names
+
+
+def test_a_forked_child_uses_its_own_connections(pg_url):
+    import multiprocessing as mp
+
+    @cachework.work(name="fork", store=pg_url)
+    def f(x):
+        return x * 2
+
+    assert f(1) == 2
+    cachework.Store(pg_url).history(work="fork")  # the parent's pool now holds a connection
+    ctx = mp.get_context("fork")
+    with ctx.Pool(2) as pool:
+        assert pool.map(_double_in_child, [(pg_url, i) for i in range(6)]) == [
+            i * 2 for i in range(6)
+        ]
+    assert f(1) == 2
+    assert len(cachework.Store(pg_url).history(work="fork", limit=None)) == 6
+
+
+def _double_in_child(arg):
+    url, x = arg
+
+    @cachework.work(name="fork", store=url)
+    def f(x):
+        return x * 2
+
+    cachework.Store(url).history(work="fork")
+    return f(x)
