@@ -426,3 +426,23 @@ def test_a_mutated_default_changes_the_key(sqlite_url):
     f.__wrapped__.__defaults__[0].append("new")
     assert f(1) == 1
     assert ran == [[], ["new"]]
+
+
+def test_unpicklable_public_state_is_named_and_private_state_is_fine(sqlite_url):
+    class WithLock(cachework.Work):
+        def __init__(self, public):
+            super().__init__(store=sqlite_url, name=f"lock.{public}")
+            if public:
+                self.lock = threading.Lock()
+            else:
+                self._lock = threading.Lock()
+
+        def run(self, x):
+            self.out = x
+            return x
+
+    with pytest.raises(UnstorableResult, match=r"work state \(lock, out\)"):
+        WithLock(True).run(1)
+    assert WithLock(False).run(1) == 1
+    fresh = WithLock(False)
+    assert fresh.run(1) == 1 and fresh.out == 1
