@@ -114,8 +114,9 @@ def _utc(value: Any) -> _dt.datetime | None:
     if isinstance(value, str):
         value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value
+        return value.replace(tzinfo=_dt.timezone.utc)  # stored times are UTC
+    # SQLite stores the wall-clock fields as text: compare in UTC, whatever zone was given.
+    return value.astimezone(_dt.timezone.utc)
 
 
 def _args(value: Any) -> dict[str, Any]:

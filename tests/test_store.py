@@ -262,3 +262,36 @@ def test_a_cold_hit_imports_neither_sqlalchemy_nor_alembic(sqlite_url):
         """
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_history_since_honours_the_zone_it_is_given(url):
+    @cachework.work(name="zones", store=url)
+    def f(x):
+        return x
+
+    f(1)
+    now = dt.datetime.now(dt.timezone.utc)
+    ahead = dt.timezone(dt.timedelta(hours=5))
+    # The same instant written in another zone: one minute ago still finds the run...
+    assert (
+        len(
+            cachework.Store(url).history(
+                work="zones", since=(now - dt.timedelta(minutes=1)).astimezone(ahead)
+            )
+        )
+        == 1
+    )
+    # ...and one minute from now does not, though its wall-clock fields are 5 h later.
+    assert (
+        cachework.Store(url).history(
+            work="zones", since=(now + dt.timedelta(minutes=1)).astimezone(ahead)
+        )
+        == []
+    )
+    behind = dt.timezone(dt.timedelta(hours=-5))
+    assert (
+        cachework.Store(url).history(
+            work="zones", since=(now + dt.timedelta(minutes=1)).astimezone(behind)
+        )
+        == []
+    )
