@@ -437,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             raise
         click.echo(
-            f"cachework: error: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+            f"cachework: error: {type(e).__name__}: {_one_line(e)}",
             err=True,
         )
         sys.exit(1)

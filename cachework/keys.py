@@ -106,10 +106,10 @@ def _is_path(obj: Any) -> bool:
 def _refused_by_module(tp: type) -> bool:
     """Open files, sockets, locks, threads, connections: state that lives outside the value."""
     import io
-    import socket
     import threading
 
-    if issubclass(tp, (io.IOBase, socket.socket, threading.Thread)):
+    socket = sys.modules.get("socket")  # not loaded: no socket can exist, and none is imported
+    if issubclass(tp, (io.IOBase, threading.Thread)) or (socket and issubclass(tp, socket.socket)):
         return True
     return tp in (type(threading.Lock()), type(threading.RLock()), threading.Condition)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from . import _owner
-from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend, _Retry
+from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend, _first_line, _Retry
 from ._heartbeat import heartbeats
 from .errors import StoreError
 from .keys import KEY_SCHEME, jsonable
@@ -262,7 +262,9 @@ class Store:
                 has = sa.inspect(conn).has_table("cachework_alembic_version")
                 revision = conn.exec_driver_sql(REVISION_SQL).scalar() if has else None
         except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"cannot reach store {self._backend.safe_url()}: {e.orig or e}") from e  # type: ignore[attr-defined]
+            raise StoreError(
+                f"cannot reach store {self.safe_url()}: {_first_line(e.orig or e)}"
+            ) from e
         if revision == SCHEMA_REVISION:
             return
         self._check_revision(revision)
@@ -882,7 +884,7 @@ class Store:
                 conn.rollback()
                 return columns, rows
         except sa.exc.DBAPIError as e:
-            raise StoreError(f"query refused: {str(e.orig).strip().splitlines()[0]}") from e
+            raise StoreError(f"query refused: {_first_line(e.orig)}") from e
 
     def result(self, work: str, key: str) -> Any:
         """The stored return value of one entry, loaded (``KeyError`` if there is none)."""

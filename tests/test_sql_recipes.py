@@ -68,27 +68,9 @@ def built(url, tmp_path):
     engine.dispose()
     # A run in progress in another process, then one killed: running and interrupted rows.
     out = tmp_path / "started"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            str(Path(__file__).with_name("workers.py")),
-            "hold",
-            url,
-            str(out),
-            "a",
-            "60",
-        ]
-    )
-    victim = subprocess.Popen(
-        [
-            sys.executable,
-            str(Path(__file__).with_name("workers.py")),
-            "hold",
-            url,
-            str(out),
-            "b",
-            "60",
-        ]
+    worker = str(Path(__file__).with_name("workers.py"))
+    holder, victim = (
+        subprocess.Popen([sys.executable, worker, "hold", url, str(out), k, "60"]) for k in "ab"
     )
     deadline = time.monotonic() + 30
     while not (out.exists() and len(out.read_text().splitlines()) == 2):
