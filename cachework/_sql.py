@@ -51,7 +51,18 @@ def statements(dialect_name: str) -> dict[str, Any]:
     insert = _insert(dialect_name)
     claim_select = sa.select(*_CLAIM_COLUMNS).where(_WHERE_CALL)
     sweep_select = claim_select
+    run_insert = sa.insert(runs).values(
+        work=sa.bindparam("work"),
+        key=sa.bindparam("key"),
+        args=sa.bindparam("args"),
+        status="running",
+        started_at=sa.bindparam("now"),
+        host=sa.bindparam("host"),
+        pid=sa.bindparam("pid"),
+        cached=sa.bindparam("cached"),
+    )
     if dialect_name == "postgresql":
+        run_insert = run_insert.returning(runs.c.id)  # SQLite has it at hand: lastrowid
         # A claim must wait for a row another host holds (it wants that call's result);
         # a sweep must not: a row locked right now is alive by definition, so skip it.
         claim_select = claim_select.with_for_update()
@@ -60,18 +71,7 @@ def statements(dialect_name: str) -> dict[str, Any]:
         "lookup": sa.select(*LOOKUP_COLUMNS).where(_WHERE_CALL),
         "claim_select": claim_select,
         "sweep_select": sweep_select,
-        "run_insert": sa.insert(runs)
-        .values(
-            work=sa.bindparam("work"),
-            key=sa.bindparam("key"),
-            args=sa.bindparam("args"),
-            status="running",
-            started_at=sa.bindparam("now"),
-            host=sa.bindparam("host"),
-            pid=sa.bindparam("pid"),
-            cached=sa.bindparam("cached"),
-        )
-        .returning(runs.c.id),
+        "run_insert": run_insert,
         "call_insert": insert(calls)
         .values(
             work=sa.bindparam("work"),

@@ -387,13 +387,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def args_json(arguments: Mapping[str, Any]) -> str:
-    """The JSON stored in the ``args`` column: readable by ``json_extract`` and ``->>``."""
-    import json
+_encode_json: Any = None
 
-    return json.dumps(
-        {name: jsonable(v) for name, v in arguments.items()},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+
+def args_json(arguments: Mapping[str, Any]) -> str:
+    """The JSON stored in the ``args`` column: readable by ``json_extract`` and ``->>``.
+
+    One encoder serves every miss: ``json.dumps`` with options builds a new one per call.
+    """
+    global _encode_json
+    if _encode_json is None:
+        import json  # not on the hit path
+
+        _encode_json = json.JSONEncoder(
+            sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        ).encode
+    return _encode_json({name: jsonable(v) for name, v in arguments.items()})  # type: ignore[no-any-return]

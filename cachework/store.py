@@ -334,9 +334,12 @@ class Store:
         accept_hit: bool,
         lease: float,
         versioned: bool = False,
+        absent: bool = False,
     ) -> Claim:
         """Take (work, key) for this process, atomically, or say who holds it.
 
+        ``absent`` says a lookup just found no entry: the claim then inserts at once and
+        reads the entry only if that insert meets one (a statement less on every miss).
         A claimed call joins this process's heartbeats before the claim commits, so another
         thread of this process never mistakes it for a leftover of a lost commit.
         """
@@ -345,9 +348,10 @@ class Store:
         owner = f"{self._host}:{pid}"
 
         def attempt(cur: Any) -> Claim:
+            nonlocal absent
             now = backend.now(cur)
             params: dict[str, Any] = {"work": work, "key": key}
-            row = backend.execute(cur, "claim_select", params).fetchone()
+            row = None if absent else backend.execute(cur, "claim_select", params).fetchone()
             if row is None:
                 reason = self._why_new(backend, cur, work, key, args_json, versioned)
             else:
@@ -385,18 +389,20 @@ class Store:
                         reason = "not cached"
                 else:
                     reason = "failed before"
-            run_id = backend.execute(
-                cur,
-                "run_insert",
-                {
-                    **params,
-                    "args": args_json,
-                    "now": now,
-                    "host": self._host,
-                    "pid": pid,
-                    "cached": cached,
-                },
-            ).fetchone()[0]
+            run_id = backend.inserted_id(
+                backend.execute(
+                    cur,
+                    "run_insert",
+                    {
+                        **params,
+                        "args": args_json,
+                        "now": now,
+                        "host": self._host,
+                        "pid": pid,
+                        "cached": cached,
+                    },
+                )
+            )
             values = {
                 **params,
                 "args": args_json,
@@ -410,7 +416,8 @@ class Store:
             }
             if row is None:
                 if backend.execute(cur, "call_insert", values).rowcount == 0:
-                    raise _Retry()  # another host inserted first (servers only)
+                    absent = False  # someone inserted it after all: read it, from the start
+                    raise _Retry()
             else:
                 backend.execute(cur, "call_take", values)
             heartbeats.add(run_id, self, work, key, lease)

@@ -411,6 +411,7 @@ class Work:
             store = self.store
         name = self._cw_name or self.name
         accept_hit = self._cw_cache_calls
+        entry = None
         if accept_hit:
             entry = store.lookup(name, key)
             if entry is not None and store.is_fresh(entry):
@@ -418,7 +419,8 @@ class Work:
                 if value is not _MISS:
                     return value
                 accept_hit = False
-        return self._claim_and_run(store, name, key, bound, raw, args, kwargs, accept_hit)
+        absent = accept_hit and entry is None
+        return self._claim_and_run(store, name, key, bound, raw, args, kwargs, accept_hit, absent)
 
     def _serve(self, entry: tuple[Any, ...], name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
@@ -457,6 +459,7 @@ class Work:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         accept_hit: bool,
+        absent: bool = False,
     ) -> Any:
         args_json = keys.args_json(bound)
         lease = self._lease()
@@ -474,7 +477,9 @@ class Work:
                 accept_hit=accept_hit,
                 lease=lease,
                 versioned=self._cw_version is not None,
+                absent=absent,
             )
+            absent = False
             if claim.outcome == "owned":
                 break
             if claim.outcome == "hit":
@@ -507,6 +512,7 @@ class Work:
                 delay = min(delay * 1.5, _POLL_MAX_S)
                 entry = store.lookup(name, key)
                 if entry is None or entry[0] != "running":
+                    absent = entry is None
                     break
                 if time.monotonic() - last_claim > _RECLAIM_EVERY_S:
                     break

@@ -295,3 +295,42 @@ def test_history_since_honours_the_zone_it_is_given(url):
         )
         == []
     )
+
+
+def test_a_claim_told_absent_still_meets_an_entry_made_meanwhile(url):
+    """A miss claims by inserting at once; an entry that appeared since its lookup wins."""
+    import pickle
+
+    @cachework.work(name="race", store=url)
+    def f(x):
+        return x * 2
+
+    f(1)
+    s = cachework.Store(url)
+    hit = s.claim("race", f.key(1), "{}", cached=True, accept_hit=True, lease=60, absent=True)
+    assert hit.outcome == "hit" and pickle.loads(hit.entry[3]) == 2
+
+    key = f.key(2)
+    mine = s.claim("race", key, "{}", cached=True, accept_hit=True, lease=60, absent=True)
+    assert mine.outcome == "owned"
+    again = s.claim("race", key, "{}", cached=True, accept_hit=True, lease=60, absent=True)
+    assert again.outcome == "busy"
+    s.release("race", key, mine.run_id, "test")
+    # The insert the busy claim undid left no history row behind.
+    assert [r.status for r in s.history(work="race", key=key)] == ["interrupted"]
+    assert [r.status for r in s.history(work="race", key=f.key(1))] == ["succeeded"]
+
+
+def test_timestamps_keep_time_order_across_seconds():
+    """utc_text formats each whole second once; times around many seconds still read back."""
+    backend = _backends.SQLiteBackend("sqlite://", ":memory:")
+    base = 1_795_615_738.0
+    times = sorted(
+        base + k + f for k in (-1, 0, 1, 2, 86_400) for f in (0.0, 0.000001, 0.5, 0.999999)
+    )
+    texts = [_backends.utc_text(t) for t in reversed(times)][::-1]  # alternate the cache
+    assert texts == sorted(texts)
+    for t, text in zip(times, texts):
+        assert abs(backend.epoch(text) - t) < 2e-6
+        second = dt.datetime.fromtimestamp(int(t), dt.timezone.utc)
+        assert text[:19] == second.strftime("%Y-%m-%dT%H:%M:%S")
