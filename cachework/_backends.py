@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from . import _owner
 from .errors import StoreError
 
 log = logging.getLogger("cachework")
 T = TypeVar("T")
-_getpid = os.getpid
+_getpid = _owner.pid
 
 #: Every SQLite setting in one place. Each is per connection and writes nothing.
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -87,15 +88,15 @@ class Backend:
         """This thread's connection; a forked child opens its own instead of sharing one."""
         local = self._local
         conn = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():
+        if conn is None or local.pid != _getpid():
             conn = self._connect()
-            local.conn, local.pid = conn, os.getpid()
+            local.conn, local.pid = conn, _getpid()
         return conn
 
     def drop_connection(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
-        if conn is not None and self._local.pid == os.getpid():
+        if conn is not None and self._local.pid == _getpid():
             try:
                 self._discard(conn)
             except Exception:

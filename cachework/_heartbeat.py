@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
+
+from ._owner import pid as _getpid
 
 log = logging.getLogger("cachework")
 
@@ -25,12 +26,12 @@ class Heartbeats:
 
     def owns(self, run_id: int) -> bool:
         """Whether this process runs ``run_id`` now."""
-        return self._pid == os.getpid() and run_id in self._owned
+        return self._pid == _getpid() and run_id in self._owned
 
     def add(self, run_id: int, store: Any, work: str, key: str, lease: float) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # a forked child inherits neither thread nor calls
-                self._owned, self._thread, self._pid = {}, None, os.getpid()
+            if self._pid != _getpid():  # a forked child inherits neither thread nor calls
+                self._owned, self._thread, self._pid = {}, None, _getpid()
             self._owned[run_id] = (store, work, key, lease)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(

@@ -344,7 +344,7 @@ class Store:
         thread of this process never mistakes it for a leftover of a lost commit.
         """
         backend = self._ensure()
-        pid = os.getpid()
+        pid = _owner.pid()
         owner = f"{self._host}:{pid}"
 
         def attempt(cur: Any) -> Claim:
@@ -489,7 +489,7 @@ class Store:
         host, _, pid_text = (holder or "").rpartition(":")
         if host == self._host and pid_text.isdigit():
             pid = int(pid_text)
-            if pid == os.getpid():
+            if pid == _owner.pid():
                 return heartbeats.owns(run_id)
             return _owner.is_alive(pid, start) and fresh
         return fresh

@@ -236,3 +236,26 @@ def test_a_waiter_runs_the_call_itself_when_the_owner_fails(url, tmp_path):
     owner.communicate(timeout=60)
     assert owner.returncode == 1
     assert _status_of(url, "hold") == ["succeeded", "failed"]
+
+
+def test_a_forked_child_claims_as_itself(url):
+    """The process id is cached (a miss would ask for it six times); a fork must renew it."""
+    from cachework import _owner
+
+    @cachework.work(name="forked", store=url)
+    def f(x):
+        return os.getpid()
+
+    assert f(0) == os.getpid()  # the parent has its connection and its pid cached
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            ok = f(1) == os.getpid() == _owner.pid()
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    (run,) = cachework.Store(url).history(work="forked", x=1)
+    assert run.pid == child and run.status == "succeeded"
+    assert f(1) == child  # a hit, served to the parent from the child's run

@@ -328,9 +328,11 @@ def test_timestamps_keep_time_order_across_seconds():
     times = sorted(
         base + k + f for k in (-1, 0, 1, 2, 86_400) for f in (0.0, 0.000001, 0.5, 0.999999)
     )
-    texts = [_backends.utc_text(t) for t in reversed(times)][::-1]  # alternate the cache
+    # Format them jumping from second to second, so the cached second keeps changing.
+    formatted = {t: _backends.utc_text(t) for t in sorted(times, key=lambda t: t % 1)}
+    texts = [formatted[t] for t in times]
     assert texts == sorted(texts)
-    for t, text in zip(times, texts):
+    for t, text in zip(times, texts, strict=True):
         assert abs(backend.epoch(text) - t) < 2e-6
         second = dt.datetime.fromtimestamp(int(t), dt.timezone.utc)
         assert text[:19] == second.strftime("%Y-%m-%dT%H:%M:%S")
