@@ -372,7 +372,7 @@ class Work:
         bound = self._cw_binder(args, kwargs)
         key = keys.key_for(bound, self._cw_version)
         # Defaults count too: a mutable default could change between calls.
-        if memo_key is not None and all(type(v) in _MEMO_TYPES for v in bound.values()):
+        if memo_key is not None and _MEMO_TYPES.issuperset(map(type, bound.values())):
             if memo is None or len(memo) >= _KEY_MEMO_SIZE:
                 memo = self.__dict__["_cw_keys"] = {}
             memo[memo_key] = (bound, key)
