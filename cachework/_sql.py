@@ -33,7 +33,7 @@ _CLAIM_COLUMNS = LOOKUP_COLUMNS + (
     calls.c.lease_s,
     calls.c.run_id,
 )
-_OWNER = {
+_OWNER: dict[str, Any] = {
     "owner": sa.bindparam("owner"),
     "owner_start": sa.bindparam("owner_start"),
     "heartbeat_at": sa.bindparam("now"),

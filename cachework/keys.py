@@ -225,10 +225,12 @@ def _compound(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
         return _pandas(obj, tp, depth, seen)
 
     # Subclasses of builtins key apart from their base: the class name joins the key.
-    for base in (str, int, float, bytes):
+    simple: tuple[type[Any], ...] = (str, int, float, bytes)
+    for base in simple:
         if isinstance(obj, base) and not isinstance(obj, bool):
             return b"B" + _qualname(tp) + _SIMPLE[base](base(obj)) + _state(obj, tp, depth, seen)
-    for base in (list, tuple, dict, set, frozenset):
+    compound: tuple[type[Any], ...] = (list, tuple, dict, set, frozenset)
+    for base in compound:
         if isinstance(obj, base):
             inner = _compound(base(obj), base, depth, seen)
             return b"B" + _qualname(tp) + inner + _state(obj, tp, depth, seen)

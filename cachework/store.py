@@ -263,7 +263,7 @@ class Store:
                 revision = conn.exec_driver_sql(REVISION_SQL).scalar() if has else None
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(
-                f"cannot reach store {self.safe_url()}: {_first_line(e.orig or e)}"
+                f"cannot reach store {self.safe_url()}: {_first_line(getattr(e, 'orig', None) or e)}"
             ) from e
         if revision == SCHEMA_REVISION:
             return
@@ -891,7 +891,7 @@ class Store:
                 conn.rollback()
                 return columns, rows
         except sa.exc.DBAPIError as e:
-            raise StoreError(f"query refused: {_first_line(e.orig)}") from e
+            raise StoreError(f"query refused: {_first_line(e.orig or e)}") from e
 
     def result(self, work: str, key: str) -> Any:
         """The stored return value of one entry, loaded (``KeyError`` if there is none)."""

@@ -21,11 +21,22 @@ class Slow(cachework.Work):
 
 
 def test_threads_future_status_and_result(url):
-    w = Slow(store=url, parallel=True)
+    release = threading.Event()
+
+    class Held(cachework.Work):
+        def run(self, x: int) -> int:
+            release.wait(10)  # the test sees it running, then lets it finish
+            self.last = x
+            return x * 2
+
+    w = Held(store=url, parallel=True)
     future = w.run(3)
     assert isinstance(future, cf.Future)
-    time.sleep(0.1)
-    assert w.status == "running" and w.is_running
+    deadline = time.monotonic() + 10
+    while w.status != "running" and time.monotonic() < deadline:
+        time.sleep(0.01)  # the background claim opens the store first (migrations on PG)
+    assert w.status == "running" and w.is_running and not future.done()
+    release.set()
     assert w.wait(10) == 6 and future.result() == 6
     assert w.has_succeeded and w.last == 3
     again = w.run(3)  # a hit, still through a Future

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,16 @@ def test_mypy_sees_the_decorated_signature(tmp_path):
         'Revealed type is "int"' in proc.stdout or 'Revealed type is "builtins.int"' in proc.stdout
     ), proc.stdout
     assert 'incompatible type "int"; expected "str"' in proc.stdout, proc.stdout
+
+
+def test_the_package_itself_type_checks():
+    """Every public function carries type hints; mypy over the package keeps them honest."""
+    pytest.importorskip("mypy")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "cachework"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert proc.returncode == 0, proc.stdout

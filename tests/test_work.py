@@ -111,7 +111,7 @@ def test_cache_calls_false_runs_every_time_and_records_every_run(url):
 def test_ttl_expires_an_entry(url, caplog):
     calls = []
 
-    @cachework.work(name="ttl", store=url, ttl=dt.timedelta(seconds=0.3))
+    @cachework.work(name="ttl", store=url, ttl=dt.timedelta(seconds=1))
     def f(x):
         calls.append(x)
         return x
@@ -119,7 +119,7 @@ def test_ttl_expires_an_entry(url, caplog):
     f(1)
     f(1)
     assert calls == [1]
-    time.sleep(0.4)
+    time.sleep(1.1)
     with caplog.at_level(logging.INFO, logger="cachework"):
         f(1)
     assert calls == [1, 1]
