@@ -165,6 +165,8 @@ def bench_miss(folder: Path, rounds: int, n: int, url: str | None) -> None:
         return lambda k: [f(f"{run_id}-{next(it)}", 1) for _ in range(k)]
 
     loops = {name: loop(name, f) for name, f in peers.items()}
+    if url is None:
+        loops["cachework SQL alone"] = _sql_alone(folder, small, run_id)
     where = "PostgreSQL" if url else "SQLite"
     _table(
         f"MISS ({where}): distinct args, result persisted",
@@ -172,6 +174,58 @@ def bench_miss(folder: Path, rounds: int, n: int, url: str | None) -> None:
         _singles(loops, 300),
         "cachework",
     )
+
+
+def _sql_alone(folder: Path, fn: Callable[[str, int], dict], run_id: str) -> Peer:
+    """The floor of a cachework miss: its own statements and two commits, no Python around.
+
+    The same key, lookup, claim (history row + entry), pickle and finish as ``@work`` runs,
+    through sqlite3 with the store's settings: what a miss costs before any of our code.
+    """
+    from cachework import _backends, _sql, keys
+
+    db = folder / "floor.db"
+    cachework.work(name="floor", store=str(db))(fn)("warm", 0)  # the migrated schema
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma, value in _backends.DEFAULT_SETTINGS.items():
+        conn.execute(f"PRAGMA {pragma}={value}")
+    sql = _sql.compile_all(_sql.sqlite_dialect())
+    counter = iter(range(10**9))
+
+    def execute(cur: sqlite3.Cursor, name: str, params: dict) -> None:
+        text, fixed = sql[name]
+        cur.execute(text, {**fixed, **params})
+
+    def once() -> None:
+        bound = {"day": f"{run_id}-{next(counter)}", "n": 1}
+        key = keys.key_for(bound)
+        conn.execute(_backends.SQLITE_LOOKUP, ("floor", key)).fetchone()
+        call = {"work": "floor", "key": key, "args": keys.args_json(bound), "cached": True}
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        now = _backends.utc_text()
+        execute(cur, "run_insert", {**call, "now": now, "host": "h", "pid": 1})
+        owner = {"owner": "h:1", "owner_start": "0", "lease_s": 60.0, "key_scheme": 1}
+        run = cur.lastrowid
+        execute(cur, "call_insert", {**call, **owner, "now": now, "run_id": run})
+        cur.execute("COMMIT")
+        result = pickle.dumps(fn(**bound), protocol=5)
+        cur.execute("BEGIN IMMEDIATE")
+        now = _backends.utc_text()
+        done = {"run_id": run, "status": "succeeded", "now": now}
+        execute(
+            cur,
+            "call_finish",
+            {**call, **done, "result": result, "state": None, "expires_at": None},
+        )
+        execute(
+            cur,
+            "run_finish",
+            {**done, "duration_s": 0.0, "error_type": None, "error": None, "traceback": None},
+        )
+        cur.execute("COMMIT")
+
+    return lambda k: [once() for _ in range(k)]
 
 
 def bench_scale(folder: Path, rounds: int, n: int, rows: int) -> None:
@@ -282,57 +336,110 @@ def bench_cold(folder: Path, rounds: int) -> None:
     print(f"\nheavy modules imported by a cold hit: {proc.stdout.strip()}")
 
 
-def _claimer(url: str, tag: str, count: int, q) -> None:
-    f = cachework.work(name="throughput", store=url)(small)
+def step(day: str, n: int) -> dict:
+    """A pipeline step that waits 1 ms on I/O: what a real unit of work looks like to a cache."""
+    time.sleep(0.001)
+    return small(day, n)
+
+
+def _cached(peer: str, where: str, fn: Callable) -> Callable:
+    if peer == "diskcache":
+        import diskcache
+
+        return diskcache.Cache(where).memoize()(fn)  # type: ignore[no-any-return]
+    return cachework.work(name="throughput", store=f"sqlite:///{where}")(fn)
+
+
+def _claimer(peer: str, where: str, fn: Callable, tag: str, count: int, ready, start, done):
+    f = _cached(peer, where, fn)
     f(f"{tag}-warm", 0)  # the first miss imports SQLAlchemy to build its statements: not timed
-    q.get()
-    t0 = time.perf_counter()
+    ready.put(None)
+    start.wait()
+    t0 = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
     for i in range(count):
         f(f"{tag}-{i}", 1)
-    q.put(time.perf_counter() - t0)
+    done.put((t0, time.perf_counter()))
 
 
-def bench_concurrent(folder: Path, n: int) -> None:
+def _writers(peer: str, where: str, fn: Callable, procs: int, count: int):
+    """Start ``procs`` warmed-up callers together; yield once they run, then the time span.
+
+    Start-up (spawn, imports, the first miss) and exit are outside the timed span: only
+    from the first worker's first call to the last worker's last call counts.
+    """
     import multiprocessing as mp
 
-    url = f"sqlite:///{folder / 'conc.db'}"
-    cachework.work(name="throughput", store=url)(small)("warm", 0)
-    print("\n## CONCURRENT: claims + completes per second on distinct keys (SQLite)\n")
-    print("| processes | calls/s total |")
-    print("|---:|---:|")
-    for procs in (1, 2, 4, 8):
-        ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        ps = [ctx.Process(target=_claimer, args=(url, f"{procs}-{p}", n, q)) for p in range(procs)]
-        for p in ps:
-            p.start()
-        time.sleep(1.0)
-        t0 = time.perf_counter()
-        for _ in ps:
-            q.put(None)
-        for p in ps:
-            p.join()
-        wall = time.perf_counter() - t0
-        print(f"| {procs} | {procs * n / wall:,.0f} |")
-    # p50/p99 of a hit while 4 writers run
-    f = cachework.work(name="throughput", store=url)(small)
-    f("hot", 1)
     ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    writers = [ctx.Process(target=_claimer, args=(url, f"w-{p}", 3000, q)) for p in range(4)]
-    for p in writers:
+    ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
+    ps = [
+        ctx.Process(target=_claimer, args=(peer, where, fn, f"p{p}", count, ready, start, done))
+        for p in range(procs)
+    ]
+    for p in ps:
         p.start()
-    time.sleep(1.0)
-    for _ in writers:
-        q.put(None)
+    for _ in ps:
+        ready.get()
+    start.set()
+    yield None
+    spans = [done.get() for _ in ps]
+    for p in ps:
+        p.join()
+    yield max(t1 for _, t1 in spans) - min(t0 for t0, _ in spans)
+
+
+def bench_concurrent(folder: Path, n: int, rounds: int = 3) -> None:
+    """Calls per second on distinct keys (each a miss: a claim and a finish) by N processes.
+
+    Each (case, count, round) gets a new store, so every count starts from the same size
+    and WAL. The 1 ms step makes fewer calls (it is bound by its own sleep, not the store).
+    """
+    cases = {
+        "cachework": ("cachework", small, n),
+        "diskcache": ("diskcache", small, n),
+        "cachework, 1 ms step": ("cachework", step, max(100, n // 10)),
+    }
+    counts = (1, 2, 4, 8)
+    rates = {(case, c): [] for case in cases for c in counts}
+    for r in range(rounds):
+        for case, (peer, fn, calls) in cases.items():
+            for procs in counts:
+                where = str(folder / f"conc-{peer}-{fn.__name__}-{r}-{procs}")
+                if peer == "cachework":
+                    where += ".db"
+                    _cached(peer, where, fn)("warm", 0)  # migrated before the race
+                run = _writers(peer, where, fn, procs, calls)
+                next(run)
+                rates[case, procs].append(procs * calls / next(run))
+    print("\n## CONCURRENT: calls per second on distinct keys, each a miss (SQLite)\n")
+    print(
+        f"median of {rounds} interleaved rounds; a new store for each run; in brackets: × 1 process\n"
+    )
+    print("| processes | " + " | ".join(cases) + " |")
+    print("|---:|" + "---:|" * len(cases))
+    for procs in counts:
+        cells = []
+        for case in cases:
+            rate = statistics.median(rates[case, procs])
+            cells.append(f"{rate:,.0f} ({rate / statistics.median(rates[case, 1]):.2f}×)")
+        print(f"| {procs} | " + " | ".join(cells) + " |")
+    for case in cases:
+        spread = ", ".join(
+            f"{c}: {min(rates[case, c]):,.0f}–{max(rates[case, c]):,.0f}" for c in counts
+        )
+        print(f"\nrange over rounds, {case}: {spread}")
+    # p50/p99 of a hit while 4 writers run
+    where = str(folder / "conc-hit.db")
+    f = _cached("cachework", where, small)
+    f("hot", 1)
+    writers = _writers("cachework", where, small, 4, 3000)
+    next(writers)
     times = []
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         t0 = time.perf_counter_ns()
         f("hot", 1)
         times.append((time.perf_counter_ns() - t0) / 1e3)
-    for p in writers:
-        p.join()
+    next(writers)
     times.sort()
     print(
         f"\nhit under 4 writer processes: p50 {times[len(times) // 2]:.1f} µs, "
@@ -469,7 +576,7 @@ def main() -> None:
         if "cold" in only:
             bench_cold(folder, max(5, args.rounds // 2))
         if "concurrent" in only:
-            bench_concurrent(folder, 500)
+            bench_concurrent(folder, 3000, max(3, args.rounds // 3))
         if "memory" in only:
             bench_memory(folder, 1_000_000)
         if "waiting" in only:

@@ -346,11 +346,22 @@ class Store:
         backend = self._ensure()
         pid = _owner.pid()
         owner = f"{self._host}:{pid}"
+        # Everything that does not depend on what the transaction reads is built before it
+        # starts: time inside it is time every other writer of the store waits.
+        params: dict[str, Any] = {"work": work, "key": key}
+        common = {**params, "args": args_json, "cached": cached}
+        run_values = {**common, "host": self._host, "pid": pid}
+        values = {
+            **common,
+            "owner": owner,
+            "owner_start": _owner.this_process_start(),
+            "lease_s": lease,
+            "key_scheme": KEY_SCHEME,
+        }
 
         def attempt(cur: Any) -> Claim:
             nonlocal absent
             now = backend.now(cur)
-            params: dict[str, Any] = {"work": work, "key": key}
             row = None if absent else backend.execute(cur, "claim_select", params).fetchone()
             if row is None:
                 reason = self._why_new(backend, cur, work, key, args_json, versioned)
@@ -389,31 +400,9 @@ class Store:
                         reason = "not cached"
                 else:
                     reason = "failed before"
-            run_id = backend.inserted_id(
-                backend.execute(
-                    cur,
-                    "run_insert",
-                    {
-                        **params,
-                        "args": args_json,
-                        "now": now,
-                        "host": self._host,
-                        "pid": pid,
-                        "cached": cached,
-                    },
-                )
-            )
-            values = {
-                **params,
-                "args": args_json,
-                "now": now,
-                "owner": owner,
-                "owner_start": _owner.this_process_start(),
-                "lease_s": lease,
-                "run_id": run_id,
-                "cached": cached,
-                "key_scheme": KEY_SCHEME,
-            }
+            run_values["now"] = values["now"] = now
+            run_id = backend.inserted_id(backend.execute(cur, "run_insert", run_values))
+            values["run_id"] = run_id
             if row is None:
                 if backend.execute(cur, "call_insert", values).rowcount == 0:
                     absent = False  # someone inserted it after all: read it, from the start
@@ -512,35 +501,29 @@ class Store:
         """Record how a run ended, in the entry and in the history, in one transaction."""
         backend = self._ensure()
 
+        # Built before the transaction, filled with its time inside: see ``claim``.
+        call_values = {
+            "work": work,
+            "key": key,
+            "run_id": run_id,
+            "status": status,
+            "result": result,
+            "state": state,
+        }
+        run_values = {
+            "run_id": run_id,
+            "status": status,
+            "duration_s": duration_s,
+            "error_type": error_type,
+            "error": error,
+            "traceback": traceback,
+        }
+
         def attempt(cur: Any) -> None:
-            now = backend.now(cur)
-            backend.execute(
-                cur,
-                "call_finish",
-                {
-                    "work": work,
-                    "key": key,
-                    "run_id": run_id,
-                    "status": status,
-                    "result": result,
-                    "state": state,
-                    "now": now,
-                    "expires_at": None if ttl_s is None else backend.later(now, ttl_s),
-                },
-            )
-            backend.execute(
-                cur,
-                "run_finish",
-                {
-                    "run_id": run_id,
-                    "status": status,
-                    "now": now,
-                    "duration_s": duration_s,
-                    "error_type": error_type,
-                    "error": error,
-                    "traceback": traceback,
-                },
-            )
+            now = call_values["now"] = run_values["now"] = backend.now(cur)
+            call_values["expires_at"] = None if ttl_s is None else backend.later(now, ttl_s)
+            backend.execute(cur, "call_finish", call_values)
+            backend.execute(cur, "run_finish", run_values)
 
         try:
             backend.transaction(attempt)

@@ -441,15 +441,20 @@ class Work:
         return value
 
     def _lease(self) -> float:
-        if self._cw_lease is not None:
-            return self._cw_lease
-        env = os.environ.get("CACHEWORK_LEASE")
-        if not env:
-            return DEFAULT_LEASE
-        try:
-            return _seconds(float(env), "CACHEWORK_LEASE")  # type: ignore[return-value]
-        except ValueError:
-            raise ValueError(f"CACHEWORK_LEASE must be a positive number of seconds, not {env!r}")
+        """``lease=``, else CACHEWORK_LEASE as it was at this work's first run (reading the
+        environment costs more than the rest of this method), else the default."""
+        if self._cw_lease is None:
+            env = os.environ.get("CACHEWORK_LEASE")
+            if not env:
+                self._cw_lease = DEFAULT_LEASE
+            else:
+                try:
+                    self._cw_lease = _seconds(float(env), "CACHEWORK_LEASE")
+                except ValueError:
+                    raise ValueError(
+                        f"CACHEWORK_LEASE must be a positive number of seconds, not {env!r}"
+                    ) from None
+        return self._cw_lease  # type: ignore[return-value]
 
     def _claim_and_run(
         self,
