@@ -6,6 +6,7 @@ import datetime as dt
 import inspect
 import json
 import logging
+import sqlite3
 import threading
 import time
 
@@ -368,6 +369,32 @@ def test_bad_options_are_refused():
         cachework.Work(ttl=-1)
     with pytest.raises(ValueError, match="every"):
         cachework.Work(every="fortnight")
+
+
+def test_cachework_lease_is_read_at_a_works_first_run(sqlite_url, monkeypatch):
+    """The lease a claim records comes from CACHEWORK_LEASE as set when the work first ran;
+    a bad value names the variable and runs nothing."""
+    ran = []
+
+    @cachework.work(name="leased", store=sqlite_url)
+    def f(x):
+        ran.append(x)
+        return x
+
+    monkeypatch.setenv("CACHEWORK_LEASE", "soon")
+    with pytest.raises(ValueError, match="CACHEWORK_LEASE must be a positive number.*'soon'"):
+        f(1)
+    assert ran == []
+
+    monkeypatch.setenv("CACHEWORK_LEASE", "7")
+    f(2)
+    monkeypatch.setenv("CACHEWORK_LEASE", "9")
+    f(3)
+    assert ran == [2, 3]
+    conn = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    leases = conn.execute("SELECT lease_s FROM cachework_calls WHERE work = 'leased'").fetchall()
+    conn.close()
+    assert sorted(leases) == [(7.0,), (7.0,)]  # the claim records the lease its owner keeps
 
 
 def test_bad_store_is_a_store_error_naming_it(tmp_path):
