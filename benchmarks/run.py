@@ -193,8 +193,8 @@ def _sql_alone(folder: Path, fn: Callable[[str, int], dict], run_id: str) -> Pee
     counter = iter(range(10**9))
 
     def execute(cur: sqlite3.Cursor, name: str, params: dict) -> None:
-        text, fixed = sql[name]
-        cur.execute(text, {**fixed, **params})
+        text, fixed, values = sql[name]  # bound as the store binds it: by position
+        cur.execute(text, values({**fixed, **params}))
 
     def once() -> None:
         bound = {"day": f"{run_id}-{next(counter)}", "n": 1}

@@ -14,10 +14,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _owner
 from .errors import StoreError
+
+if TYPE_CHECKING:
+    from . import _sql  # SQLAlchemy: imported for real only on the first miss
 
 log = logging.getLogger("cachework")
 T = TypeVar("T")
@@ -78,7 +81,7 @@ class Backend:
     def __init__(self, url: str) -> None:
         self.url = url
         self._local = threading.local()
-        self._statements: dict[str, tuple[str, dict[str, Any]]] | None = None
+        self._statements: dict[str, _sql.Compiled] | None = None
         self._engine: Any = None
         self._engine_pid = 0
         self._engine_lock = threading.Lock()
@@ -132,7 +135,7 @@ class Backend:
             self._engine = None
 
     # -- statements ----------------------------------------------------------------------
-    def sql(self, name: str) -> tuple[str, dict[str, Any]]:
+    def sql(self, name: str) -> _sql.Compiled:
         if self._statements is None:
             from . import _sql
 
@@ -143,8 +146,10 @@ class Backend:
         raise NotImplementedError
 
     def execute(self, cur: Any, name: str, params: dict[str, Any]) -> Any:
-        text, fixed = self.sql(name)
-        cur.execute(text, {**fixed, **params} if fixed else params)
+        text, fixed, values = self.sql(name)
+        if fixed:
+            params = {**fixed, **params}
+        cur.execute(text, values(params) if values else params)
         return cur
 
     def inserted_id(self, cur: Any) -> int:
