@@ -172,16 +172,18 @@ class Compiled(NamedTuple):
 
 def compile_all(dialect: Any) -> dict[str, Compiled]:
     """Every statement as SQL text for ``dialect``, with what ``Backend.execute`` needs to bind it."""
-    out = {}
-    for name, stmt in statements(dialect.name).items():
-        compiled = stmt.compile(dialect=dialect)
-        fixed = {k: b.value for k, b in compiled.binds.items() if not b.required and k[0] != "%"}
-        order = compiled.positiontup
-        values = None
-        if order is not None:
-            values = itemgetter(*order) if len(order) > 1 else (lambda d, k=order[0]: (d[k],))
-        out[name] = Compiled(str(compiled), fixed, values)
-    return out
+    return {name: compile_one(stmt, dialect) for name, stmt in statements(dialect.name).items()}
+
+
+def compile_one(stmt: Any, dialect: Any) -> Compiled:
+    compiled = stmt.compile(dialect=dialect)
+    fixed = {k: b.value for k, b in compiled.binds.items() if not b.required and k[0] != "%"}
+    order = compiled.positiontup
+    values = None
+    if order is not None:
+        # itemgetter of one name returns the value itself, not a 1-tuple
+        values = itemgetter(*order) if len(order) > 1 else (lambda d, k=order[0]: (d[k],))
+    return Compiled(str(compiled), fixed, values)
 
 
 def sqlite_dialect() -> Any:

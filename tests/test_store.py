@@ -30,6 +30,26 @@ def test_hot_lookup_is_what_sqlalchemy_compiles_from_the_schema():
     assert compiled == _backends.SQLITE_LOOKUP
 
 
+def test_positional_binding_puts_every_value_where_sqlalchemy_would():
+    """SQLite statements are bound by position from the caller's dict: for each one, the
+    tuple must be exactly SQLAlchemy's own positional parameters for the same values."""
+    import sqlalchemy as sa
+
+    dialect = _sql.sqlite_dialect()
+    stmts = dict(_sql.statements("sqlite"))
+    stmts["one parameter"] = sa.select(sa.bindparam("only"))
+    for name, stmt in stmts.items():
+        compiled = stmt.compile(dialect=dialect)
+        ours = _sql.compile_one(stmt, dialect)
+        # A distinct value for every parameter the caller supplies.
+        given = {k: f"{name}:{k}" for k, b in compiled.binds.items() if b.required}
+        expected = compiled.construct_params(given)
+        assert ours.text == str(compiled), name
+        assert ours.values({**ours.fixed, **given}) == tuple(
+            expected[k] for k in compiled.positiontup
+        ), name
+
+
 def test_library_revision_is_alembics_head():
     assert _migrate.heads() == (store_mod.SCHEMA_REVISION,)
     from alembic.script import ScriptDirectory
