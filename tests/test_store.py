@@ -341,6 +341,37 @@ def test_a_claim_told_absent_still_meets_an_entry_made_meanwhile(url):
     assert [r.status for r in s.history(work="race", key=f.key(1))] == ["succeeded"]
 
 
+def test_claiming_an_existing_entry_clears_what_its_last_run_left(url):
+    """A re-run takes the entry over: while it runs, the old result, state, finish and
+    expiry are gone and the owner is this process; its finish clears the owner again."""
+    s = cachework.Store(url)
+    one = s.claim("again", "k", "{}", cached=True, accept_hit=True, lease=60)
+    s.finish(
+        "again",
+        "k",
+        one.run_id,
+        status="succeeded",
+        duration_s=0.1,
+        result=b"old",
+        state=b"st",
+        ttl_s=3600,
+    )
+    (done,) = s.calls("again")
+    assert done.result_size == 3 and done.finished_at and done.expires_at and not done.owner
+
+    two = s.claim("again", "k", "{}", cached=True, accept_hit=False, lease=60)
+    assert two.outcome == "owned" and two.run_id != one.run_id
+    (running,) = s.calls("again")
+    assert running.status == "running" and running.owner and running.heartbeat_at
+    assert (running.result_size, running.finished_at, running.expires_at) == (None, None, None)
+
+    s.finish("again", "k", two.run_id, status="failed", duration_s=0.1, error_type="E")
+    (failed,) = s.calls("again")
+    assert failed.status == "failed" and failed.finished_at and failed.expires_at is None
+    assert (failed.owner, failed.heartbeat_at) == (None, None)
+    assert [r.status for r in s.history(work="again")] == ["failed", "succeeded"]
+
+
 def test_timestamps_keep_time_order_across_seconds():
     """utc_text formats each whole second once; times around many seconds still read back."""
     backend = _backends.SQLiteBackend("sqlite://", ":memory:")
