@@ -42,6 +42,14 @@ _OWNER: dict[str, Any] = {
     "lease_s": sa.bindparam("lease_s"),
     "run_id": sa.bindparam("run_id"),
 }
+#: What a claim writes into both the history row and a new entry.
+_STARTED: dict[str, Any] = {
+    "work": sa.bindparam("work"),
+    "key": sa.bindparam("key"),
+    "args": sa.bindparam("args"),
+    "status": "running",
+    "cached": sa.bindparam("cached"),
+}
 
 
 def _insert(dialect_name: str) -> Any:
@@ -54,14 +62,10 @@ def statements(dialect_name: str) -> dict[str, Any]:
     claim_select = sa.select(*_CLAIM_COLUMNS).where(_WHERE_CALL)
     sweep_select = claim_select
     run_insert = sa.insert(runs).values(
-        work=sa.bindparam("work"),
-        key=sa.bindparam("key"),
-        args=sa.bindparam("args"),
-        status="running",
+        **_STARTED,
         started_at=sa.bindparam("now"),
         host=sa.bindparam("host"),
         pid=sa.bindparam("pid"),
-        cached=sa.bindparam("cached"),
     )
     if dialect_name == "postgresql":
         run_insert = run_insert.returning(runs.c.id)  # SQLite has it at hand: lastrowid
@@ -76,12 +80,8 @@ def statements(dialect_name: str) -> dict[str, Any]:
         "run_insert": run_insert,
         "call_insert": insert(calls)
         .values(
-            work=sa.bindparam("work"),
-            key=sa.bindparam("key"),
-            args=sa.bindparam("args"),
-            status="running",
+            **_STARTED,
             created_at=sa.bindparam("now"),
-            cached=sa.bindparam("cached"),
             key_scheme=sa.bindparam("key_scheme"),
             **_OWNER,
         )
