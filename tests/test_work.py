@@ -7,6 +7,8 @@ import inspect
 import json
 import logging
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -439,6 +441,26 @@ def test_remembered_keys_keep_every_distinction(url):
         assert f(a=1, b=2) == ("int", 1, 2)
     assert len(seen) == len(calls)  # (1, 2) and a=1, b=2 are one call
     assert len({f.key(*args) for args in calls}) == len(calls)
+
+
+def test_a_forget_from_another_process_is_seen_by_the_next_call(url):
+    """The key memo keeps keys, never entries: each call still reads the store, so an entry
+    forgotten by another process runs again at once, however long this one has been hitting."""
+    ran = []
+
+    @cachework.work(name="seen", store=url)
+    def f(day: str) -> str:
+        ran.append(day)
+        return day.upper()
+
+    for _ in range(5):  # a miss, then hits that fill and then use the memo
+        assert f("mon") == "MON"
+    assert f.__dict__.get("_cw_keys")  # the memo this test is about is in use
+    forget = [sys.executable, "-m", "cachework", "--url", url, "forget", "seen"]
+    proc = subprocess.run([*forget, "--key", f.key("mon")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert f("mon") == "MON"
+    assert ran == ["mon", "mon"]
 
 
 def test_a_mutated_default_changes_the_key(sqlite_url):
