@@ -121,6 +121,29 @@ class _Binder:
         return bound
 
 
+#: Code flags of functions whose call returns an object to iterate or await instead of the
+#: result (CO_GENERATOR, CO_COROUTINE, CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR).
+_LAZY_FLAGS = {
+    0x20: "a generator",
+    0x80: "a coroutine",
+    0x100: "a coroutine",
+    0x200: "an async generator",
+}
+
+
+def _check_cacheable(fn: Callable[..., Any], what: str) -> None:
+    """Refuse, when it is defined, a function whose calls return a coroutine or generator:
+    such an object cannot be stored, so every call would run and then fail to record."""
+    flags = getattr(getattr(fn, "__code__", None), "co_flags", 0)
+    for flag, returns in _LAZY_FLAGS.items():
+        if flags & flag:
+            raise TypeError(
+                f"cachework cannot cache {what} {fn.__qualname__}: its calls return {returns}, "
+                "not a value to store; cache a plain function that produces the value "
+                "(for a coroutine: one that calls asyncio.run)"
+            )
+
+
 def _default_name(module: str, qualname: str) -> str:
     if module == "__main__":
         main = sys.modules.get("__main__")
@@ -248,6 +271,7 @@ class Work:
         run = cls.__dict__.get("run")
         if run is None or getattr(run, "_cachework_run", False):
             return
+        _check_cacheable(run, "the run method")
         cls._cw_binder = _Binder(run, skip_self=True)
         cls._cw_raw = run
 
@@ -714,6 +738,7 @@ class CachedFunction(Work, Generic[P, R]):
     _cw_bound_self = False
 
     def __init__(self, fn: Callable[P, R], **options: Any) -> None:
+        _check_cacheable(fn, "the function")
         super().__init__(**options)
         functools.update_wrapper(self, fn)
         self._cw_raw = fn

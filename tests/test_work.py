@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import json
@@ -371,6 +372,40 @@ def test_bad_options_are_refused():
         cachework.Work(ttl=-1)
     with pytest.raises(ValueError, match="every"):
         cachework.Work(every="fortnight")
+
+
+def test_coroutine_and_generator_functions_are_refused_where_defined(tmp_path):
+    """Their calls return an object to await or iterate, which cannot be stored: refused at
+    definition, before anything runs or is written, rather than failing on every call."""
+    store = str(tmp_path / "lazy.db")
+
+    async def fetch(day):
+        return day
+
+    def rows(day):
+        yield day
+
+    async def stream(day):
+        yield day
+
+    for fn, returns in ((fetch, "a coroutine"), (rows, "a generator"), (stream, "an async gen")):
+        with pytest.raises(
+            TypeError, match=f"the function .*{fn.__name__}: its calls return {returns}"
+        ):
+            cachework.work(store=store)(fn)
+
+    with pytest.raises(TypeError, match=r"the run method .*Fetch\.run: .*coroutine.*asyncio\.run"):
+
+        class Fetch(cachework.Work):
+            async def run(self, day):
+                return day
+
+    assert not (tmp_path / "lazy.db").exists()
+
+    def plain(day):
+        return asyncio.run(fetch(day))  # the way the error suggests
+
+    assert cachework.work(store=store)(plain)("mon") == "mon"
 
 
 def test_cachework_lease_is_read_at_a_works_first_run(sqlite_url, monkeypatch):
