@@ -599,11 +599,11 @@ class Work:
                 "status": "failed",
                 "duration_s": time.perf_counter() - t0,
                 "error_type": type(e).__qualname__,
-                "error": str(e),
+                "error": _error_text(e),
                 "traceback": traceback.format_exc(),
             }
             self._record(store, name, key, run_id, failure, reraise=False)
-            log.info("failed %s [%s]: %s: %s", name, key, type(e).__qualname__, e)
+            log.info("failed %s [%s]: %s: %s", name, key, failure["error_type"], failure["error"])
             raise  # the caller's own exception matters more than a failure to record it
         except BaseException as e:
             self._cw_status = "failed"
@@ -709,6 +709,15 @@ def _memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] 
             return None
     items = sorted(kwargs.items())
     return (*args, *map(type, args), *items, *[type(v) for _, v in items])
+
+
+def _error_text(e: BaseException) -> str:
+    """The message of a failure, even from an exception whose ``__str__`` itself raises:
+    recording the failure must never turn into a second error that hides the first."""
+    try:
+        return str(e)
+    except Exception:
+        return "<exception str() failed>"  # what the traceback module prints
 
 
 def _release_quietly(store: Store, name: str, key: str, run_id: int, why: str) -> None:

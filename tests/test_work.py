@@ -95,6 +95,30 @@ def test_failure_is_recorded_reraised_and_retried(url):
     assert failed.duration_s is not None and failed.finished_at >= failed.started_at
 
 
+def test_an_exception_whose_str_raises_is_still_recorded_and_reraised(url, caplog):
+    """The caller gets its own exception, and the entry is not left running."""
+
+    class Opaque(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    @cachework.work(name="opaque", store=url)
+    def f(x):
+        raise Opaque()
+
+    with caplog.at_level(logging.INFO, logger="cachework"), pytest.raises(Opaque):
+        f(1)
+    (run,) = cachework.Store(url).history(work="opaque")
+    assert (run.status, run.error_type, run.error) == (
+        "failed",
+        Opaque.__qualname__,
+        "<exception str() failed>",
+    )
+    assert "failed opaque" in caplog.text
+    (call,) = cachework.Store(url).calls(work="opaque")
+    assert call.status == "failed" and call.owner is None
+
+
 def test_cache_calls_false_runs_every_time_and_records_every_run(url):
     calls = []
 
