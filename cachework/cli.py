@@ -18,7 +18,7 @@ import click
 
 from . import __version__
 from .errors import CacheworkError
-from .store import Call, Store
+from .store import RUN_STATUSES, Call, Store
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -189,7 +189,7 @@ def works(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("work", required=False)
-@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "interrupted"]))
+@click.option("--status", type=click.Choice(RUN_STATUSES))
 @click.option(
     "--since", help="Runs started since: a duration ago (2d, 12h) or a date (2026-11-01)."
 )
@@ -275,7 +275,7 @@ def show(ctx: click.Context, work: str, key: str | None, arg_pairs: tuple[str, .
 @click.argument("work")
 @click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
 @click.option("--key", help="Exactly this key.")
-@click.option("--status", type=click.Choice(["succeeded", "failed", "running"]))
+@click.option("--status", type=click.Choice(RUN_STATUSES[:3]))
 @click.option("--older-than", help="Only entries last finished longer ago than this (30d).")
 @click.option("--all", "everything", is_flag=True, help="Every entry of WORK.")
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")

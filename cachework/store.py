@@ -31,6 +31,10 @@ SCHEMA_REVISION = "0001"
 KNOWN_REVISIONS = ("0001",)
 #: A running call whose owner has not beaten for this long is presumed dead (seconds).
 DEFAULT_LEASE = 60.0
+#: Every status a run of the history can have; an entry's status is one of the first three.
+RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
+#: The databases a store can live in (a URL's scheme, before any ``+driver``).
+_DIALECTS = ("sqlite", "postgresql")
 
 
 def resolve_url(spec: str | os.PathLike[str] | None = None) -> str:
@@ -42,6 +46,13 @@ def resolve_url(spec: str | os.PathLike[str] | None = None) -> str:
     if not isinstance(spec, str) or not spec.strip():
         raise StoreError(f"store must be a URL or a file path, not {spec!r}")
     if "://" in spec:
+        scheme = spec.partition("://")[0]
+        if scheme.split("+")[0] not in _DIALECTS:
+            # Named by its scheme only: the rest of a URL may hold a password.
+            raise StoreError(
+                f"store URL must start with sqlite:// or postgresql:// (cachework keeps its "
+                f"tables in SQLite or PostgreSQL), not {scheme}://"
+            )
         return spec
     return "sqlite:///" + os.path.abspath(os.path.expanduser(spec))
 
@@ -182,6 +193,8 @@ class Store:
 
     def _open_sqlite(self, path: str) -> None:
         folder = os.path.dirname(path) or "."
+        if os.path.isdir(path):
+            raise StoreError(f"store {self.url}: {path} is a folder, not a database file")
         if not os.path.exists(path):
             if not self._create:
                 raise StoreError(f"store {self.url} does not exist")
@@ -583,6 +596,14 @@ class Store:
         **values: Any,
     ) -> list[Run]:
         """Runs, newest first, filtered by work, status, key, start time and argument values."""
+        if status is not None and status not in RUN_STATUSES:
+            raise ValueError(f"status must be one of {RUN_STATUSES}, not {status!r}")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ValueError(f"limit must be a whole number >= 0 or None, not {limit!r}")
+        if limit == 0:
+            return []
         import sqlalchemy as sa
 
         runs = self._tables().runs
@@ -594,9 +615,16 @@ class Store:
         if key is not None:
             q = q.where(runs.c.key == key)
         if since is not None:
-            q = q.where(runs.c.started_at >= _utc(since))
+            try:
+                q = q.where(runs.c.started_at >= _utc(since))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"since must be a datetime or ISO-8601 text, not {since!r}"
+                ) from None
+        if not values and limit is not None:
+            q = q.limit(limit)  # else the values are matched here, reading rows as they come
         out = []
-        with self._engine().connect() as conn:
+        with self._engine().connect().execution_options(stream_results=True) as conn:
             for row in conn.execute(q):
                 if values and not _matches(_args(row.args), values):
                     continue

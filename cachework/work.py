@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import logging
+import math
 import os
 import pickle
 import signal
@@ -153,14 +154,22 @@ def _default_name(module: str, qualname: str) -> str:
     return f"{module}.{qualname}"
 
 
-def _seconds(value: Any, what: str) -> float | None:
+def _seconds(value: Any, what: str, *, zero: bool = False) -> float | None:
+    """A duration option in seconds. NaN and infinity are refused here: they would pass as
+    a number and fail only when a time is computed from them, after the run."""
     if value is None:
         return None
     if isinstance(value, _dt.timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not (value >= 0 if zero else value > 0)
+    ):
+        sign = "non-negative" if zero else "positive"
         raise ValueError(
-            f"{what} must be a positive number of seconds or a timedelta, not {value!r}"
+            f"{what} must be a {sign}, finite number of seconds or a timedelta, not {value!r}"
         )
     return float(value)
 
@@ -251,6 +260,8 @@ class Work:
             from .periods import check_every
 
             check_every(every, tz)
+        elif tz is not None:
+            raise ValueError(f"tz={tz!r} is the zone of every= periods; give every= too")
         self._cw_name = name
         self._cw_store = store if isinstance(store, Store) or store is None else get_store(store)
         self._cw_cache_calls = bool(cache_calls)
@@ -260,10 +271,18 @@ class Work:
         self._cw_every = every
         self._cw_tz = tz
         self._cw_on_running = on_running
-        self._cw_wait_timeout = None if wait_timeout is None else float(wait_timeout)
+        self._cw_wait_timeout = _seconds(wait_timeout, "wait_timeout", zero=True)
         self._cw_lease = _seconds(lease, "lease")
         self._cw_executor = executor
-        self._cw_max_result_bytes = int(max_result_bytes)
+        if (
+            isinstance(max_result_bytes, bool)
+            or not isinstance(max_result_bytes, int)
+            or max_result_bytes <= 0
+        ):
+            raise ValueError(
+                f"max_result_bytes must be a positive whole number of bytes, not {max_result_bytes!r}"
+            )
+        self._cw_max_result_bytes = max_result_bytes
         self._cw_status = "not_started"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

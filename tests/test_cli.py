@@ -151,11 +151,12 @@ def test_missing_store_is_an_error_and_is_not_created(tmp_path, capsys):
 
 
 def test_unreachable_server_is_one_line(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["--url", "postgresql+psycopg://nobody@127.0.0.1:1/none", "works"])
-    assert e.value.code == 1
-    err = capsys.readouterr().err
-    assert err.startswith("cachework: error:") and err.count("\n") == 1
+    for url in ("postgresql+psycopg://nobody@127.0.0.1:1/none", "mysql://root@127.0.0.1/test"):
+        with pytest.raises(SystemExit) as e:
+            main(["--url", url, "works"])
+        assert e.value.code == 1
+        err = capsys.readouterr().err
+        assert err.startswith("cachework: error:") and err.count("\n") == 1
 
 
 def test_db_upgrade_creates_and_downgrade_drops(tmp_path):

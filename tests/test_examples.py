@@ -132,6 +132,7 @@ def test_event_loop_stops_cleanly_on_ctrl_c(tmp_path):
     import time
 
     env = {k: v for k, v in os.environ.items() if k != "CACHEWORK_URL"}
+    env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT then prints where every thread stands
     p = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "event_loop.py"), "--sleep", "0.01"],
         cwd=tmp_path,
@@ -146,6 +147,11 @@ def test_event_loop_stops_cleanly_on_ctrl_c(tmp_path):
         time.sleep(0.05)
     time.sleep(0.5)
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
+    try:
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGABRT)
+        out, err = p.communicate(timeout=30)
+        pytest.fail(f"the loop did not stop on Ctrl-C; its threads:\n{err}\n{out}")
     assert p.returncode == 0, err
     assert "stopped" in out and "turns in" in out

@@ -396,6 +396,19 @@ def test_bad_options_are_refused():
         cachework.Work(ttl=-1)
     with pytest.raises(ValueError, match="every"):
         cachework.Work(every="fortnight")
+    # Each would pass as a number and fail only after a run, when its time is computed.
+    for option, value in [("ttl", float("nan")), ("ttl", float("inf")), ("lease", float("inf"))]:
+        with pytest.raises(ValueError, match=f"{option} must be a positive, finite number"):
+            cachework.Work(**{option: value})
+    for value in (-1, "soon", float("nan")):
+        with pytest.raises(ValueError, match="wait_timeout must be a non-negative"):
+            cachework.Work(wait_timeout=value)
+    assert cachework.Work(wait_timeout=dt.timedelta(seconds=2))._cw_wait_timeout == 2.0
+    with pytest.raises(ValueError, match="tz='Europe/Paris' is the zone of every= periods"):
+        cachework.Work(tz="Europe/Paris")
+    for value in (0, -1, 1.5, "1kB", True):
+        with pytest.raises(ValueError, match="max_result_bytes must be a positive whole number"):
+            cachework.Work(max_result_bytes=value)
 
 
 def test_coroutine_and_generator_functions_are_refused_where_defined(tmp_path):
@@ -468,6 +481,15 @@ def test_bad_store_is_a_store_error_naming_it(tmp_path):
 
     with pytest.raises(StoreError, match="missing"):
         f()
+
+    folder = cachework.Store(tmp_path)  # a folder where the database file should be
+    with pytest.raises(StoreError, match=f"{tmp_path} is a folder, not a database file"):
+        folder.works()
+
+    # Another database: refused by name before anything connects; the password stays unsaid.
+    with pytest.raises(StoreError, match=r"sqlite:// or postgresql://.*not mysql://$") as e:
+        cachework.work(store="mysql://root:secret@127.0.0.1/test")(f)
+    assert "secret" not in str(e.value)
 
 
 def test_not_a_database_is_a_store_error_and_stays_untouched(tmp_path):
