@@ -97,6 +97,29 @@ def test_history_returns_typed_records(url):
     assert call.status == "succeeded" and call.result_size > 0 and call.owner is None
 
 
+def test_history_limits_newest_first_and_refuses_bad_filters(url):
+    @cachework.work(name="days", store=url)
+    def f(day, n=0):
+        return day
+
+    for i in range(6):
+        f(f"d{i}", n=i % 2)
+    store = cachework.Store(url)
+    assert [r.args["day"] for r in store.history(work="days", limit=3)] == ["d5", "d4", "d3"]
+    # A values filter is matched row by row, so the limit counts matches, not rows read.
+    assert [r.args["day"] for r in store.history(work="days", n=0, limit=2)] == ["d4", "d2"]
+    assert len(store.history(work="days", limit=None)) == 6
+    assert store.history(work="days", limit=0) == []
+    for bad, message in [
+        ({"status": "done"}, "status must be one of"),
+        ({"limit": -1}, "limit must be a whole number"),
+        ({"limit": 2.5}, "limit must be a whole number"),
+        ({"since": "yesterday"}, "since must be a datetime or ISO-8601 text, not 'yesterday'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            store.history(**bad)
+
+
 def test_a_hit_writes_nothing(sqlite_url, tmp_path):
     @cachework.work(name="quiet", store=sqlite_url)
     def f(x):
