@@ -166,6 +166,12 @@ class Backend:
 
     # -- clocks ----------------------------------------------------------------------------
     def now(self, cur: Any) -> Any:
+        """The store's time, for Python to compare: a lease, an expiry."""
+        raise NotImplementedError
+
+    def stamp(self, cur: Any) -> Any:
+        """What statements bind as ``now``: SQLite's clock text; None on a server, whose
+        statements write ``now()`` themselves (``_sql.statements``)."""
         raise NotImplementedError
 
     def epoch(self, value: Any) -> float:
@@ -295,6 +301,8 @@ class SQLiteBackend(Backend):
     def now(self, cur: Any) -> str:
         return utc_text()
 
+    stamp = now
+
     def epoch(self, value: Any) -> float:
         return _dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
@@ -378,6 +386,9 @@ class ServerBackend(Backend):
 
     def now(self, cur: Any) -> _dt.datetime:
         return cur.execute("SELECT now()").fetchone()[0]
+
+    def stamp(self, cur: Any) -> None:
+        return None
 
     def epoch(self, value: Any) -> float:
         return value.timestamp()

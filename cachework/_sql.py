@@ -38,7 +38,6 @@ _CLAIM_COLUMNS = LOOKUP_COLUMNS + (
 _OWNER: dict[str, Any] = {
     "owner": sa.bindparam("owner"),
     "owner_start": sa.bindparam("owner_start"),
-    "heartbeat_at": sa.bindparam("now"),
     "lease_s": sa.bindparam("lease_s"),
     "run_id": sa.bindparam("run_id"),
 }
@@ -59,11 +58,15 @@ def _insert(dialect_name: str) -> Any:
 
 def statements(dialect_name: str) -> dict[str, Any]:
     insert = _insert(dialect_name)
+    # The time a statement records. SQLite binds the machine's clock (``Backend.stamp``); a
+    # server writes its own ``now()``, the transaction's start, without a round trip to read it.
+    now = sa.func.now() if dialect_name == "postgresql" else sa.bindparam("now")
+    owner = {**_OWNER, "heartbeat_at": now}
     claim_select = sa.select(*_CLAIM_COLUMNS).where(_WHERE_CALL)
     sweep_select = claim_select
     run_insert = sa.insert(runs).values(
         **_STARTED,
-        started_at=sa.bindparam("now"),
+        started_at=now,
         host=sa.bindparam("host"),
         pid=sa.bindparam("pid"),
     )
@@ -81,9 +84,9 @@ def statements(dialect_name: str) -> dict[str, Any]:
         "call_insert": insert(calls)
         .values(
             **_STARTED,
-            created_at=sa.bindparam("now"),
+            created_at=now,
             key_scheme=sa.bindparam("key_scheme"),
-            **_OWNER,
+            **owner,
         )
         .on_conflict_do_nothing(),
         "call_take": sa.update(calls)
@@ -93,18 +96,18 @@ def statements(dialect_name: str) -> dict[str, Any]:
             status="running",
             result=sa.null(),
             state=sa.null(),
-            created_at=sa.bindparam("now"),
+            created_at=now,
             finished_at=sa.null(),
             expires_at=sa.null(),
             cached=sa.bindparam("cached"),
             key_scheme=sa.bindparam("key_scheme"),
-            **_OWNER,
+            **owner,
         ),
         "run_interrupt": sa.update(runs)
         .where(runs.c.id == sa.bindparam("run_id"), runs.c.status == "running")
         .values(
             status="interrupted",
-            finished_at=sa.bindparam("now"),
+            finished_at=now,
             error_type=sa.bindparam("error_type"),
             error=sa.bindparam("error"),
         ),
@@ -114,7 +117,7 @@ def statements(dialect_name: str) -> dict[str, Any]:
             status=sa.bindparam("status"),
             result=sa.bindparam("result"),
             state=sa.bindparam("state"),
-            finished_at=sa.bindparam("now"),
+            finished_at=now,
             expires_at=sa.bindparam("expires_at"),
             # NULL in the SQL, not a bound None: sqlite3 binds None through its adapter
             # lookup, which costs as much as the rest of binding a value.
@@ -126,7 +129,7 @@ def statements(dialect_name: str) -> dict[str, Any]:
         .where(runs.c.id == sa.bindparam("run_id"))
         .values(
             status=sa.bindparam("status"),
-            finished_at=sa.bindparam("now"),
+            finished_at=now,
             duration_s=sa.bindparam("duration_s"),
             error_type=sa.bindparam("error_type"),
             error=sa.bindparam("error"),
@@ -135,7 +138,7 @@ def statements(dialect_name: str) -> dict[str, Any]:
         "call_release": sa.delete(calls).where(_WHERE_OWNED),
         "heartbeat": sa.update(calls)
         .where(_WHERE_OWNED, calls.c.status == "running")
-        .values(heartbeat_at=sa.bindparam("now")),
+        .values(heartbeat_at=now),
         "ran_before": sa.select(
             sa.exists().where(
                 runs.c.work == sa.bindparam("work"), runs.c.key == sa.bindparam("key")

@@ -374,7 +374,7 @@ class Store:
 
         def attempt(cur: Any) -> Claim:
             nonlocal absent
-            now = backend.now(cur)
+            stamp = backend.stamp(cur)
             row = None if absent else backend.execute(cur, "claim_select", params).fetchone()
             if row is None:
                 reason = self._why_new(backend, cur, work, key, args_json, versioned)
@@ -382,6 +382,7 @@ class Store:
                 status = row[0]
                 if status == "running":
                     holder, start, beat, lease_s, old_run = row[6:11]
+                    now = stamp or backend.now(cur)  # a server is asked only when it matters
                     if self._alive(holder, start, beat, lease_s, now, old_run, backend):
                         return Claim("busy", owner=holder)
                     backend.execute(
@@ -413,7 +414,7 @@ class Store:
                         reason = "not cached"
                 else:
                     reason = "failed before"
-            run_values["now"] = values["now"] = now
+            run_values["now"] = values["now"] = stamp
             run_id = backend.inserted_id(backend.execute(cur, "run_insert", run_values))
             values["run_id"] = run_id
             if row is None:
@@ -533,8 +534,11 @@ class Store:
         }
 
         def attempt(cur: Any) -> None:
-            now = call_values["now"] = run_values["now"] = backend.now(cur)
-            call_values["expires_at"] = None if ttl_s is None else backend.later(now, ttl_s)
+            stamp = call_values["now"] = run_values["now"] = backend.stamp(cur)
+            if ttl_s is not None:
+                call_values["expires_at"] = backend.later(stamp or backend.now(cur), ttl_s)
+            else:
+                call_values["expires_at"] = None
             backend.execute(cur, "call_finish", call_values)
             backend.execute(cur, "run_finish", run_values)
 
@@ -548,13 +552,12 @@ class Store:
         backend = self._ensure()
 
         def attempt(cur: Any) -> None:
-            now = backend.now(cur)
             params = {"work": work, "key": key, "run_id": run_id}
             backend.execute(cur, "call_release", params)
             backend.execute(
                 cur,
                 "run_interrupt",
-                {**params, "now": now, "error_type": "Interrupted", "error": why},
+                {**params, "now": backend.stamp(cur), "error_type": "Interrupted", "error": why},
             )
 
         try:
@@ -567,10 +570,10 @@ class Store:
         backend = self._ensure()
 
         def attempt(cur: Any) -> None:
-            now = backend.now(cur)
+            stamp = backend.stamp(cur)
             for work, key, run_id in owned:
                 backend.execute(
-                    cur, "heartbeat", {"work": work, "key": key, "run_id": run_id, "now": now}
+                    cur, "heartbeat", {"work": work, "key": key, "run_id": run_id, "now": stamp}
                 )
 
         backend.transaction(attempt)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,28 @@ def test_history_returns_typed_records(url):
     assert cachework.Store(url).history(since=since) == []
     (call,) = cachework.Store(url).calls("typed")
     assert call.status == "succeeded" and call.result_size > 0 and call.owner is None
+
+
+def test_a_claim_and_a_finish_each_write_one_time(url):
+    """Each transaction stamps everything it writes with one time: SQLite's clock read once,
+    PostgreSQL's ``now()`` (its transaction's start, written by the statements themselves)."""
+    seen = {}
+
+    @cachework.work(name="stamped", store=url)
+    def f(day):
+        (call,) = cachework.Store(url).calls("stamped")
+        seen["created"], seen["beat"] = call.created_at, call.heartbeat_at
+        time.sleep(0.01)
+        return day
+
+    before = dt.datetime.now(dt.timezone.utc)
+    f("mon")
+    (run,) = cachework.Store(url).history(work="stamped")
+    (call,) = cachework.Store(url).calls("stamped")
+    assert seen["created"] == seen["beat"] == run.started_at == call.created_at
+    assert run.finished_at == call.finished_at
+    assert run.finished_at - run.started_at >= dt.timedelta(seconds=0.01)
+    assert abs(run.started_at - before) < dt.timedelta(seconds=5)  # one clock, this machine's
 
 
 def test_history_limits_newest_first_and_refuses_bad_filters(url):
