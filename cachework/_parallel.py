@@ -34,7 +34,14 @@ def submit(work: Any, raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         # copy the outcome back onto this work, since the remote copy is not this object.
         import cloudpickle
 
-        payload = cloudpickle.dumps((work, raw, args, kwargs))
+        try:
+            payload = cloudpickle.dumps((work, raw, args, kwargs))
+        except Exception as e:
+            raise TypeError(
+                f"{work.name}: cannot send this call to {type(executor).__name__}, which runs "
+                f"it in another process: {_unpicklable(work, args, kwargs, cloudpickle.dumps)} "
+                f"cannot be pickled ({e}); use a thread executor (the default) instead"
+            ) from e
         remote = executor.submit(_run_pickled, payload)
         future = _cf.Future()
 
@@ -53,6 +60,20 @@ def submit(work: Any, raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         work._cw_status = "running"
         remote.add_done_callback(_done)
     return future
+
+
+def _unpicklable(work: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dumps: Any) -> str:
+    """Which part of a call could not be pickled, named the way its author wrote it."""
+    parts = {f"attribute {k!r}": v for k, v in work.__getstate__().items()}
+    parts.update({f"argument {i}": v for i, v in enumerate(args)})
+    parts.update({f"argument {k!r}": v for k, v in kwargs.items()})
+    bad = []
+    for name, value in parts.items():
+        try:
+            dumps(value)
+        except Exception:
+            bad.append(name)
+    return ", ".join(bad) or "the work"
 
 
 def _run_pickled(payload: bytes) -> tuple[Any, Any, str]:

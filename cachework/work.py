@@ -438,8 +438,12 @@ class Work:
     ) -> Any:
         from . import _parallel
 
-        self._cw_status = "pending"
-        future = _parallel.submit(self, raw, args, kwargs)
+        previous, self._cw_status = self._cw_status, "pending"  # before: the call may start
+        try:
+            future = _parallel.submit(self, raw, args, kwargs)
+        except BaseException:
+            self._cw_status = previous  # nothing was submitted
+            raise
         self._cw_future = future
         return future
 

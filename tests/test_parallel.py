@@ -88,6 +88,28 @@ def test_process_pool_executor(sqlite_url):
     assert all(r.pid != __import__("os").getpid() for r in runs)
 
 
+def test_a_call_a_process_pool_cannot_receive_names_what_and_submits_nothing(sqlite_url):
+    class Holder(cachework.Work):
+        def __init__(self, **options):
+            super().__init__(**options)
+            self.guard = threading.Lock()  # state that cannot travel to another process
+
+        def run(self, x, out=None):
+            return x
+
+    with cf.ProcessPoolExecutor(max_workers=1) as pool:
+        w = Holder(store=sqlite_url, parallel=True, executor=pool, name="held")
+        with pytest.raises(TypeError, match=r"attribute 'guard' cannot be pickled.*thread exe"):
+            w.run(1)
+        assert w.status == "not_started"
+        del w.guard
+        with pytest.raises(TypeError, match=r"held: .*argument 'out' cannot be pickled"):
+            w.run(2, out=threading.Lock())
+        assert w.run(3).result(60) == 3 and w.status == "succeeded"
+    runs = cachework.Store(sqlite_url).history(work="held")
+    assert [r.args["x"] for r in runs] == [3]  # nothing ran or was claimed for the refused calls
+
+
 def test_decorated_function_in_parallel(url):
     f = cachework.work(name="psq", store=url, parallel=True)(_square)
     assert f(4).result(10) == 16
