@@ -46,13 +46,22 @@ def resolve_url(spec: str | os.PathLike[str] | None = None) -> str:
     if not isinstance(spec, str) or not spec.strip():
         raise StoreError(f"store must be a URL or a file path, not {spec!r}")
     if "://" in spec:
-        scheme = spec.partition("://")[0]
-        if scheme.split("+")[0] not in _DIALECTS:
-            # Named by its scheme only: the rest of a URL may hold a password.
+        # Errors name the scheme only: the rest of a URL may hold a password.
+        scheme, _, rest = spec.partition("://")
+        dialect, _, driver = scheme.partition("+")
+        if dialect not in _DIALECTS:
             raise StoreError(
                 f"store URL must start with sqlite:// or postgresql:// (cachework keeps its "
                 f"tables in SQLite or PostgreSQL), not {scheme}://"
             )
+        if dialect == "postgresql":
+            if driver not in ("", "psycopg"):
+                raise StoreError(
+                    f"cachework talks to PostgreSQL through psycopg 3: write "
+                    f"postgresql+psycopg:// or postgresql://, not {scheme}://"
+                )
+            # Spelled out: SQLAlchemy 2.0 would pick psycopg2 for a bare postgresql://.
+            return f"postgresql+psycopg://{rest}"
         return spec
     return "sqlite:///" + os.path.abspath(os.path.expanduser(spec))
 

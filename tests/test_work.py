@@ -490,6 +490,10 @@ def test_bad_store_is_a_store_error_naming_it(tmp_path):
     with pytest.raises(StoreError, match=r"sqlite:// or postgresql://.*not mysql://$") as e:
         cachework.work(store="mysql://root:secret@127.0.0.1/test")(f)
     assert "secret" not in str(e.value)
+    with pytest.raises(StoreError, match="through psycopg 3.*not postgresql\\+psycopg2://$"):
+        cachework.Store("postgresql+psycopg2://u:secret@127.0.0.1/test")
+    bare = cachework.Store("postgresql://u@127.0.0.1/test")  # nothing connects until used
+    assert bare.url == "postgresql+psycopg://u@127.0.0.1/test"
 
 
 def test_not_a_database_is_a_store_error_and_stays_untouched(tmp_path):
