@@ -39,7 +39,7 @@ def submit(work: Any, raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         except Exception as e:
             raise TypeError(
                 f"{work.name}: cannot send this call to {type(executor).__name__}, which runs "
-                f"it in another process: {_unpicklable(work, args, kwargs, cloudpickle.dumps)} "
+                f"it in another process: {_unpicklable(work, args, kwargs)} "
                 f"cannot be pickled ({e}); use a thread executor (the default) instead"
             ) from e
         remote = executor.submit(_run_pickled, payload)
@@ -62,15 +62,17 @@ def submit(work: Any, raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     return future
 
 
-def _unpicklable(work: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dumps: Any) -> str:
+def _unpicklable(work: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """Which part of a call could not be pickled, named the way its author wrote it."""
+    import cloudpickle
+
     parts = {f"attribute {k!r}": v for k, v in work.__getstate__().items()}
     parts.update({f"argument {i}": v for i, v in enumerate(args)})
     parts.update({f"argument {k!r}": v for k, v in kwargs.items()})
     bad = []
     for name, value in parts.items():
         try:
-            dumps(value)
+            cloudpickle.dumps(value)
         except Exception:
             bad.append(name)
     return ", ".join(bad) or "the work"

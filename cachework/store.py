@@ -544,10 +544,9 @@ class Store:
 
         def attempt(cur: Any) -> None:
             stamp = call_values["now"] = run_values["now"] = backend.stamp(cur)
-            if ttl_s is not None:
-                call_values["expires_at"] = backend.later(stamp or backend.now(cur), ttl_s)
-            else:
-                call_values["expires_at"] = None
+            call_values["expires_at"] = (
+                None if ttl_s is None else backend.later(stamp or backend.now(cur), ttl_s)
+            )
             backend.execute(cur, "call_finish", call_values)
             backend.execute(cur, "run_finish", run_values)
 
