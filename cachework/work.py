@@ -48,6 +48,12 @@ class _Terminated(BaseException):
     """SIGTERM arrived during a run; raised so the claim is released before the process ends."""
 
 
+#: How a ``**kwargs`` key that a parameter already names is spelt in the bound arguments (key
+#: and args JSON): ``def f(data, /, **kw)`` called ``f(2, data=3)`` binds
+#: ``{"data": 2, "**data": 3}``. Keys that start with it get it too, so no two calls meet.
+_KWARG_PREFIX = "**"
+
+
 class _Binder:
     """Binds call arguments to names the way ``inspect.Signature.bind`` does.
 
@@ -78,6 +84,9 @@ class _Binder:
             self.names = tuple(sig.parameters)
             self.kinds = {p.name: p.kind for p in sig.parameters.values()}
             self.defaults = {}
+            # Names a **kwargs key cannot take at the top level of the bound arguments: the
+            # other parameters (a positional-only or *args one shares its name with a keyword).
+            self.taken = frozenset(n for n, kind in self.kinds.items() if kind != 4)
 
     @property
     def signature(self) -> Any:
@@ -116,7 +125,9 @@ class _Binder:
             if kind == 2:  # Parameter.VAR_POSITIONAL
                 bound[name] = list(value)
             elif kind == 4:  # Parameter.VAR_KEYWORD: flattened, so the seed's value=1 is $.value
-                bound.update(value)
+                taken = self.taken
+                for k, v in value.items():
+                    bound[_KWARG_PREFIX + k if k in taken or k.startswith(_KWARG_PREFIX) else k] = v
             else:
                 bound[name] = value
         return bound

@@ -580,3 +580,49 @@ def test_unpicklable_public_state_is_named_and_private_state_is_fine(sqlite_url)
     assert WithLock(False).run(1) == 1
     fresh = WithLock(False)
     assert fresh.run(1) == 1 and fresh.out == 1
+
+
+def test_a_keyword_named_like_a_positional_only_parameter_stays_apart(url):
+    calls = []
+
+    @cachework.work(name="posonly", store=url)
+    def f(data, /, **kw):
+        calls.append((data, kw))
+        return (data, kw)
+
+    @cachework.work(name="varargs", store=url)
+    def g(*items, **kw):
+        calls.append((items, kw))
+        return (items, kw)
+
+    for _ in range(2):
+        assert f(2, data=3) == (2, {"data": 3})
+        assert f(100, data=3) == (100, {"data": 3})
+        assert g(1, items=2) == ((1,), {"items": 2})
+        assert g(items=2) == ((), {"items": 2})
+    assert len(calls) == 4
+    assert f.key(2, data=3) != f.key(100, data=3) and g.key(1, items=2) != g.key(items=2)
+    # A keyword that already starts with the colliding spelling cannot meet it either.
+    assert f.key(2, **{"**data": 3}) != f.key(2, data=3)
+    args = sorted(
+        (json.dumps(r.args, sort_keys=True) for r in cachework.Store(url).history()), key=str
+    )
+    assert args == sorted(
+        [
+            '{"**data": 3, "data": 2}',
+            '{"**data": 3, "data": 100}',
+            '{"**items": 2, "items": [1]}',
+            '{"**items": 2, "items": []}',
+        ]
+    )
+
+
+def test_keywords_that_collide_with_nothing_keep_their_key_and_args(url):
+    @cachework.work(name="flat", store=url)
+    def f(data, /, *rest, **kw):
+        return data
+
+    f(1, 2, other=3)
+    (run,) = cachework.Store(url).history(work="flat")
+    assert run.args == {"data": 1, "rest": [2], "other": 3}
+    assert f.key(1, 2, other=3) == cachework.key_for({"data": 1, "rest": [2], "other": 3})
