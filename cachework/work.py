@@ -44,6 +44,13 @@ _POLL_FIRST_S, _POLL_MAX_S = 0.005, 0.25  # waiting polls one read per period: ~
 _RECLAIM_EVERY_S = 1.0  # how often a waiter re-checks that the owner is alive
 
 
+#: (thread id, id(work)) of every call running now. A ``run`` entered again by the same thread
+#: for the same work (``super().run()``) runs plainly inside the cached call; other threads
+#: sharing the work are not inside it. Set operations are atomic under the GIL.
+_inside: set[tuple[int, int]] = set()
+_get_ident = threading.get_ident
+
+
 class _Terminated(BaseException):
     """SIGTERM arrived during a run; raised so the claim is released before the process ends."""
 
@@ -215,6 +222,13 @@ def _arm_sigterm() -> bool:
     return True
 
 
+def _disarm_sigterm() -> None:
+    """Give SIGTERM back its default action (what it had when armed), unless the run
+    installed a handler of its own meanwhile: that one is the program's now, and stays."""
+    if _getsignal(_SIGTERM) is _raise_terminated:
+        _setsignal(_SIGTERM, _SIG_DFL)
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated()
 
@@ -224,6 +238,12 @@ class Work:
 
     Subclass it and define ``run``. Public attributes are the work's state: stored after a
     run and restored on a hit. Configuration lives under private names, so it is never state.
+
+    Threads may share one instance: each thread's call is claimed, waited for and recorded
+    like any other. The state and ``status`` are the instance's, though, not the call's:
+    runs of different arguments at once in several threads write the same attributes, and a
+    run stores whatever they hold when it returns. Give each thread its own instance when
+    ``run`` keeps state.
     """
 
     # Class-level defaults, so a subclass whose __init__ forgets super().__init__() works.
@@ -307,8 +327,9 @@ class Work:
 
         @functools.wraps(run)
         def cached_run(self: Work, *args: Any, **kwargs: Any) -> Any:
-            if self.__dict__.get("_cw_inside"):
-                # super().run() from an overriding run: the outer call is the cached one.
+            if _inside and (_get_ident(), id(self)) in _inside:
+                # super().run() from an overriding run, in the thread running the call: the
+                # outer call is the cached one. Another thread's call is a call of its own.
                 return run(self, *args, **kwargs)
             return self._cw_call(run, args, kwargs)
 
@@ -320,7 +341,6 @@ class Work:
         # the Future of its latest call.
         state = dict(self.__dict__)
         state.pop("_cw_future", None)
-        state.pop("_cw_inside", None)
         state.pop("_cw_executor", None)  # the copy runs where it lands; it does not submit again
         state.pop("_cw_keys", None)
         return state
@@ -619,14 +639,18 @@ class Work:
     ) -> Any:
         t0 = time.perf_counter()
         try:
-            self.__dict__["_cw_inside"] = True
+            inside = (_get_ident(), id(self))
+            entered = inside not in _inside  # a recursive @work call is inside already
+            if entered:
+                _inside.add(inside)
             armed = _arm_sigterm()
             try:
                 value = raw(self, *args, **kwargs) if self._cw_bound_self else raw(*args, **kwargs)
             finally:
                 if armed:
-                    _setsignal(_SIGTERM, _SIG_DFL)
-                self.__dict__.pop("_cw_inside", None)
+                    _disarm_sigterm()
+                if entered:
+                    _inside.discard(inside)
         except Exception as e:
             self._cw_status = "failed"
             failure = {
