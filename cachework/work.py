@@ -500,7 +500,17 @@ class Work:
                     return value
                 accept_hit = False
         absent = accept_hit and entry is None
-        return self._claim_and_run(store, name, key, bound, raw, args, kwargs, accept_hit, absent)
+        previous = self._cw_status
+        try:
+            return self._claim_and_run(
+                store, name, key, bound, raw, args, kwargs, accept_hit, absent
+            )
+        except BaseException:
+            if self._cw_status == "pending":
+                # The claim (or the wait for another caller) raised: this call never ran
+                # and recorded nothing, so the status still describes the one before it.
+                self._cw_status = previous
+            raise
 
     def _serve(self, entry: tuple[Any, ...], name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""

@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
 import cachework
 from cachework import StoreError, UnhashableArgument, UnstorableResult
@@ -626,3 +627,23 @@ def test_keywords_that_collide_with_nothing_keep_their_key_and_args(url):
     (run,) = cachework.Store(url).history(work="flat")
     assert run.args == {"data": 1, "rest": [2], "other": 3}
     assert f.key(1, 2, other=3) == cachework.key_for({"data": 1, "rest": [2], "other": 3})
+
+
+def test_a_claim_that_raises_leaves_the_status_as_it_was(url):
+    @cachework.work(name="claims", store=url)
+    def f(x):
+        return x
+
+    assert f(1) == 1 and f.status == "succeeded"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the next claim cannot write its history row
+        conn.exec_driver_sql("DROP TABLE cachework_runs")
+    engine.dispose()
+    with pytest.raises(StoreError):
+        f(2)
+    assert f.status == "succeeded"
+    fresh = cachework.work(name="claims", store=url)(lambda x: x)
+    with pytest.raises(StoreError):
+        fresh(3)
+    assert fresh.status == "not_started"
+    assert f(1) == 1  # hits still served
