@@ -612,7 +612,7 @@ class Work:
                 if time.monotonic() - last_claim > _RECLAIM_EVERY_S:
                     break
         return self._run_owned(
-            store, name, key, claim.run_id, claim.reason, raw, args, kwargs, lease
+            store, name, key, claim.run_id, claim.reason, raw, args, kwargs, lease, args_json
         )
 
     def _run_owned(
@@ -626,12 +626,13 @@ class Work:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         lease: float,
+        args_json: str,
     ) -> Any:
         assert run_id is not None
         log.info("running %s [%s]: %s", name, key, reason)
         self._cw_status = "running"
         try:
-            return self._run_and_record(store, name, key, run_id, raw, args, kwargs)
+            return self._run_and_record(store, name, key, run_id, raw, args, kwargs, args_json)
         finally:
             # Whatever happened, this process stops vouching for the run: if recording its
             # end failed, its entry is taken over once the lease lapses, never stuck.
@@ -646,6 +647,7 @@ class Work:
         raw: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        args_json: str,
     ) -> Any:
         t0 = time.perf_counter()
         try:
@@ -685,6 +687,7 @@ class Work:
         duration = time.perf_counter() - t0
         try:
             result, state = self._pack(value)
+            _check_fits(store, name, result, state, args_json)
         except UnstorableResult as e:
             self._cw_status = "failed"
             unstorable = {
@@ -777,6 +780,29 @@ def _memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] 
             return None
     items = sorted(kwargs.items())
     return (*args, *map(type, args), *items, *[type(v) for _, v in items])
+
+
+#: What a call's row holds besides its result, state and args (names, key, times, owner),
+#: rounded up: a result that fits the database only without them would fail to write.
+_ROW_OVERHEAD_BYTES = 64 * 1024
+
+
+def _check_fits(
+    store: Store, name: str, result: bytes | None, state: bytes | None, args_json: str
+) -> None:
+    """Refuse, before writing, a result the database cannot hold, whatever ``max_result_bytes``
+    says: the write would fail after the run and leave it ``interrupted`` instead of failed.
+    SQLite bounds a whole row (SQLITE_LIMIT_LENGTH), PostgreSQL a value and a message (1 GB)."""
+    if result is None:
+        return
+    size = len(result) + (len(state) if state is not None else 0)
+    limit = store._ensure().max_blob_bytes()
+    if size + len(args_json.encode("utf-8", "surrogatepass")) + _ROW_OVERHEAD_BYTES > limit:
+        what = "the return value" if state is None else "the return value and the state"
+        raise UnstorableResult(
+            f"{name}: {what} take {size:,} bytes, more than the store's database holds in "
+            f"one entry ({limit:,} bytes with the arguments)"
+        )
 
 
 def _error_text(e: BaseException) -> str:

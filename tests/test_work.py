@@ -647,3 +647,52 @@ def test_a_claim_that_raises_leaves_the_status_as_it_was(url):
         fresh(3)
     assert fresh.status == "not_started"
     assert f(1) == 1  # hits still served
+
+
+def _limit_length(store: cachework.Store, limit: int) -> None:
+    """Lower SQLite's SQLITE_LIMIT_LENGTH on this thread's connection of the store."""
+    store._ensure().connection().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limit)
+
+
+def test_a_result_the_database_cannot_hold_is_refused_before_the_write(sqlite_url):
+    store = cachework.Store(sqlite_url)
+
+    class Blob(cachework.Work):
+        def run(self, n, state_n=0):
+            if state_n:
+                self.state = b"s" * state_n
+            return b"x" * n
+
+    blob = Blob(name="blob", store=store)
+    blob.run(1)
+    _limit_length(store, 2_000_000)  # as if SQLite were built with a 2 MB limit
+    assert blob.run(1_500_000) == b"x" * 1_500_000 and blob.run(1_500_000) == b"x" * 1_500_000
+    for _ in range(2):
+        with pytest.raises(UnstorableResult, match="the return value take 2,500,0.. bytes"):
+            blob.run(2_500_000)
+        assert blob.status == "failed"
+    # The result and the state fit one by one, not together in one entry.
+    with pytest.raises(UnstorableResult, match="the return value and the state take"):
+        blob.run(1_000_000, state_n=1_000_000)
+    runs = store.history(work="blob", limit=None)
+    assert [(r.status, r.error_type) for r in runs] == [
+        ("failed", "UnstorableResult"),
+        ("failed", "UnstorableResult"),
+        ("failed", "UnstorableResult"),
+        ("succeeded", None),
+        ("succeeded", None),
+    ]
+    store.close()
+
+
+def test_the_largest_entry_is_read_from_the_database(url):
+    store = cachework.Store(url)
+    backend = store._ensure()
+    if store.dialect == "sqlite":
+        default = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+        assert backend.max_blob_bytes() == default
+        _limit_length(store, 5_000_000)
+        assert backend.max_blob_bytes() == 5_000_000
+    else:
+        assert backend.max_blob_bytes() == 2**30 - 1  # PostgreSQL's MaxAllocSize
+    store.close()
