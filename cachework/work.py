@@ -798,10 +798,10 @@ def _check_fits(
     size = len(result) + (len(state) if state is not None else 0)
     limit = store._ensure().max_blob_bytes()
     if size + len(args_json.encode("utf-8", "surrogatepass")) + _ROW_OVERHEAD_BYTES > limit:
-        what = "the return value" if state is None else "the return value and the state"
+        what = "the return value is" if state is None else "the return value and the state are"
         raise UnstorableResult(
-            f"{name}: {what} take {size:,} bytes, more than the store's database holds in "
-            f"one entry ({limit:,} bytes with the arguments)"
+            f"{name}: {what} {size:,} bytes, more than the store's database holds in one "
+            f"entry ({limit:,} bytes with the arguments)"
         )
 
 

@@ -668,11 +668,15 @@ def test_a_result_the_database_cannot_hold_is_refused_before_the_write(sqlite_ur
     _limit_length(store, 2_000_000)  # as if SQLite were built with a 2 MB limit
     assert blob.run(1_500_000) == b"x" * 1_500_000 and blob.run(1_500_000) == b"x" * 1_500_000
     for _ in range(2):
-        with pytest.raises(UnstorableResult, match="the return value take 2,500,0.. bytes"):
+        with pytest.raises(
+            UnstorableResult, match="the return value is 2,500,0.. bytes, more than"
+        ):
             blob.run(2_500_000)
         assert blob.status == "failed"
     # The result and the state fit one by one, not together in one entry.
-    with pytest.raises(UnstorableResult, match="the return value and the state take"):
+    with pytest.raises(
+        UnstorableResult, match="the return value and the state are 2,000,0.. bytes"
+    ):
         blob.run(1_000_000, state_n=1_000_000)
     runs = store.history(work="blob", limit=None)
     assert [(r.status, r.error_type) for r in runs] == [
