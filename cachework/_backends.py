@@ -161,6 +161,10 @@ class Backend:
         """Run ``fn(cursor)`` in one write transaction, retried from the start while busy."""
         raise NotImplementedError
 
+    def max_blob_bytes(self) -> int:
+        """The most bytes the database takes in one entry's stored values, read from it."""
+        raise NotImplementedError
+
     def read(self, text: str, params: Any) -> Any:
         raise NotImplementedError
 
@@ -298,6 +302,15 @@ class SQLiteBackend(Backend):
     def inserted_id(self, cur: Any) -> int:
         return cur.lastrowid  # type: ignore[no-any-return]
 
+    def max_blob_bytes(self) -> int:
+        # SQLITE_LIMIT_LENGTH bounds a string, a blob and a whole row; a build or a connection
+        # may lower it. Python < 3.11 cannot ask: SQLite's default then.
+        getlimit = getattr(self.connection(), "getlimit", None)
+        length = getattr(sqlite3, "SQLITE_LIMIT_LENGTH", None)
+        if getlimit is None or length is None:
+            return 1_000_000_000
+        return int(getlimit(length))
+
     def now(self, cur: Any) -> str:
         return utc_text()
 
@@ -389,6 +402,11 @@ class ServerBackend(Backend):
 
     def stamp(self, cur: Any) -> None:
         return None
+
+    def max_blob_bytes(self) -> int:
+        # A PostgreSQL value (bytea) and a protocol message are at most 1 GB (MaxAllocSize),
+        # and one message carries the result and the state together.
+        return 2**30 - 1
 
     def epoch(self, value: Any) -> float:
         return value.timestamp()

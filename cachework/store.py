@@ -7,7 +7,6 @@ A call's life is ``lookup`` (a hit reads one row and writes nothing), else ``cla
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import logging
 import os
 import threading
@@ -16,6 +15,7 @@ from typing import Any, NamedTuple
 
 from . import _owner
 from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend, _first_line, _Retry
+from ._filelock import migration_lock
 from ._heartbeat import heartbeats
 from .errors import StoreError
 from .keys import KEY_SCHEME, jsonable
@@ -250,13 +250,9 @@ class Store:
             )
 
     def _migrate_sqlite(self, path: str, folder: str) -> None:
-        # Several processes may open a new file at once: an exclusive lock on the folder
-        # makes one migrate while the others wait, then find the schema in place. The lock
-        # is on the folder, not the file, because closing any descriptor of the database
-        # would drop SQLite's own POSIX locks held by this process.
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        # Several processes may open a new file at once: an exclusive lock makes one migrate
+        # while the others wait, then find the schema in place.
+        with migration_lock(path, folder):
             revision = self._sqlite_revision(path) if os.path.exists(path) else None
             self._check_revision(revision)
             if revision == SCHEMA_REVISION:
@@ -271,9 +267,6 @@ class Store:
             finally:
                 conn.close()
             self._upgrade()
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     def _open_server(self) -> None:
         import sqlalchemy as sa

@@ -44,8 +44,21 @@ _POLL_FIRST_S, _POLL_MAX_S = 0.005, 0.25  # waiting polls one read per period: ~
 _RECLAIM_EVERY_S = 1.0  # how often a waiter re-checks that the owner is alive
 
 
+#: (thread id, id(work)) of every call running now. A ``run`` entered again by the same thread
+#: for the same work (``super().run()``) runs plainly inside the cached call; other threads
+#: sharing the work are not inside it. Set operations are atomic under the GIL.
+_inside: set[tuple[int, int]] = set()
+_get_ident = threading.get_ident
+
+
 class _Terminated(BaseException):
     """SIGTERM arrived during a run; raised so the claim is released before the process ends."""
+
+
+#: How a ``**kwargs`` key that a parameter already names is spelt in the bound arguments (key
+#: and args JSON): ``def f(data, /, **kw)`` called ``f(2, data=3)`` binds
+#: ``{"data": 2, "**data": 3}``. Keys that start with it get it too, so no two calls meet.
+_KWARG_PREFIX = "**"
 
 
 class _Binder:
@@ -78,6 +91,9 @@ class _Binder:
             self.names = tuple(sig.parameters)
             self.kinds = {p.name: p.kind for p in sig.parameters.values()}
             self.defaults = {}
+            # Names a **kwargs key cannot take at the top level of the bound arguments: the
+            # other parameters (a positional-only or *args one shares its name with a keyword).
+            self.taken = frozenset(n for n, kind in self.kinds.items() if kind != 4)
 
     @property
     def signature(self) -> Any:
@@ -116,7 +132,9 @@ class _Binder:
             if kind == 2:  # Parameter.VAR_POSITIONAL
                 bound[name] = list(value)
             elif kind == 4:  # Parameter.VAR_KEYWORD: flattened, so the seed's value=1 is $.value
-                bound.update(value)
+                taken = self.taken
+                for k, v in value.items():
+                    bound[_KWARG_PREFIX + k if k in taken or k.startswith(_KWARG_PREFIX) else k] = v
             else:
                 bound[name] = value
         return bound
@@ -204,6 +222,13 @@ def _arm_sigterm() -> bool:
     return True
 
 
+def _disarm_sigterm() -> None:
+    """Give SIGTERM back its default action (what it had when armed), unless the run
+    installed a handler of its own meanwhile: that one is the program's now, and stays."""
+    if _getsignal(_SIGTERM) is _raise_terminated:
+        _setsignal(_SIGTERM, _SIG_DFL)
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated()
 
@@ -213,6 +238,12 @@ class Work:
 
     Subclass it and define ``run``. Public attributes are the work's state: stored after a
     run and restored on a hit. Configuration lives under private names, so it is never state.
+
+    Threads may share one instance: each thread's call is claimed, waited for and recorded
+    like any other. The state and ``status`` are the instance's, though, not the call's:
+    runs of different arguments at once in several threads write the same attributes, and a
+    run stores whatever they hold when it returns. Give each thread its own instance when
+    ``run`` keeps state.
     """
 
     # Class-level defaults, so a subclass whose __init__ forgets super().__init__() works.
@@ -296,8 +327,9 @@ class Work:
 
         @functools.wraps(run)
         def cached_run(self: Work, *args: Any, **kwargs: Any) -> Any:
-            if self.__dict__.get("_cw_inside"):
-                # super().run() from an overriding run: the outer call is the cached one.
+            if _inside and (_get_ident(), id(self)) in _inside:
+                # super().run() from an overriding run, in the thread running the call: the
+                # outer call is the cached one. Another thread's call is a call of its own.
                 return run(self, *args, **kwargs)
             return self._cw_call(run, args, kwargs)
 
@@ -309,7 +341,6 @@ class Work:
         # the Future of its latest call.
         state = dict(self.__dict__)
         state.pop("_cw_future", None)
-        state.pop("_cw_inside", None)
         state.pop("_cw_executor", None)  # the copy runs where it lands; it does not submit again
         state.pop("_cw_keys", None)
         return state
@@ -469,7 +500,17 @@ class Work:
                     return value
                 accept_hit = False
         absent = accept_hit and entry is None
-        return self._claim_and_run(store, name, key, bound, raw, args, kwargs, accept_hit, absent)
+        previous = self._cw_status
+        try:
+            return self._claim_and_run(
+                store, name, key, bound, raw, args, kwargs, accept_hit, absent
+            )
+        except BaseException:
+            if self._cw_status == "pending":
+                # The claim (or the wait for another caller) raised: this call never ran
+                # and recorded nothing, so the status still describes the one before it.
+                self._cw_status = previous
+            raise
 
     def _serve(self, entry: tuple[Any, ...], name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
@@ -571,7 +612,7 @@ class Work:
                 if time.monotonic() - last_claim > _RECLAIM_EVERY_S:
                     break
         return self._run_owned(
-            store, name, key, claim.run_id, claim.reason, raw, args, kwargs, lease
+            store, name, key, claim.run_id, claim.reason, raw, args, kwargs, lease, args_json
         )
 
     def _run_owned(
@@ -585,12 +626,13 @@ class Work:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         lease: float,
+        args_json: str,
     ) -> Any:
         assert run_id is not None
         log.info("running %s [%s]: %s", name, key, reason)
         self._cw_status = "running"
         try:
-            return self._run_and_record(store, name, key, run_id, raw, args, kwargs)
+            return self._run_and_record(store, name, key, run_id, raw, args, kwargs, args_json)
         finally:
             # Whatever happened, this process stops vouching for the run: if recording its
             # end failed, its entry is taken over once the lease lapses, never stuck.
@@ -605,17 +647,22 @@ class Work:
         raw: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        args_json: str,
     ) -> Any:
         t0 = time.perf_counter()
         try:
-            self.__dict__["_cw_inside"] = True
+            inside = (_get_ident(), id(self))
+            entered = inside not in _inside  # a recursive @work call is inside already
+            if entered:
+                _inside.add(inside)
             armed = _arm_sigterm()
             try:
                 value = raw(self, *args, **kwargs) if self._cw_bound_self else raw(*args, **kwargs)
             finally:
                 if armed:
-                    _setsignal(_SIGTERM, _SIG_DFL)
-                self.__dict__.pop("_cw_inside", None)
+                    _disarm_sigterm()
+                if entered:
+                    _inside.discard(inside)
         except Exception as e:
             self._cw_status = "failed"
             failure = {
@@ -640,6 +687,7 @@ class Work:
         duration = time.perf_counter() - t0
         try:
             result, state = self._pack(value)
+            _check_fits(store, name, result, state, args_json)
         except UnstorableResult as e:
             self._cw_status = "failed"
             unstorable = {
@@ -732,6 +780,29 @@ def _memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] 
             return None
     items = sorted(kwargs.items())
     return (*args, *map(type, args), *items, *[type(v) for _, v in items])
+
+
+#: What a call's row holds besides its result, state and args (names, key, times, owner),
+#: rounded up: a result that fits the database only without them would fail to write.
+_ROW_OVERHEAD_BYTES = 64 * 1024
+
+
+def _check_fits(
+    store: Store, name: str, result: bytes | None, state: bytes | None, args_json: str
+) -> None:
+    """Refuse, before writing, a result the database cannot hold, whatever ``max_result_bytes``
+    says: the write would fail after the run and leave it ``interrupted`` instead of failed.
+    SQLite bounds a whole row (SQLITE_LIMIT_LENGTH), PostgreSQL a value and a message (1 GB)."""
+    if result is None:
+        return
+    size = len(result) + (len(state) if state is not None else 0)
+    limit = store._ensure().max_blob_bytes()
+    if size + len(args_json.encode("utf-8", "surrogatepass")) + _ROW_OVERHEAD_BYTES > limit:
+        what = "the return value is" if state is None else "the return value and the state are"
+        raise UnstorableResult(
+            f"{name}: {what} {size:,} bytes, more than the store's database holds in one "
+            f"entry ({limit:,} bytes with the arguments)"
+        )
 
 
 def _error_text(e: BaseException) -> str:

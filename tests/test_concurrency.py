@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -10,9 +11,11 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
+from conftest import run_script
 
 import cachework
 from cachework import AlreadyRunning
@@ -259,3 +262,156 @@ def test_a_forked_child_claims_as_itself(url):
     (run,) = cachework.Store(url).history(work="forked", x=1)
     assert run.pid == child and run.status == "succeeded"
     assert f(1) == child  # a hit, served to the parent from the child's run
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _shared_work(url, started, release, ran):
+    class Shared(cachework.Work):
+        def run(self, day):
+            ran.append(day)
+            if day == "d1":
+                started.set()
+                assert release.wait(60)
+            return f"{day} done"
+
+    return Shared(name="shared", store=url)
+
+
+def test_threads_sharing_one_work_each_make_a_cached_call(url):
+    started, release, ran = threading.Event(), threading.Event(), []
+    shared = _shared_work(url, started, release, ran)
+    assert shared.run("warm") == "warm done"
+    log = _Collect()
+    logging.getLogger("cachework").addHandler(log)
+    logging.getLogger("cachework").setLevel(logging.INFO)
+    try:
+        results = []
+        owner = threading.Thread(target=lambda: results.append(shared.run("d1")))
+        owner.start()
+        assert started.wait(30)
+
+        def other():
+            results.append(shared.run("d2"))
+            results.append(shared.run("d1"))
+
+        others = [threading.Thread(target=other) for _ in range(3)]
+        for t in others:
+            t.start()
+        # The three others wait on the running d1 (or, wrongly, run it themselves).
+        wait_for(
+            lambda: (
+                sum(m.startswith("waiting for shared") for m in log.messages) >= 3
+                or ran.count("d1") > 1
+            )
+        )
+    finally:
+        release.set()
+        for t in [owner, *others]:
+            t.join(60)
+        logging.getLogger("cachework").removeHandler(log)
+        logging.getLogger("cachework").setLevel(logging.NOTSET)
+    assert ran.count("d1") == 1 and ran.count("d2") == 1
+    assert sorted(results) == ["d1 done"] * 4 + ["d2 done"] * 3
+    runs = cachework.Store(url).history(work="shared", limit=None)
+    assert sorted((r.args["day"], r.status) for r in runs) == [
+        ("d1", "succeeded"),
+        ("d2", "succeeded"),
+        ("warm", "succeeded"),
+    ]
+
+
+def test_a_parallel_work_running_in_the_pool_still_caches_other_calls(url):
+    started, release, ran = threading.Event(), threading.Event(), []
+
+    class Shared(cachework.Work):
+        def run(self, day):
+            ran.append(day)
+            if day == "d1":
+                started.set()
+                assert release.wait(60)
+            return f"{day} done"
+
+    shared = Shared(name="shared", store=url, parallel=True)
+    first = shared.run("d1")
+    try:
+        assert started.wait(30)
+        second = shared.run("d2")  # a Future like any call, not the raw run in this thread
+        assert isinstance(second, Future) and second.result(30) == "d2 done"
+        assert isinstance(shared.run("d2"), Future) and ran == ["d1", "d2"]
+    finally:
+        release.set()
+    assert first.result(30) == "d1 done"
+    assert _status_of(url, "shared") == ["succeeded", "succeeded"]
+
+
+def test_super_run_inside_the_running_call_is_not_a_second_call(url):
+    ran = []
+
+    class Base(cachework.Work):
+        def run(self, x):
+            ran.append(("base", x))
+            return x * 2
+
+    class Child(Base):
+        def run(self, x):
+            ran.append(("child", x))
+            return super().run(x) + 1
+
+    child = Child(name="child", store=url)
+    assert child.run(3) == 7 and child.run(3) == 7
+    assert ran == [("child", 3), ("base", 3)]
+    assert [r.args for r in cachework.Store(url).history(work="child")] == [{"x": 3}]
+
+
+def test_a_sigterm_handler_installed_by_a_run_stays_after_it(sqlite_url):
+    code = f"""
+        import os, signal, cachework
+
+        got = []
+
+        def mine(signum, frame):
+            got.append(signum)
+
+        @cachework.work(store={sqlite_url!r})
+        def installs(x):
+            signal.signal(signal.SIGTERM, mine)
+            return x
+
+        @cachework.work(store={sqlite_url!r})
+        def plain(x):
+            assert signal.getsignal(signal.SIGTERM) is mine  # the program's: not armed over
+            return x
+
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        installs(1)
+        assert signal.getsignal(signal.SIGTERM) is mine, signal.getsignal(signal.SIGTERM)
+        plain(1)
+        assert signal.getsignal(signal.SIGTERM) is mine
+        os.kill(os.getpid(), signal.SIGTERM)
+        print(got == [signal.SIGTERM], [r.status for r in cachework.Store({sqlite_url!r}).history()])
+    """
+    out = run_script(code).stdout.split()
+    assert out == ["True", "['succeeded',", "'succeeded']"]
+
+
+def test_sigterm_is_default_again_after_a_run_that_installs_nothing(sqlite_url):
+    code = f"""
+        import signal, cachework
+
+        @cachework.work(store={sqlite_url!r})
+        def plain(x):
+            assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL  # armed for the run
+            return x
+
+        plain(1)
+        print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+    """
+    assert run_script(code).stdout.split() == ["True"]

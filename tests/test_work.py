@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
 import cachework
 from cachework import StoreError, UnhashableArgument, UnstorableResult
@@ -580,3 +581,122 @@ def test_unpicklable_public_state_is_named_and_private_state_is_fine(sqlite_url)
     assert WithLock(False).run(1) == 1
     fresh = WithLock(False)
     assert fresh.run(1) == 1 and fresh.out == 1
+
+
+def test_a_keyword_named_like_a_positional_only_parameter_stays_apart(url):
+    calls = []
+
+    @cachework.work(name="posonly", store=url)
+    def f(data, /, **kw):
+        calls.append((data, kw))
+        return (data, kw)
+
+    @cachework.work(name="varargs", store=url)
+    def g(*items, **kw):
+        calls.append((items, kw))
+        return (items, kw)
+
+    for _ in range(2):
+        assert f(2, data=3) == (2, {"data": 3})
+        assert f(100, data=3) == (100, {"data": 3})
+        assert g(1, items=2) == ((1,), {"items": 2})
+        assert g(items=2) == ((), {"items": 2})
+    assert len(calls) == 4
+    assert f.key(2, data=3) != f.key(100, data=3) and g.key(1, items=2) != g.key(items=2)
+    # A keyword that already starts with the colliding spelling cannot meet it either.
+    assert f.key(2, **{"**data": 3}) != f.key(2, data=3)
+    args = sorted(
+        (json.dumps(r.args, sort_keys=True) for r in cachework.Store(url).history()), key=str
+    )
+    assert args == sorted(
+        [
+            '{"**data": 3, "data": 2}',
+            '{"**data": 3, "data": 100}',
+            '{"**items": 2, "items": [1]}',
+            '{"**items": 2, "items": []}',
+        ]
+    )
+
+
+def test_keywords_that_collide_with_nothing_keep_their_key_and_args(url):
+    @cachework.work(name="flat", store=url)
+    def f(data, /, *rest, **kw):
+        return data
+
+    f(1, 2, other=3)
+    (run,) = cachework.Store(url).history(work="flat")
+    assert run.args == {"data": 1, "rest": [2], "other": 3}
+    assert f.key(1, 2, other=3) == cachework.key_for({"data": 1, "rest": [2], "other": 3})
+
+
+def test_a_claim_that_raises_leaves_the_status_as_it_was(url):
+    @cachework.work(name="claims", store=url)
+    def f(x):
+        return x
+
+    assert f(1) == 1 and f.status == "succeeded"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the next claim cannot write its history row
+        conn.exec_driver_sql("DROP TABLE cachework_runs")
+    engine.dispose()
+    with pytest.raises(StoreError):
+        f(2)
+    assert f.status == "succeeded"
+    fresh = cachework.work(name="claims", store=url)(lambda x: x)
+    with pytest.raises(StoreError):
+        fresh(3)
+    assert fresh.status == "not_started"
+    assert f(1) == 1  # hits still served
+
+
+def _limit_length(store: cachework.Store, limit: int) -> None:
+    """Lower SQLite's SQLITE_LIMIT_LENGTH on this thread's connection of the store."""
+    store._ensure().connection().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limit)
+
+
+def test_a_result_the_database_cannot_hold_is_refused_before_the_write(sqlite_url):
+    store = cachework.Store(sqlite_url)
+
+    class Blob(cachework.Work):
+        def run(self, n, state_n=0):
+            if state_n:
+                self.state = b"s" * state_n
+            return b"x" * n
+
+    blob = Blob(name="blob", store=store)
+    blob.run(1)
+    _limit_length(store, 2_000_000)  # as if SQLite were built with a 2 MB limit
+    assert blob.run(1_500_000) == b"x" * 1_500_000 and blob.run(1_500_000) == b"x" * 1_500_000
+    for _ in range(2):
+        with pytest.raises(
+            UnstorableResult, match="the return value is 2,500,0.. bytes, more than"
+        ):
+            blob.run(2_500_000)
+        assert blob.status == "failed"
+    # The result and the state fit one by one, not together in one entry.
+    with pytest.raises(
+        UnstorableResult, match="the return value and the state are 2,000,0.. bytes"
+    ):
+        blob.run(1_000_000, state_n=1_000_000)
+    runs = store.history(work="blob", limit=None)
+    assert [(r.status, r.error_type) for r in runs] == [
+        ("failed", "UnstorableResult"),
+        ("failed", "UnstorableResult"),
+        ("failed", "UnstorableResult"),
+        ("succeeded", None),
+        ("succeeded", None),
+    ]
+    store.close()
+
+
+def test_the_largest_entry_is_read_from_the_database(url):
+    store = cachework.Store(url)
+    backend = store._ensure()
+    if store.dialect == "sqlite":
+        default = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+        assert backend.max_blob_bytes() == default
+        _limit_length(store, 5_000_000)
+        assert backend.max_blob_bytes() == 5_000_000
+    else:
+        assert backend.max_blob_bytes() == 2**30 - 1  # PostgreSQL's MaxAllocSize
+    store.close()
