@@ -346,8 +346,9 @@ def _partial(obj: Any, depth: int, seen: Seen) -> bytes:
 
 
 def _by_reduce(obj: Any, depth: int, seen: Seen) -> bytes:
-    """Types whose ``__reduce__`` is all their state: itemgetter and friends' arguments."""
-    return b"o" + _qualname(type(obj)) + encode(obj.__reduce__()[1], depth, seen)
+    """Types whose ``__reduce__`` is all their state: itemgetter and friends' arguments (a
+    methodcaller's keywords sit in the callable, a partial)."""
+    return b"o" + _qualname(type(obj)) + encode(obj.__reduce__(), depth, seen)
 
 
 def _array(obj: Any, depth: int, seen: Seen) -> bytes:
@@ -735,6 +736,8 @@ def _numpy(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
 
 
 def _ndarray(obj: Any, np: Any, depth: int, seen: Seen) -> bytes:
+    if type(obj) is not np.ndarray:
+        obj = obj.view(np.ndarray)  # the data only: a subclass's own state is written apart
     dtype = obj.dtype
     shape = _sequence(b"t", obj.shape, depth, seen)
     if dtype.hasobject or dtype.kind == "T":
