@@ -477,10 +477,6 @@ def _other(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
     np = sys.modules.get("numpy")
     if np is not None and isinstance(obj, (np.ndarray, np.generic)):
         return _numpy(obj, tp, depth, seen)  # a subclass defined outside numpy
-    logging = sys.modules.get("logging")
-    if logging is not None and isinstance(obj, logging.Logger):
-        # A logger is a process-wide singleton named by its name (as it pickles).
-        return b"L" + _qualname(tp) + _str(obj.name)
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series, pd.Index)):
         # A subclass defined outside pandas: its declared extra attributes count too.
@@ -523,6 +519,16 @@ def _hidden_fields(tp: type) -> bool:
     return tp.__basicsize__ > size
 
 
+def _python_reduce(tp: type) -> str | None:
+    """``__reduce_ex__`` or ``__reduce__`` if the nearest one is written in Python, else None."""
+    for klass in tp.__mro__:
+        for name in ("__reduce_ex__", "__reduce__"):
+            method = klass.__dict__.get(name)
+            if method is not None:
+                return name if isinstance(method, types.FunctionType) else None
+    return None
+
+
 def _attributes(pairs: list[tuple[str, Any]], depth: int, seen: Seen) -> bytes:
     parts = [_len(len(pairs))]
     for name, value in pairs:
@@ -547,6 +553,16 @@ def _state(obj: Any, tp: type, depth: int, seen: Seen, required: bool = False) -
         except Exception as e:
             raise _Refused(f"{tp.__qualname__}.__getstate__() raised {e!r}") from e
         return b"g" + encode(state, depth, seen)
+    if required:
+        reduce = _python_reduce(tp)
+        if reduce is not None:
+            # The class says in Python how it is rebuilt (a logger by its name, a store by
+            # its URL): that is its identity, caches and connections left out.
+            try:
+                value = obj.__reduce_ex__(4) if reduce == "__reduce_ex__" else obj.__reduce__()
+            except Exception as e:
+                raise _Refused(f"{tp.__qualname__}.{reduce}() raised {e!r}") from e
+            return b"x" + encode(value, depth, seen)
     if required and _hidden_fields(tp):
         base = next((b for b in tp.__mro__ if b.__flags__ & _C_TYPE), tp)
         raise _Refused(
@@ -703,7 +719,10 @@ def _class(cls: type, depth: int, seen: Seen) -> bytes:
 
 def _dtype(dtype: Any) -> bytes:
     """A numpy dtype: its byte order, kind and size, its fields, alignment and metadata."""
-    text = repr(dtype) if dtype.fields is not None else dtype.str
+    # The short form ('<f4', '<M8[s]') is exact for plain dtypes; fields, sub-arrays and
+    # numpy 2's strings (their NA object) show only in the long one.
+    plain = dtype.fields is None and dtype.subdtype is None and dtype.kind != "T"
+    text = dtype.str if plain else repr(dtype)
     metadata = dtype.metadata
     if metadata:
         text += repr(sorted(metadata.items()))

@@ -228,6 +228,8 @@ PAIRS = {
         np.dtype([("a", "u1"), ("b", "f8")], align=True),
     ),
     "dtype / its string": (np.dtype("f4"), "float32"),
+    "sub-array dtypes": (np.dtype(("i4", (2,))), np.dtype(("f4", (2,)))),
+    "string dtype NA": (np.dtypes.StringDType(), np.dtypes.StringDType(na_object=None)),
     "string arrays": (
         np.array(["x" * 40], dtype=np.dtypes.StringDType()),  # held outside the array
         np.array(["y" * 40], dtype=np.dtypes.StringDType()),
@@ -424,8 +426,13 @@ def test_distinct_values_of_the_new_types_get_distinct_keys(a, b):
 
 # -- 6. functions and classes: the same key under every hash seed ----------------------------
 _SEEDS_SCRIPT = r"""
-import dataclasses, enum, functools, json, collections
+import dataclasses, enum, functools, json, collections, logging
 from cachework import key_for
+
+log = logging.getLogger("seeds")
+def logs(x):
+    log.info("%s", x)
+    return x
 
 lam = lambda x: x in {"a", "b", "c"}
 def fact(n):
@@ -451,7 +458,7 @@ Local, Point, Color, Pair, inner = make()
 values = {
     "lambda with a set": lam, "recursive": fact, "local class with a set": Local,
     "instance": Local(), "dataclass": Point, "enum": Color, "namedtuple": Pair,
-    "closure over a set": inner, "partial": functools.partial(lam, "a"),
+    "closure over a set": inner, "partial": functools.partial(lam, "a"), "uses a logger": logs,
 }
 print(json.dumps({name: key_for({"f": v}) for name, v in values.items()}))
 """
@@ -515,6 +522,22 @@ def test_different_functions_never_share_a_key():
     ]
     keys = [k(f) for f in fns]
     assert len(set(keys)) == len(keys)
+
+
+class Rebuilt:
+    """Rebuilt from its name alone, as it says in ``__reduce__``: the cache is not state."""
+
+    def __init__(self, name):
+        self.name = name
+        self.cache = object()
+
+    def __reduce__(self):
+        return (Rebuilt, (self.name,))
+
+
+def test_a_class_with_its_own_reduce_keys_by_it():
+    assert k(Rebuilt("a")) == k(Rebuilt("a"))
+    assert k(Rebuilt("a")) != k(Rebuilt("b"))
 
 
 def test_local_classes_key_by_their_contents():
