@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import typing
+import warnings
 import zlib
 import zoneinfo
 from decimal import Decimal
@@ -85,6 +86,12 @@ class LoudPartial(functools.partial):
 
 class Grid(np.ndarray):
     pass
+
+
+def _matrix(rows):
+    with warnings.catch_warnings():  # np.matrix is discouraged, not gone: users still pass it
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.matrix(rows)
 
 
 def obj_series(values):
@@ -180,7 +187,7 @@ PAIRS = {
         pd.Timestamp("2024-01-01", tz="Europe/Paris"),
         pd.Timestamp("2024-01-01T00:00+01:00"),
     ),
-    "np.matrix": (np.matrix([[1, 2]]), np.array([[1, 2]])),
+    "np.matrix": (_matrix([[1, 2]]), np.array([[1, 2]])),
     "ndarray subclass": (np.arange(3).view(Grid), np.arange(3)),
     "ndarray subclass data": (np.arange(3).view(Grid), np.arange(4).view(Grid)),
     "masked array mask": (np.ma.array([1, 2], mask=[0, 1]), np.ma.array([1, 2], mask=[1, 0])),
