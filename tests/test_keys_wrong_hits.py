@@ -385,7 +385,7 @@ new_values = st.one_of(
     st.lists(st.tuples(st.text(max_size=2), st.integers()), max_size=3).map(
         collections.OrderedDict
     ),
-    st.text(max_size=3).map(re.compile),
+    st.text(max_size=3).map(lambda t: re.compile(re.escape(t))),
     st.lists(st.integers(0, 5), min_size=1, max_size=3).map(lambda xs: operator.itemgetter(*xs)),
     st.lists(st.integers(-3, 3), max_size=3).map(lambda xs: array.array("b", xs)),
     st.sampled_from(["f4", "f8", "<i4", ">i4", "U3", "S3", "M8[s]", "m8[D]", "c8"]).map(np.dtype),
