@@ -4,6 +4,11 @@ Every value is written as a one-byte type tag followed by a self-delimiting payl
 ``1``, ``1.0``, ``True`` and ``"1"`` never collide, and dicts and sets are written in the
 order of their members' encodings, so insertion order and ``PYTHONHASHSEED`` never matter.
 Nothing here calls ``hash()`` or ``==`` on user objects: a lying ``__eq__`` cannot change a key.
+
+The rule: two arguments share a key only if the function cannot tell them apart (same type,
+same value, same state). A subclass keeps its class and its own state beside its base's
+value; a value whose state lives where the encoder cannot see it (a C type's fields) is
+refused rather than keyed by its class alone.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 import struct
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import xxhash
@@ -25,7 +30,10 @@ __all__ = ["KEY_SCHEME", "MAX_DEPTH", "args_json", "encode", "jsonable", "key_fo
 
 #: Stored beside every entry; bump it whenever an encoding below changes, so that old
 #: entries are reported as written by another scheme instead of silently never hitting.
-KEY_SCHEME = 1
+#: 2: C-typed values (patterns, partials, arrays, ...), subclasses of value types, zones
+#: and ``fold``, ordered dicts, memoryviews, pandas objects, numpy dtypes and functions and
+#: classes (structural, no longer cloudpickle bytes) all gained or changed their encoding.
+KEY_SCHEME = 2
 
 #: Containers nested deeper than this are refused with a clear error long before Python's
 #: own recursion limit (each level costs two or three frames).
@@ -33,9 +41,18 @@ MAX_DEPTH = 100
 
 _len = struct.Struct("<Q").pack
 _double = struct.Struct("<d").pack
+_date = struct.Struct("<HBB").pack
+_datetime = struct.Struct("<HBBBBBIB").pack
+_time = struct.Struct("<BBBIB").pack
 _NAN = _double(math.nan)
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: the class was defined in Python, not in C
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: the class was defined in Python (or by a C module)
+_MANAGED_DICT = 1 << 4  # Py_TPFLAGS_MANAGED_DICT: the instance dict lives outside __basicsize__
+_POINTER = struct.calcsize("P")
+# Py_TPFLAGS_IMMUTABLETYPE, or no HEAPTYPE: a class written in C, not in Python
+_C_TYPE = 1 << 8
 _object_getstate = getattr(object, "__getstate__", None)
+
+Seen = dict[int, int]  # ids of the values being encoded, each with its depth in that stack
 
 
 class _Refused(Exception):
@@ -50,6 +67,10 @@ class _Refused(Exception):
 def _qualname(tp: type) -> bytes:
     name = f"{tp.__module__}.{tp.__qualname__}".encode()
     return _len(len(name)) + name
+
+
+def _name(tp: type) -> str:
+    return f"{tp.__module__}.{tp.__qualname__}"
 
 
 def _str(s: str) -> bytes:
@@ -91,13 +112,6 @@ _REFUSED_TYPES: tuple[type, ...] = (
 )
 
 
-_STDLIB_KINDS = {
-    ("decimal", "Decimal"): "Decimal",
-    ("fractions", "Fraction"): "Fraction",
-    ("uuid", "UUID"): "UUID",
-}
-
-
 def _is_path(obj: Any) -> bool:
     pathlib = sys.modules.get("pathlib")
     return pathlib is not None and isinstance(obj, pathlib.PurePath)
@@ -114,7 +128,7 @@ def _refused_by_module(tp: type) -> bool:
     return tp in (type(threading.Lock()), type(threading.RLock()), threading.Condition)
 
 
-def encode(obj: Any, _depth: int = 0, _seen: set[int] | None = None) -> bytes:
+def encode(obj: Any, _depth: int = 0, _seen: Seen | None = None) -> bytes:
     """The canonical bytes of ``obj``; raises ``_Refused`` with the path of what failed."""
     tp = type(obj)
     simple = _SIMPLE.get(tp)
@@ -123,18 +137,23 @@ def encode(obj: Any, _depth: int = 0, _seen: set[int] | None = None) -> bytes:
     if _depth >= MAX_DEPTH:
         raise _Refused(f"nesting deeper than {MAX_DEPTH} levels")
     if _seen is None:
-        _seen = set()
+        _seen = {}
     oid = id(obj)
-    if oid in _seen:
+    at = _seen.get(oid)
+    if at is not None:
+        if isinstance(obj, (types.FunctionType, type)):
+            # A function that calls itself, a method naming its class: a reference to the
+            # definition being encoded, by its place in the stack (the same in every process).
+            return b"r" + _len(at)
         raise _Refused("cycle: the value contains itself")
-    _seen.add(oid)
+    _seen[oid] = len(_seen)
     try:
         return _compound(obj, tp, _depth + 1, _seen)
     finally:
-        _seen.discard(oid)
+        del _seen[oid]
 
 
-def _items(pairs: Any, depth: int, seen: set[int]) -> list[bytes]:
+def _items(pairs: Any, depth: int, seen: Seen) -> list[bytes]:
     out = []
     for k, v in pairs:
         ek = encode(k, depth, seen)
@@ -143,11 +162,10 @@ def _items(pairs: Any, depth: int, seen: set[int]) -> list[bytes]:
         except _Refused as e:
             e.path.insert(0, f"[{k!r}]")
             raise
-    out.sort()
     return out
 
 
-def _sequence(tag: bytes, seq: Any, depth: int, seen: set[int]) -> bytes:
+def _sequence(tag: bytes, seq: Any, depth: int, seen: Seen) -> bytes:
     parts = [tag, _len(len(seq))]
     for i, item in enumerate(seq):
         try:
@@ -158,7 +176,7 @@ def _sequence(tag: bytes, seq: Any, depth: int, seen: set[int]) -> bytes:
     return b"".join(parts)
 
 
-def _members(tag: bytes, members: Any, depth: int, seen: set[int]) -> bytes:
+def _members(tag: bytes, members: Any, depth: int, seen: Seen) -> bytes:
     encoded = []
     for m in members:
         try:
@@ -170,14 +188,19 @@ def _members(tag: bytes, members: Any, depth: int, seen: set[int]) -> bytes:
     return tag + _len(len(encoded)) + b"".join(encoded)
 
 
-def _compound(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
+def _dict(obj: Any, depth: int, seen: Seen) -> bytes:
+    items = _items(dict.items(obj), depth, seen)
+    items.sort()  # a dict's order never matters to ==, so never to the key
+    return b"d" + _len(len(items)) + b"".join(items)
+
+
+def _compound(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
     if tp is list:
         return _sequence(b"l", obj, depth, seen)
     if tp is tuple:
         return _sequence(b"t", obj, depth, seen)
     if tp is dict:
-        items = _items(obj.items(), depth, seen)
-        return b"d" + _len(len(items)) + b"".join(items)
+        return _dict(obj, depth, seen)
     if tp is set or tp is frozenset:
         return _members(b"S" if tp is set else b"Z", obj, depth, seen)
 
@@ -191,27 +214,11 @@ def _compound(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
 
     if isinstance(obj, enum.Enum):
         return b"E" + _qualname(tp) + encode(obj.value, depth, seen)
-    if tp is complex:
-        return b"c" + _float(obj.real) + _float(obj.imag)
-    if tp is bytearray or tp is memoryview:
-        data = bytes(obj)
-        return b"y" + _len(len(data)) + data
-    if tp is _dt.datetime or tp is _dt.date or tp is _dt.time:
-        tag = {_dt.datetime: b"D", _dt.date: b"a", _dt.time: b"h"}[tp]
-        return tag + _str(obj.isoformat())[1:]
-    if tp is _dt.timedelta:
-        return b"e" + _int(obj.days) + _int(obj.seconds) + _int(obj.microseconds)
-    # Types of modules cachework does not import itself (a cold start stays light): if the
-    # module is not loaded, no such value can exist.
-    kind = _STDLIB_KINDS.get((tp.__module__, tp.__qualname__))
-    if kind == "Decimal":
-        return b"M" + _str(str(obj))[1:]
-    if kind == "Fraction":
-        return b"Q" + _int(obj.numerator) + _int(obj.denominator)
-    if kind == "UUID":
-        return b"U" + obj.bytes
+    value_type = _VALUES.get(tp) or _NAMED.get((tp.__module__, tp.__qualname__))
+    if value_type is not None:
+        return value_type(obj, depth, seen)
     if _is_path(obj):
-        return b"P" + _qualname(tp) + _str(str(obj))
+        return b"P" + _qualname(tp) + _str(str(obj)) + _state(obj, tp, depth, seen)
     if isinstance(obj, tuple) and hasattr(tp, "_fields"):
         return b"n" + _qualname(tp) + _sequence(b"t", obj, depth, seen)
     if hasattr(tp, "__dataclass_fields__") and not isinstance(obj, type):
@@ -219,40 +226,310 @@ def _compound(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
         return b"C" + _qualname(tp) + _attributes(fields, depth, seen)
 
     module = tp.__module__
-    if module == "numpy":
+    if module == "numpy" or module.startswith("numpy."):
         return _numpy(obj, tp, depth, seen)
     if module.startswith("pandas"):
         return _pandas(obj, tp, depth, seen)
-
-    # Subclasses of builtins key apart from their base: the class name joins the key.
-    simple: tuple[type[Any], ...] = (str, int, float, bytes)
-    for base in simple:
-        if isinstance(obj, base) and not isinstance(obj, bool):
-            return b"B" + _qualname(tp) + _SIMPLE[base](base(obj)) + _state(obj, tp, depth, seen)
-    compound: tuple[type[Any], ...] = (list, tuple, dict, set, frozenset)
-    for base in compound:
-        if isinstance(obj, base):
-            inner = _compound(base(obj), base, depth, seen)
-            return b"B" + _qualname(tp) + inner + _state(obj, tp, depth, seen)
-
     if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)):
-        import cloudpickle
+        return _definition(obj, tp, depth, seen)
+    return _other(obj, tp, depth, seen)
 
+
+# -- value types of the standard library -----------------------------------------------------
+# Each encoder writes its own tag and everything that tells two values apart. A subclass of
+# one of these is written as "B" + its class + the base's encoding + its own state.
+
+
+def _complex(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"c" + _float(complex.real.__get__(obj)) + _float(complex.imag.__get__(obj))
+
+
+def _bytearray(obj: Any, depth: int, seen: Seen) -> bytes:
+    data = memoryview(obj).tobytes()  # not bytes(obj): a subclass's __bytes__ is not its data
+    return b"y" + _len(len(data)) + data
+
+
+def _memoryview(obj: Any, depth: int, seen: Seen) -> bytes:
+    try:
+        data = obj.tobytes()
+        head = _str(obj.format) + _int(obj.itemsize) + (b"T" if obj.readonly else b"F")
+        shape = _sequence(b"t", obj.shape, depth, seen)
+    except ValueError as e:  # released
+        raise _Refused(f"cannot hash memoryview: {e}") from e
+    return b"w" + head + shape + _len(len(data)) + data
+
+
+def _tz(tz: Any, depth: int, seen: Seen) -> bytes:
+    """A zone is part of a time: Europe/Paris and a fixed +01:00 agree only some days."""
+    if tz is None:
+        return b"N"
+    tp = type(tz)
+    if tp is _dt.timezone:
+        return b"z" + encode(tz.__getinitargs__(), depth, seen)  # offset, and a name if given
+    if tp.__module__ == "zoneinfo" and tp.__qualname__ == "ZoneInfo":
+        if tz.key is None:
+            raise _Refused("cannot hash a ZoneInfo read from a file: it has no key")
+        return b"Z" + _str(tz.key)
+    reduce = getattr(tp, "__reduce__", None)
+    if reduce is not _dt.tzinfo.__reduce__ and reduce is not object.__reduce__:
+        # The zone's own pickling names it (pytz: the zone and the chosen offset).
         try:
-            data = cloudpickle.dumps(obj, protocol=5)
-        except Exception as e:
-            raise _Refused(f"cannot hash {tp.__module__}.{tp.__qualname__}: {e}") from e
-        return b"F" + _len(len(data)) + data
+            return b"x" + _qualname(tp) + encode(tz.__reduce__(), depth, seen)
+        except _Refused as e:
+            e.path.insert(0, ".tzinfo")
+            raise
+    try:
+        return encode(tz, depth, seen)
+    except _Refused as e:
+        e.path.insert(0, ".tzinfo")
+        raise
 
+
+def _date_value(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"a" + _date(obj.year, obj.month, obj.day)
+
+
+def _datetime_value(obj: Any, depth: int, seen: Seen) -> bytes:
+    fields = _datetime(
+        obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold
+    )
+    return b"D" + fields + _tz(obj.tzinfo, depth, seen)
+
+
+def _time_value(obj: Any, depth: int, seen: Seen) -> bytes:
+    fields = _time(obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold)
+    return b"h" + fields + _tz(obj.tzinfo, depth, seen)
+
+
+def _timedelta_value(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"e" + _int(obj.days) + _int(obj.seconds) + _int(obj.microseconds)
+
+
+def _decimal(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"M" + _str(sys.modules["decimal"].Decimal.__str__(obj))[1:]  # not a subclass's str
+
+
+def _fraction(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"Q" + _int(obj.numerator) + _int(obj.denominator)
+
+
+def _uuid(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"U" + obj.int.to_bytes(16, "big")
+
+
+def _ordered_dict(obj: Any, depth: int, seen: Seen) -> bytes:
+    items = _items(dict.items(obj), depth, seen)  # in order: OrderedDicts compare by order
+    return b"o" + _len(len(items)) + b"".join(items)
+
+
+def _default_dict(obj: Any, depth: int, seen: Seen) -> bytes:
+    try:
+        factory = encode(obj.default_factory, depth, seen)
+    except _Refused as e:
+        e.path.insert(0, ".default_factory")
+        raise
+    return b"u" + factory + _dict(obj, depth, seen)
+
+
+def _deque(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"q" + encode(obj.maxlen, depth, seen) + _sequence(b"l", obj, depth, seen)
+
+
+def _pattern(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"R" + encode(obj.pattern, depth, seen) + _int(obj.flags)
+
+
+def _partial(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"p" + _attributes(
+        [("func", obj.func), ("args", obj.args), ("keywords", obj.keywords)], depth, seen
+    )
+
+
+def _by_reduce(obj: Any, depth: int, seen: Seen) -> bytes:
+    """Types whose ``__reduce__`` is all their state: itemgetter and friends' arguments (a
+    methodcaller's keywords sit in the callable, a partial)."""
+    return b"o" + _qualname(type(obj)) + encode(obj.__reduce__(), depth, seen)
+
+
+def _array(obj: Any, depth: int, seen: Seen) -> bytes:
+    data = obj.tobytes()
+    return b"r" + _str(obj.typecode) + _len(len(data)) + data
+
+
+def _struct(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"s" + encode(obj.format, depth, seen)
+
+
+def _hash_object(obj: Any, depth: int, seen: Seen) -> bytes:
+    """A hashlib object: its algorithm and its digest so far, which stand for all it absorbed."""
+    try:
+        digest = obj.digest()
+    except TypeError:  # shake: the caller chooses the length; 64 bytes stand for the state
+        digest = obj.digest(64)
+    return b"H" + _str(obj.name) + _int(obj.digest_size) + _bytes(digest)
+
+
+def _constant(obj: Any, depth: int, seen: Seen) -> bytes:
+    return b"." if obj is Ellipsis else b"!"
+
+
+def _static(obj: Any, depth: int, seen: Seen) -> bytes:
+    """staticmethod, classmethod: the function they wrap."""
+    return b"@" + _qualname(type(obj)) + encode(obj.__func__, depth, seen)
+
+
+def _property(obj: Any, depth: int, seen: Seen) -> bytes:
+    pairs = [("fget", obj.fget), ("fset", obj.fset), ("fdel", obj.fdel), ("doc", obj.__doc__)]
+    return b"%" + _attributes(pairs, depth, seen)
+
+
+def _generic_alias(obj: Any, depth: int, seen: Seen) -> bytes:
+    """``list[int]``, ``int | None``: annotations that dataclass fields hold."""
+    origin = getattr(obj, "__origin__", None)
+    return b"<" + encode(origin, depth, seen) + encode(obj.__args__, depth, seen)
+
+
+#: Value types keyed by the type itself (their modules are always loaded) ...
+_VALUES: dict[type, Callable[[Any, int, Seen], bytes]] = {
+    complex: _complex,
+    bytearray: _bytearray,
+    memoryview: _memoryview,
+    _dt.datetime: _datetime_value,
+    _dt.date: _date_value,
+    _dt.time: _time_value,
+    _dt.timedelta: _timedelta_value,
+    types.EllipsisType: _constant,
+    types.NotImplementedType: _constant,
+    staticmethod: _static,
+    classmethod: _static,
+    property: _property,
+    types.GenericAlias: _generic_alias,
+    types.UnionType: _generic_alias,
+    types.MappingProxyType: lambda o, d, s: b"j" + _dict(dict(o.items()), d, s),
+}
+# ... and by name, for modules cachework does not import itself (a cold start stays light):
+# if the module is not loaded, no such value can exist.
+_NAMED: dict[tuple[str, str], Callable[[Any, int, Seen], bytes]] = {
+    ("decimal", "Decimal"): _decimal,
+    ("fractions", "Fraction"): _fraction,
+    ("uuid", "UUID"): _uuid,
+    ("collections", "OrderedDict"): _ordered_dict,
+    ("collections", "defaultdict"): _default_dict,
+    ("collections", "deque"): _deque,
+    ("_collections", "_tuplegetter"): _by_reduce,
+    ("re", "Pattern"): _pattern,
+    ("functools", "partial"): _partial,
+    ("operator", "itemgetter"): _by_reduce,
+    ("operator", "attrgetter"): _by_reduce,
+    ("operator", "methodcaller"): _by_reduce,
+    ("array", "array"): _array,
+    ("_struct", "Struct"): _struct,
+}
+#: hashlib's types live in several C modules, depending on the build and Python version.
+_HASHLIB_MODULES = frozenset(
+    {"_hashlib", "_blake2", "_md5", "_sha1", "_sha2", "_sha256", "_sha512", "_sha3"}
+)
+
+
+def _base_value(tp: type) -> tuple[type, Callable[[Any, int, Seen], bytes]] | None:
+    """The nearest base of ``tp`` with an encoding of its own, and that encoding."""
+    for base in tp.__mro__[1:]:
+        if base is object:
+            return None
+        found = (
+            _SIMPLE_BASES.get(base)
+            or _COMPOUND_BASES.get(base)
+            or _VALUES.get(base)
+            or _NAMED.get((base.__module__, base.__qualname__))
+        )
+        if found is not None:
+            return base, found
+    return None
+
+
+_SIMPLE_BASES: dict[type, Callable[[Any, int, Seen], bytes]] = {
+    str: lambda o, d, s: _str(str.__str__(o)),
+    int: lambda o, d, s: _int(int.__int__(o)),  # the value, not what __int__ says
+    float: lambda o, d, s: _float(float.__float__(o)),
+    bytes: lambda o, d, s: _bytes(memoryview(o).tobytes()),
+}
+_COMPOUND_BASES: dict[type, Callable[[Any, int, Seen], bytes]] = {
+    list: lambda o, d, s: _sequence(b"l", list(list.__iter__(o)), d, s),
+    tuple: lambda o, d, s: _sequence(b"t", tuple(tuple.__iter__(o)), d, s),
+    dict: _dict,
+    set: lambda o, d, s: _members(b"S", set.__iter__(o), d, s),
+    frozenset: lambda o, d, s: _members(b"Z", frozenset.__iter__(o), d, s),
+}
+
+
+def _other(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
+    """Subclasses of the types above, then plain objects from their state, else refused."""
     if isinstance(obj, _REFUSED_TYPES) or _refused_by_module(tp):
-        raise _Refused(f"cannot hash {tp.__module__}.{tp.__qualname__}")
+        raise _Refused(f"cannot hash {_name(tp)}")
+    if tp.__module__ in _HASHLIB_MODULES and hasattr(obj, "hexdigest"):
+        return _hash_object(obj, depth, seen)
+    if tp is types.CodeType:
+        return _code(obj, depth, seen)
+    if tp is types.SimpleNamespace:
+        return b"O" + _qualname(tp) + _state(obj, tp, depth, seen, required=True)
+    if tp.__module__ == "functools" and tp.__qualname__ == "cached_property":
+        return b"@" + _qualname(tp) + encode(obj.func, depth, seen) + _str(obj.attrname or "")
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, (np.ndarray, np.generic)):
+        return _numpy(obj, tp, depth, seen)  # a subclass defined outside numpy
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series, pd.Index)):
+        # A subclass defined outside pandas: its declared extra attributes count too.
+        extra = [(name, getattr(obj, name, None)) for name in getattr(tp, "_metadata", ())]
+        return _pandas(obj, tp, depth, seen) + _attributes(extra, depth, seen)
+    base = _base_value(tp)
+    if base is not None:
+        return b"B" + _qualname(tp) + base[1](obj, depth, seen) + _state(obj, tp, depth, seen)
     if not tp.__flags__ & _HEAPTYPE:
         # A C type with no encoding of its own: its state is invisible to us.
-        raise _Refused(f"cannot hash {tp.__module__}.{tp.__qualname__}")
+        raise _Refused(f"cannot hash {_name(tp)}")
     return b"O" + _qualname(tp) + _state(obj, tp, depth, seen, required=True)
 
 
-def _attributes(pairs: list[tuple[str, Any]], depth: int, seen: set[int]) -> bytes:
+def _slot_names(tp: type) -> list[str]:
+    names = []
+    for klass in tp.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__"):
+                names.append(slot)
+    return names
+
+
+def _hidden_fields(tp: type) -> bool:
+    """Whether instances of ``tp`` hold fields that neither ``__dict__`` nor slots show.
+
+    The test pickle itself makes before it pickles an object from its dict ("cannot pickle
+    'X' object"): the instance is larger than object + dict + weakref pointers + slots, so a
+    C base (a pattern, a partial, an exception, a hash) keeps state of its own. A class
+    written in Python, however deep its hierarchy, adds only dict, weakref and slots.
+    """
+    if tp.__itemsize__:
+        return True
+    size = object.__basicsize__ + _POINTER * len(_slot_names(tp))
+    if tp.__dictoffset__ and not tp.__flags__ & _MANAGED_DICT:
+        size += _POINTER
+    if tp.__weakrefoffset__ > 0:
+        size += _POINTER
+    return tp.__basicsize__ > size
+
+
+def _python_reduce(tp: type) -> str | None:
+    """``__reduce_ex__`` or ``__reduce__`` if the nearest one is written in Python, else None."""
+    for klass in tp.__mro__:
+        for name in ("__reduce_ex__", "__reduce__"):
+            method = klass.__dict__.get(name)
+            if method is not None:
+                return name if isinstance(method, types.FunctionType) else None
+    return None
+
+
+def _attributes(pairs: list[tuple[str, Any]], depth: int, seen: Seen) -> bytes:
     parts = [_len(len(pairs))]
     for name, value in pairs:
         try:
@@ -263,8 +540,12 @@ def _attributes(pairs: list[tuple[str, Any]], depth: int, seen: set[int]) -> byt
     return b"".join(parts)
 
 
-def _state(obj: Any, tp: type, depth: int, seen: set[int], required: bool = False) -> bytes:
-    """An object's state: its own ``__getstate__`` if it has one, else ``__dict__`` and slots."""
+def _state(obj: Any, tp: type, depth: int, seen: Seen, required: bool = False) -> bytes:
+    """An object's state: its own ``__getstate__`` if it has one, else ``__dict__`` and slots.
+
+    ``required``: the object is encoded from its state alone, so a C base's hidden fields
+    would be lost; such an object is refused unless its class writes its own state.
+    """
     getstate = getattr(tp, "__getstate__", None)
     if getstate is not None and getstate is not _object_getstate:
         try:
@@ -272,54 +553,306 @@ def _state(obj: Any, tp: type, depth: int, seen: set[int], required: bool = Fals
         except Exception as e:
             raise _Refused(f"{tp.__qualname__}.__getstate__() raised {e!r}") from e
         return b"g" + encode(state, depth, seen)
+    if required:
+        reduce = _python_reduce(tp)
+        if reduce is not None:
+            # The class says in Python how it is rebuilt (a logger by its name, a store by
+            # its URL): that is its identity, caches and connections left out.
+            try:
+                value = obj.__reduce_ex__(4) if reduce == "__reduce_ex__" else obj.__reduce__()
+            except Exception as e:
+                raise _Refused(f"{tp.__qualname__}.{reduce}() raised {e!r}") from e
+            return b"x" + encode(value, depth, seen)
+    if required and _hidden_fields(tp):
+        base = next((b for b in tp.__mro__ if b.__flags__ & _C_TYPE), tp)
+        raise _Refused(
+            f"cannot hash {_name(tp)}: its state lives in {_name(base)}'s fields, which "
+            "cachework cannot see (define __cachework_key__)"
+        )
     pairs = sorted(getattr(obj, "__dict__", {}).items())
-    for klass in tp.__mro__:
-        for slot in getattr(klass, "__slots__", ()):
-            if slot not in ("__dict__", "__weakref__") and hasattr(obj, slot):
-                pairs.append((slot, getattr(obj, slot)))
+    for slot in _slot_names(tp):
+        if hasattr(obj, slot):
+            pairs.append((slot, getattr(obj, slot)))
     if not pairs and not required:
         return b""
     return b"a" + _attributes(pairs, depth, seen)
 
 
-def _numpy(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
-    np = sys.modules["numpy"]
+# -- functions and classes ---------------------------------------------------------------------
+# Importable ones are written as a reference (module and qualified name), as pickle does.
+# The others (lambdas, local functions and classes, anything of __main__) are written from
+# their structure: code, constants, closure, defaults and the globals they read, each through
+# encode itself, so a set in a constant or an attribute is written in a fixed order whatever
+# the hash seed (cloudpickle's bytes were not: set order, and a random id per class).
+
+#: Entries of a class's namespace that are caches or implementation detail, not behaviour.
+_CLASS_SKIP = frozenset(
+    {"__dict__", "__weakref__", "_abc_impl", "__slotnames__", "__annotations__"}
+)
+
+
+def _reference(obj: Any) -> bytes | None:
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not module or module == "__main__" or not isinstance(qualname, str):
+        return None
+    target = sys.modules.get(module)
+    if target is None or "<locals>" in qualname:
+        return None
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return None
+    if target is not obj:
+        return None
+    return b"R" + _str(module) + _str(qualname)
+
+
+def _definition(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
+    ref = _reference(obj)
+    if ref is not None:
+        return ref
+    if isinstance(obj, types.FunctionType):
+        return _function(obj, depth, seen)
+    if isinstance(obj, type):
+        return _class(obj, depth, seen)
+    if isinstance(obj, types.MethodType):
+        return b"m" + _attributes(
+            [("__func__", obj.__func__), ("__self__", obj.__self__)], depth, seen
+        )
+    owner = getattr(obj, "__self__", None)
+    if owner is not None and not isinstance(owner, types.ModuleType):
+        # A bound built-in method ("abc".upper, [].append): its object and its name.
+        return b"W" + _attributes([("__self__", owner)], depth, seen) + _str(obj.__name__)
+    raise _Refused(f"cannot hash {_name(tp)} {getattr(obj, '__qualname__', '?')}: not importable")
+
+
+def _global_names(code: types.CodeType, names: set[str]) -> set[str]:
+    names.update(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _global_names(const, names)
+    return names
+
+
+def _function(fn: types.FunctionType, depth: int, seen: Seen) -> bytes:
+    code = fn.__code__
+    globals_ = fn.__globals__
+    read = []
+    for name in sorted(_global_names(code, set())):
+        if name in globals_:
+            value = globals_[name]
+            # A module is named, as pickle does: its contents are the program, not the value.
+            read.append((name, _Module(value) if isinstance(value, types.ModuleType) else value))
+    cells = []
+    for cell in fn.__closure__ or ():
+        try:
+            cells.append(cell.cell_contents)
+        except ValueError:  # a cell not yet filled (a local defined after the function)
+            cells.append(_EMPTY_CELL)
+    pairs = [
+        ("__code__", code),
+        ("__defaults__", fn.__defaults__),
+        ("__kwdefaults__", fn.__kwdefaults__),
+        ("__closure__", tuple(cells)),
+        ("__globals__", dict(read)),
+        ("__dict__", dict(fn.__dict__)),
+    ]
+    return (
+        b"F" + _str(fn.__module__ or "") + _str(fn.__qualname__) + _attributes(pairs, depth, seen)
+    )
+
+
+class _Module:
+    """A module read by a function, written by name."""
+
+    def __init__(self, module: types.ModuleType) -> None:
+        self.name = module.__name__
+
+    def __cachework_key__(self) -> str:
+        return self.name
+
+
+class _EmptyCell:
+    def __cachework_key__(self) -> None:
+        return None
+
+
+_EMPTY_CELL = _EmptyCell()
+
+
+def _code(code: types.CodeType, depth: int, seen: Seen) -> bytes:
+    """What a code object does, without where it stands (file, line numbers)."""
+    pairs = [
+        ("co_name", code.co_name),
+        ("co_qualname", getattr(code, "co_qualname", code.co_name)),
+        ("co_argcount", code.co_argcount),
+        ("co_posonlyargcount", code.co_posonlyargcount),
+        ("co_kwonlyargcount", code.co_kwonlyargcount),
+        ("co_flags", code.co_flags),
+        ("co_code", code.co_code),
+        ("co_consts", code.co_consts),
+        ("co_names", code.co_names),
+        ("co_varnames", code.co_varnames),
+        ("co_freevars", code.co_freevars),
+        ("co_cellvars", code.co_cellvars),
+        ("co_exceptiontable", getattr(code, "co_exceptiontable", b"")),
+    ]
+    return b"k" + _attributes(pairs, depth, seen)
+
+
+def _class(cls: type, depth: int, seen: Seen) -> bytes:
+    namespace = [
+        (name, value)
+        for name, value in cls.__dict__.items()
+        if name not in _CLASS_SKIP
+        # slots' descriptors: __slots__ itself is written
+        and not isinstance(value, (types.MemberDescriptorType, types.GetSetDescriptorType))
+    ]
+    namespace.sort(key=lambda pair: pair[0])
+    pairs = [("__class__", type(cls)), ("__bases__", cls.__bases__), *namespace]
+    return b"Y" + _str(cls.__module__) + _str(cls.__qualname__) + _attributes(pairs, depth, seen)
+
+
+# -- numpy and pandas --------------------------------------------------------------------------
+
+
+def _dtype(dtype: Any) -> bytes:
+    """A numpy dtype: its byte order, kind and size, its fields, alignment and metadata."""
+    # The short form ('<f4', '<M8[s]') is exact for plain dtypes; fields, sub-arrays and
+    # numpy 2's strings (their NA object) show only in the long one.
+    plain = dtype.fields is None and dtype.subdtype is None and dtype.kind != "T"
+    text = dtype.str if plain else repr(dtype)
+    metadata = dtype.metadata
+    if metadata:
+        text += repr(sorted(metadata.items()))
+    return _str(text)
+
+
+def _numpy(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
+    np: Any = sys.modules["numpy"]
     if isinstance(obj, np.ndarray):
-        dtype = obj.dtype
-        shape = _sequence(b"t", obj.shape, depth, seen)
-        if dtype.hasobject:
-            return b"A" + _str(dtype.str) + shape + encode(obj.tolist(), depth, seen)
-        descr = str(dtype.descr) if dtype.fields else dtype.str
-        # Hash the buffer where it lies: a 50 MB array is never copied when contiguous.
-        flat = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
-        digest = xxhash.xxh3_128_digest(flat.reshape(-1).view(np.uint8))
-        return b"A" + _str(descr) + shape + digest
+        encoded = _ndarray(obj, np, depth, seen)
+        if tp is np.ndarray:
+            return encoded
+        # np.matrix, masked arrays, user subclasses: the class and its state (a mask) count.
+        return b"B" + _qualname(tp) + encoded + _state(obj, tp, depth, seen)
     if isinstance(obj, np.generic):
         if obj.dtype.hasobject:
-            return b"G" + encode(obj.item(), depth, seen)
-        return b"G" + _str(obj.dtype.str) + _bytes(obj.tobytes())
-    if isinstance(obj, np.dtype):
-        return b"G" + _str(str(obj.descr))
-    raise _Refused(f"cannot hash {tp.__module__}.{tp.__qualname__}")
-
-
-def _pandas(obj: Any, tp: type, depth: int, seen: set[int]) -> bytes:
-    pd = sys.modules["pandas"]
-    if isinstance(obj, (pd.DataFrame, pd.Series, pd.Index)):
-        try:
-            rows = pd.util.hash_pandas_object(obj, index=not isinstance(obj, pd.Index))
-        except TypeError as e:
-            raise _Refused(f"cannot hash {tp.__qualname__}: {e}") from e
-        meta: list[Any] = [str(getattr(obj, "name", None))]
-        if isinstance(obj, pd.DataFrame):
-            meta += [[str(c) for c in obj.columns], [str(d) for d in obj.dtypes]]
+            encoded = b"G" + encode(obj.item(), depth, seen)
         else:
-            meta.append(str(obj.dtype))
-        digest = xxhash.xxh3_128_digest(rows.to_numpy())
-        return b"X" + _qualname(tp) + encode(meta, depth, seen) + digest
+            encoded = b"G" + _dtype(obj.dtype) + _bytes(obj.tobytes())
+        if type(obj).__module__ == "numpy":
+            return encoded
+        return b"B" + _qualname(tp) + encoded + _state(obj, tp, depth, seen)
+    if isinstance(obj, np.dtype):
+        return b"g" + _dtype(obj)
+    if isinstance(obj, np.ufunc):
+        name = obj.__name__
+        if getattr(np, name, None) is obj:  # np.add and friends: by name, like functions
+            return b"R" + _str("numpy") + _str(name)
+    raise _Refused(f"cannot hash {_name(tp)}")
+
+
+def _ndarray(obj: Any, np: Any, depth: int, seen: Seen) -> bytes:
+    if type(obj) is not np.ndarray:
+        obj = obj.view(np.ndarray)  # the data only: a subclass's own state is written apart
+    dtype = obj.dtype
+    shape = _sequence(b"t", obj.shape, depth, seen)
+    if dtype.hasobject or dtype.kind == "T":
+        # Objects, and numpy 2's variable-width strings, hold pointers: encode the values.
+        return b"A" + _dtype(dtype) + shape + encode(obj.tolist(), depth, seen)
+    # Hash the buffer where it lies: a 50 MB array is never copied when contiguous.
+    flat = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
+    digest = xxhash.xxh3_128_digest(flat.reshape(-1).view(np.uint8))
+    return b"A" + _dtype(dtype) + shape + digest
+
+
+def _pandas(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
+    pd = sys.modules["pandas"]
+    head = b"X" + _qualname(tp)
+    if isinstance(obj, pd.DataFrame):
+        columns = []
+        for i in range(obj.shape[1]):
+            try:
+                columns.append(_pd_values(obj.iloc[:, i], pd, depth, seen))
+            except _Refused as e:
+                e.path.insert(0, f".iloc[:, {i}]")
+                raise
+        return (
+            head
+            + _pd_index(obj.columns, pd, depth, seen, ".columns")
+            + _pd_index(obj.index, pd, depth, seen, ".index")
+            + _len(len(columns))
+            + b"".join(columns)
+            + _pd_meta(obj, depth, seen)
+        )
+    if isinstance(obj, pd.Series):
+        return (
+            head
+            + _attributes([("name", obj.name)], depth, seen)
+            + _pd_values(obj, pd, depth, seen)
+            + _pd_index(obj.index, pd, depth, seen, ".index")
+            + _pd_meta(obj, depth, seen)
+        )
+    if isinstance(obj, pd.Index):
+        return head + _pd_index(obj, pd, depth, seen, "")
+    if obj is pd.NA or obj is pd.NaT:
+        return head
     if isinstance(obj, pd.Timestamp):
-        return b"X" + _qualname(tp) + _str(obj.isoformat())
-    raise _Refused(f"cannot hash {tp.__module__}.{tp.__qualname__}")
+        return head + _str(obj.isoformat()) + _str(obj.unit) + _tz(obj.tzinfo, depth, seen)
+    if isinstance(obj, (pd.Timedelta, pd.Period)):
+        return head + _str(repr(obj)) + _str(getattr(obj, "unit", ""))
+    if isinstance(obj, pd.Interval):
+        pairs = [("left", obj.left), ("right", obj.right), ("closed", obj.closed)]
+        return head + _attributes(pairs, depth, seen)
+    raise _Refused(f"cannot hash {_name(tp)}")
+
+
+def _pd_meta(obj: Any, depth: int, seen: Seen) -> bytes:
+    """What a function can read beside the values: ``attrs`` and the duplicate-label flag."""
+    pairs = [("attrs", dict(obj.attrs)), ("flags", obj.flags.allows_duplicate_labels)]
+    return _attributes(pairs, depth, seen)
+
+
+def _pd_values(values: Any, pd: Any, depth: int, seen: Seen) -> bytes:
+    """A column (Series, Index or array): dtype and values, each value with its own type."""
+    dtype = values.dtype
+    np: Any = sys.modules["numpy"]
+    if isinstance(dtype, np.dtype) and not dtype.hasobject:
+        return b"v" + _ndarray(values.to_numpy(copy=False), np, depth, seen)
+    if isinstance(dtype, pd.CategoricalDtype):
+        # The categories (used or not), their order and the ordered flag all show.
+        cat = values.array if not isinstance(values, pd.Categorical) else values
+        return (
+            b"k"
+            + _pd_index(dtype.categories, pd, depth, seen, ".cat.categories")
+            + (b"T" if dtype.ordered else b"F")
+            + _ndarray(np.asarray(cat.codes), np, depth, seen)
+        )
+    # Object columns and extension arrays (strings, nullable ints, zoned datetimes): every
+    # value with its type, so 1, '1', True and 'True' stay apart, and None apart from NaN.
+    items = values.to_numpy(dtype=object).tolist()
+    return b"x" + _str(repr(dtype)) + _sequence(b"l", items, depth, seen)
+
+
+def _pd_index(index: Any, pd: Any, depth: int, seen: Seen, where: str) -> bytes:
+    try:
+        head = _qualname(type(index)) + _attributes([("names", list(index.names))], depth, seen)
+        if isinstance(index, pd.RangeIndex):
+            return head + _int(index.start) + _int(index.stop) + _int(index.step)
+        if isinstance(index, pd.MultiIndex):
+            levels = [_pd_index(level, pd, depth, seen, "") for level in index.levels]
+            codes = [
+                _ndarray(np_codes, sys.modules["numpy"], depth, seen) for np_codes in index.codes
+            ]
+            return head + b"".join(levels) + b"".join(codes)
+        freq = getattr(index, "freqstr", None)
+        return head + encode(freq, depth, seen) + _pd_values(index, pd, depth, seen)
+    except _Refused as e:
+        if where:
+            e.path.insert(0, where)
+        raise
 
 
 _PREFIX = b"cachework/%d" % KEY_SCHEME
@@ -350,29 +883,44 @@ def key_for(arguments: Mapping[str, Any], version: Any = None) -> str:
     return xxhash.xxh3_128_hexdigest(b"".join(parts))
 
 
+#: Ints longer than this many bits are shown as short text: int->str refuses more than
+#: 4300 digits (about 14,284 bits) since Python 3.11, and nobody reads such a number.
+_INT_TEXT_BITS = 4096
+
+
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """The value as it appears in the ``args`` column: JSON where JSON can hold it, else short text.
 
+    The text is valid wherever the JSON is stored: lone surrogates (an undecodable file
+    name) and NUL, which neither UTF-8 text nor PostgreSQL's jsonb accept, are written as
+    backslash escapes. Values the key keeps apart but JSON would merge are written as text:
+    NaN and infinities, ``-0.0`` (jsonb reads it as 0), ints too long for a number.
     ``--arg`` filters and ``Store.forget`` compare through this same function, so a value
     matches exactly what was stored for it.
     """
     tp = type(value)
-    if tp is str or tp is bool or tp is int or value is None:
+    if tp is str:
+        return _text(value)
+    if tp is bool or value is None:
         return value
+    if tp is int:
+        return value if value.bit_length() <= _INT_TEXT_BITS else _long_int(value)
     if tp is float:
+        if value == 0.0 and math.copysign(1.0, value) < 0:
+            return "-0.0"
         return value if math.isfinite(value) else repr(value)
     if _depth > 20:
         return _short(value)
     if tp is list or tp is tuple:
         return [jsonable(v, _depth + 1) for v in value]
     if tp is dict:
-        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
+        return {_label(k): jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, enum.Enum):
         return jsonable(value.value, _depth + 1)
     if isinstance(value, (_dt.date, _dt.time)):
-        return value.isoformat()
-    if (tp.__module__, tp.__qualname__) in _STDLIB_KINDS or _is_path(value):
-        return str(value)
+        return _text(value.isoformat())
+    if (tp.__module__, tp.__qualname__) in _AS_TEXT or _is_path(value):
+        return _text(str(value))
     if isinstance(value, (set, frozenset)):
         import json
 
@@ -381,12 +929,45 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     return _short(value)
 
 
+_AS_TEXT = frozenset({("decimal", "Decimal"), ("fractions", "Fraction"), ("uuid", "UUID")})
+
+
+def _text(s: str) -> str:
+    """``s`` as text any database stores: lone surrogates and NUL as backslash escapes."""
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            s = s.encode("utf-8", "backslashreplace").decode("utf-8")
+    return s.replace("\x00", "\\x00") if "\x00" in s else s
+
+
+def _label(key: Any) -> str:
+    """A dict key as a JSON object's member name (always text)."""
+    if type(key) is str:
+        return _text(key)
+    if type(key) is int and key.bit_length() > _INT_TEXT_BITS:
+        return _long_int(key)
+    try:
+        return _text(str(key))
+    except Exception:
+        return _short(key)
+
+
+def _long_int(n: int) -> str:
+    """A huge int as short text: its magnitude and a digest, so two of them never read alike."""
+    import decimal
+
+    digest = xxhash.xxh3_64_hexdigest(_int(n))
+    return f"int {decimal.Decimal(n):.12e} #{digest}"
+
+
 def _short(value: Any) -> str:
     try:
         text = repr(value)
     except Exception:
         text = f"<{type(value).__qualname__}>"
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _text(text if len(text) <= 80 else text[:77] + "...")
 
 
 _encode_json: Any = None
