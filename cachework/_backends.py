@@ -215,17 +215,24 @@ class SQLiteBackend(Backend):
         self.path = path
         self.read_only = False
 
+    def open(self, read_only: bool = False) -> sqlite3.Connection:
+        """A new connection to the file, the one way every connection is opened (the hot
+        path's, SQLAlchemy's, a query's); ``read_only``: one that cannot write it, which is
+        also what a read-only store always gets."""
+        if not (read_only or self.read_only):
+            return sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+        mode = "mode=ro"
+        if self.read_only and not os.path.exists(self.path + "-shm"):
+            # Reading a WAL database needs its -shm file. Where it is absent and cannot be
+            # made (read-only media), nobody can be writing: open it immutable.
+            mode += "&immutable=1"
+        return sqlite3.connect(
+            sqlite_uri(self.path, mode), uri=True, isolation_level=None, timeout=5.0
+        )
+
     def _connect(self) -> sqlite3.Connection:
         try:
-            if self.read_only:
-                # Reading a WAL database needs its -shm file. Where it is absent and cannot
-                # be made (read-only media), nobody can be writing: open it immutable.
-                mode = "mode=ro" if os.path.exists(self.path + "-shm") else "immutable=1"
-                conn = sqlite3.connect(
-                    sqlite_uri(self.path, mode), uri=True, isolation_level=None, timeout=5.0
-                )
-            else:
-                conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            conn = self.open()
             for pragma, value in DEFAULT_SETTINGS.items():
                 conn.execute(f"PRAGMA {pragma}={value}")
         except sqlite3.Error as e:
@@ -242,8 +249,9 @@ class SQLiteBackend(Backend):
 
         # Built from the path, not from text: SQLAlchemy would read a '?' in a folder name
         # as the start of options and decode a '%41' as 'A'.
+        # Opened by ``open`` too, so a read-only store reads through SQLAlchemy as it hits.
         url = sa.engine.URL.create("sqlite", database=self.path)
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, creator=self.open)
 
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:

@@ -6,6 +6,7 @@ A call's life is ``lookup`` (a hit reads one row and writes nothing), else ``cla
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import fcntl
 import logging
@@ -24,7 +25,6 @@ from ._backends import (
     _first_line,
     _Retry,
     mask_url,
-    sqlite_uri,
 )
 from ._heartbeat import heartbeats
 from .errors import StoreError
@@ -626,6 +626,18 @@ class Store:
         self._ensure()
         return self._backend.engine
 
+    @contextlib.contextmanager
+    def _reading(self, **options: Any) -> Iterator[Any]:
+        """A SQLAlchemy connection for listings and reports; a driver's error (a locked or
+        unreadable file, a lost server) comes out as one line naming the store."""
+        import sqlalchemy as sa
+
+        try:
+            with self._engine().connect().execution_options(**options) as conn:
+                yield conn
+        except sa.exc.DBAPIError as e:
+            raise StoreError(f"store {self._shown}: {_first_line(e.orig or e)}") from e
+
     def history(
         self,
         work: str | None = None,
@@ -671,7 +683,7 @@ class Store:
         if not values and limit is not None:
             q = q.limit(limit)  # else the values are matched here, reading rows as they come
         out = []
-        with self._engine().connect().execution_options(stream_results=True) as conn:
+        with self._reading(stream_results=True) as conn:
             for row in conn.execute(q):
                 if values and not _matches(_args(row.args), values):
                     continue
@@ -725,7 +737,7 @@ class Store:
             q = q.where(calls.c.work == work)
         if key is not None:
             q = q.where(calls.c.key == key)
-        with self._engine().connect() as conn:
+        with self._reading() as conn:
             for row in conn.execute(q):
                 args = _args(row.args)
                 if values and not _matches(args, values):
@@ -786,7 +798,7 @@ class Store:
         t = self._tables()
         calls, runs = t.calls, t.runs
         out: dict[str, dict[str, Any]] = {}
-        with self._engine().connect() as conn:
+        with self._reading() as conn:
             q = sa.select(calls.c.work, calls.c.status, sa.func.count()).group_by(
                 calls.c.work, calls.c.status
             )
@@ -811,7 +823,7 @@ class Store:
         import sqlalchemy as sa
 
         t = self._tables()
-        with self._engine().connect() as conn:
+        with self._reading() as conn:
             works = conn.execute(sa.select(sa.func.count(sa.distinct(t.calls.c.work)))).scalar()
             entries = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
             q = sa.select(t.runs.c.status, sa.func.count()).group_by(t.runs.c.status)
@@ -953,11 +965,11 @@ class Store:
         """
         self._ensure()
         if self._path is not None:
-            return self._query_sqlite(self._path, sql, dict(params or {}))
+            return self._query_sqlite(sql, dict(params or {}))
         return self._query_server(sql, dict(params or {}))
 
     def _query_sqlite(
-        self, path: str, sql: str, params: dict[str, Any]
+        self, sql: str, params: dict[str, Any]
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         refused: list[str] = []
 
@@ -971,8 +983,10 @@ class Store:
             refused.append(what)
             return sqlite3.SQLITE_DENY
 
+        backend = self._backend
+        assert isinstance(backend, SQLiteBackend)
         try:
-            conn = sqlite3.connect(sqlite_uri(path, "mode=ro"), uri=True)
+            conn = backend.open(read_only=True)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open store {self._shown}: {e}") from e
         try:

@@ -8,12 +8,15 @@ import json
 import logging
 import os
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import run_script
 
 import cachework
 from cachework.cli import cli, main
@@ -476,3 +479,77 @@ def test_cli_arg_filters_named_like_options(clashing):
         assert invoke("show", "clash", "--arg", pair)["call"]["args"]["key"] == key
     assert invoke("forget", "clash", "--arg", "key=k2")["forgotten"] == 1
     assert [c.args["key"] for c in cachework.Store(clashing).calls("clash")] == ["k1"]
+
+
+# -- issue 18, item 3: every reading command works on a read-only store -----------------------
+
+
+@pytest.mark.parametrize("left_open", [False, True])
+def test_every_reading_command_works_on_a_read_only_store(left_open, tmp_path):
+    """A read-only store (here a read-only file system) serves hits; it also answers every
+    command that only reads, whether it was closed cleanly (no -wal/-shm) or copied while
+    a writer had it open."""
+    import sqlite3
+
+    from test_hardening import read_only
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    # Filled by another process, which closes it: no connection of this one stays open.
+    run_script(
+        f"from test_surface import _filled; _filled({str(folder / 's.db')!r})",
+        env={"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])},
+    )
+    assert sorted(os.listdir(folder)) == ["s.db"]
+    writer = sqlite3.connect(folder / "s.db") if left_open else None
+    if writer is not None:
+        writer.execute("SELECT count(*) FROM cachework_runs").fetchall()  # -wal, -shm appear
+    try:
+        with read_only(folder) as view:
+            path = str(view / "s.db")
+            before = sorted(os.listdir(view))
+            for args in (
+                ["--json", "works"],
+                ["--json", "history", "ingest", "--arg", "day=3"],
+                ["--json", "stats"],
+                ["--json", "sql", "SELECT count(*) AS n FROM cachework_runs"],
+                ["--json", "show", "ingest", "--arg", "day=3"],
+                ["db", "current"],
+            ):
+                # Another process, as a user would run it: nothing stays open on the mount.
+                proc = subprocess.run(
+                    [sys.executable, "-m", "cachework", "--url", path, *args],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert (proc.returncode, proc.stderr) == (0, ""), args
+                out = proc.stdout
+                assert "ingest" in out or '"n": 10' in out or "0001" in out, (args, out)
+            proc = subprocess.run(
+                [sys.executable, "-m", "cachework", "--url", path, "sql", "ATTACH 'x.db' AS x"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert proc.returncode == 1 and "ATTACH" in proc.stderr
+            assert proc.stderr.count("\n") == 1
+            assert sorted(os.listdir(view)) == before
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def test_a_driver_error_while_listing_is_one_line(url, capsys):
+    import sqlalchemy as sa
+
+    store = _filled(url)
+    with store._engine().begin() as conn:
+        conn.execute(sa.text("DROP TABLE cachework_runs"))
+    store.close()
+    with pytest.raises(StoreError, match="cachework_runs") as e:
+        cachework.Store(url).history()
+    assert "\n" not in str(e.value) and "sqlalche.me" not in str(e.value)
+    for args in (["history"], ["works"], ["stats"]):
+        err = _error_line(capsys, ["--url", url, *args])
+        assert "StoreError" not in err and "sqlalche.me" not in err and "cachework_runs" in err
