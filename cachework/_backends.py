@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -51,6 +52,27 @@ SQLITE_LOOKUP = (
 REVISION_SQL = "SELECT version_num FROM cachework_alembic_version"
 
 
+#: A URL's password: after ``user:`` up to the last ``@`` (SQLAlchemy stops at the first,
+#: RFC 3986 at the last: masking to the last hides the secret under either reading), and
+#: any ``password=``-like option in the query (libpq takes ``?password=`` too).
+_URL_PASSWORD = re.compile(r"^([\w+]+://[^:/]*:).*@")
+_QUERY_PASSWORD = re.compile(r"([?&][^=&]*password=)[^&]*", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """The URL as every message, log line and repr shows it: its password replaced by ***."""
+    url = _URL_PASSWORD.sub(r"\1***@", url, count=1)
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+def sqlite_uri(path: str, options: str) -> str:
+    """A ``file:`` URI for SQLite naming exactly ``path``: ``?``, ``#`` and ``%`` in a file
+    name would otherwise start the URI's query or fragment, or be decoded."""
+    from urllib.parse import quote
+
+    return f"file://{quote(os.fsencode(os.path.abspath(path)), safe='/')}?{options}"
+
+
 _second: tuple[int, str] = (-1, "")
 
 
@@ -80,6 +102,7 @@ class Backend:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.shown = mask_url(url)  # the URL any message may name: never its password
         self._local = threading.local()
         self._statements: dict[str, _sql.Compiled] | None = None
         self._engine: Any = None
@@ -196,21 +219,28 @@ class SQLiteBackend(Backend):
         self.path = path
         self.read_only = False
 
+    def open(self, read_only: bool = False) -> sqlite3.Connection:
+        """A new connection to the file, the one way every connection is opened (the hot
+        path's, SQLAlchemy's, a query's); ``read_only``: one that cannot write it, which is
+        also what a read-only store always gets."""
+        if not (read_only or self.read_only):
+            return sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+        mode = "mode=ro"
+        if self.read_only and not os.path.exists(self.path + "-shm"):
+            # Reading a WAL database needs its -shm file. Where it is absent and cannot be
+            # made (read-only media), nobody can be writing: open it immutable.
+            mode += "&immutable=1"
+        return sqlite3.connect(
+            sqlite_uri(self.path, mode), uri=True, isolation_level=None, timeout=5.0
+        )
+
     def _connect(self) -> sqlite3.Connection:
         try:
-            if self.read_only:
-                # Reading a WAL database needs its -shm file. Where it is absent and cannot
-                # be made (read-only media), nobody can be writing: open it immutable.
-                mode = "mode=ro" if os.path.exists(self.path + "-shm") else "immutable=1"
-                conn = sqlite3.connect(
-                    f"file:{self.path}?{mode}", uri=True, isolation_level=None, timeout=5.0
-                )
-            else:
-                conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            conn = self.open()
             for pragma, value in DEFAULT_SETTINGS.items():
                 conn.execute(f"PRAGMA {pragma}={value}")
         except sqlite3.Error as e:
-            raise StoreError(f"cannot open store {self.url}: {e}") from e
+            raise StoreError(f"cannot open store {self.shown}: {e}") from e
         return conn
 
     def _dialect(self) -> Any:
@@ -221,7 +251,11 @@ class SQLiteBackend(Backend):
     def _make_engine(self) -> Any:
         import sqlalchemy as sa
 
-        engine = sa.create_engine(f"sqlite:///{self.path}", poolclass=sa.pool.NullPool)
+        # Built from the path, not from text: SQLAlchemy would read a '?' in a folder name
+        # as the start of options and decode a '%41' as 'A'.
+        # Opened by ``open`` too, so a read-only store reads through SQLAlchemy as it hits.
+        url = sa.engine.URL.create("sqlite", database=self.path)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, creator=self.open)
 
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -250,20 +284,20 @@ class SQLiteBackend(Backend):
             except sqlite3.OperationalError as e:
                 text = str(e)
                 if "locked" not in text and "busy" not in text:
-                    raise StoreError(f"store {self.url}: {text}") from e
+                    raise StoreError(f"store {self.shown}: {text}") from e
                 if time.monotonic() > deadline:
                     raise StoreError(
-                        f"store {self.url} stayed locked for {BUSY_GIVE_UP_S:.0f} s"
+                        f"store {self.shown} stayed locked for {BUSY_GIVE_UP_S:.0f} s"
                     ) from e
             except sqlite3.DatabaseError as e:
-                raise StoreError(f"store {self.url}: {e}") from e
+                raise StoreError(f"store {self.shown}: {e}") from e
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.1)
 
     def transaction(self, fn: Callable[[Any], T]) -> T:
         if self.read_only:
             raise StoreError(
-                f"store {self.url} is read-only: it serves hits but cannot record a run"
+                f"store {self.shown} is read-only: it serves hits but cannot record a run"
             )
 
         try:
@@ -271,7 +305,7 @@ class SQLiteBackend(Backend):
         except (_Retry, sqlite3.OperationalError):
             return self._busy(lambda: self._attempt(fn))
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"store {self.url}: {e}") from e
+            raise StoreError(f"store {self.shown}: {e}") from e
 
     def _attempt(self, fn: Callable[[Any], T]) -> T:
         conn = self.connection()
@@ -337,7 +371,7 @@ class ServerBackend(Backend):
         try:
             return sa.create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         except Exception as e:
-            raise StoreError(f"cannot open store {self.url}: {e}") from e
+            raise StoreError(f"cannot open store {self.shown}: {_first_line(e)}") from e
 
     def _dialect(self) -> Any:
         return self.engine.dialect
@@ -351,7 +385,7 @@ class ServerBackend(Backend):
         return fairy
 
     def safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return self.shown
 
     def _discard(self, conn: Any) -> None:
         conn.invalidate()  # a broken connection must not go back to the pool

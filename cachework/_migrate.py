@@ -11,6 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from ._backends import mask_url
 from .schema import VERSION_TABLE
 
 log = logging.getLogger("cachework")
@@ -61,9 +62,10 @@ def _run(engine: Any, action: Any, revision: str) -> None:
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_LOCK_ID})")
             conn.commit()
         try:
-            log.info(
-                "migrating %s to %s", engine.url.render_as_string(hide_password=True), revision
-            )
+            # Masked by the one helper every message uses: render_as_string(hide_password=True)
+            # would still show a ?password= option.
+            shown = mask_url(engine.url.render_as_string(hide_password=False))
+            log.info("migrating %s to %s", shown, revision)
             action(_config(conn), revision)
             conn.commit()
         finally:

@@ -208,7 +208,7 @@ def history(
     """Runs, newest first."""
     values = _args(arg_pairs)
     when = _since(since)
-    runs = _store(ctx).history(work, status=status, since=when, limit=limit, **values)
+    runs = _store(ctx).history(work, status=status, since=when, limit=limit, args=values)
     cols = [
         "id",
         "work",
@@ -236,7 +236,7 @@ def show(ctx: click.Context, work: str, key: str | None, arg_pairs: tuple[str, .
     if key is None and not values:
         raise click.UsageError("give a KEY or at least one --arg NAME=VALUE")
     store = _store(ctx)
-    calls = store.calls(work, key=key, **values)
+    calls = store.calls(work, key=key, args=values)
     if not calls:
         known = {w["work"] for w in store.works()}
         if work not in known:
@@ -247,12 +247,8 @@ def show(ctx: click.Context, work: str, key: str | None, arg_pairs: tuple[str, .
         raise Problem(f"{len(calls)} entries of {work} match; name one by KEY ({keys} ...)")
     call = calls[0]
     runs = store.history(work, key=call.key, limit=None)
-    try:
-        result_type = type(store.result(work, call.key)).__qualname__
-    except KeyError:
-        result_type = None
-    except Exception as e:  # a renamed class: say so, as a hit would
-        result_type = f"unloadable ({type(e).__name__}: {e})"
+    # Read from the pickle's opcodes: loading a stored value runs what it names.
+    result_type = store.result_type(work, call.key)
     record = {"call": call, "result_type": result_type, "runs": runs}
     if ctx.obj["json"]:
         click.echo(json.dumps(_plain(record), indent=2, ensure_ascii=False, default=str))
@@ -299,7 +295,7 @@ def forget(
         raise click.UsageError("say what to forget: --arg, --key, --status, --older-than or --all")
     age = _duration(older_than, "--older-than") if older_than else None
     store = _store(ctx)
-    calls = store.calls(work, key=key, **values)
+    calls = store.calls(work, key=key, args=values)
     if status:
         calls = [c for c in calls if c.status == status]
     if age is not None:

@@ -6,15 +6,25 @@ A call's life is ``lookup`` (a hit reads one row and writes nothing), else ``cla
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import os
+import sqlite3  # loaded by _backends anyway: a SQLite store needs nothing else
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from . import _owner
-from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend, _first_line, _Retry
+from ._backends import (
+    REVISION_SQL,
+    Backend,
+    ServerBackend,
+    SQLiteBackend,
+    _first_line,
+    _Retry,
+    mask_url,
+)
 from ._filelock import migration_lock
 from ._heartbeat import heartbeats
 from .errors import StoreError
@@ -63,19 +73,38 @@ def resolve_url(spec: str | os.PathLike[str] | None = None) -> str:
             # Spelled out: SQLAlchemy 2.0 would pick psycopg2 for a bare postgresql://.
             return f"postgresql+psycopg://{rest}"
         return spec
-    return "sqlite:///" + os.path.abspath(os.path.expanduser(spec))
+    return "sqlite:///" + _quote_path(os.path.abspath(os.path.expanduser(spec)))
+
+
+def _quote_path(path: str) -> str:
+    """A file path as the database part of a URL. SQLAlchemy ends that part at the first
+    ``?`` and decodes ``%XX``; ``#`` starts a fragment in any other URL reader. Nothing else
+    is escaped, so an ordinary path reads the same in the URL."""
+    return path.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
 
 
 def _sqlite_path(url: str) -> str | None:
-    """The file behind a ``sqlite:///`` URL, or None for any other database."""
+    """The file behind a ``sqlite:///`` URL, or None for any other database.
+
+    Read exactly as SQLAlchemy's ``make_url`` reads the database part (up to the first
+    ``?``, ``%XX`` decoded), so this file and the one migrations and reports open are one.
+    """
+    from urllib.parse import unquote
+
     scheme, _, rest = url.partition("://")
     if scheme.split("+")[0] != "sqlite":
         return None
-    path = rest[1:] if rest.startswith("/") else rest
-    path = path.split("?")[0]
+    rest, sep, options = rest.partition("?")
+    if sep:
+        # Ignoring it would open another file than meant when the '?' was part of a name.
+        raise StoreError(
+            f"store {mask_url(url)}: cachework takes no options in a SQLite URL (?{options}); "
+            "write a '?' in a file name as %3F, or give the store as a path"
+        )
+    path = unquote(rest[1:] if rest.startswith("/") else rest, errors="surrogateescape")
     if path in ("", ":memory:"):
         raise StoreError(
-            f"store {url}: an in-memory SQLite store cannot be shared between connections; "
+            f"store {mask_url(url)}: an in-memory SQLite store cannot be shared between connections; "
             "use a file path"
         )
     return os.path.abspath(os.path.expanduser(path))
@@ -161,6 +190,7 @@ class Store:
         create: bool = True,
     ) -> None:
         self.url = resolve_url(url)
+        self._shown = mask_url(self.url)  # what messages, logs and repr show: no password
         self._create = create
         path = _sqlite_path(self.url)
         self._backend: Backend = (
@@ -173,7 +203,7 @@ class Store:
         self._scheme_checked: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"Store({self.url!r})"
+        return f"Store({self._shown!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Connections do not travel: another process reopens the store by its URL.
@@ -203,14 +233,14 @@ class Store:
     def _open_sqlite(self, path: str) -> None:
         folder = os.path.dirname(path) or "."
         if os.path.isdir(path):
-            raise StoreError(f"store {self.url}: {path} is a folder, not a database file")
+            raise StoreError(f"store {self._shown}: {path} is a folder, not a database file")
         if not os.path.exists(path):
             if not self._create:
-                raise StoreError(f"store {self.url} does not exist")
+                raise StoreError(f"store {self._shown} does not exist")
             if not os.path.isdir(folder):
-                raise StoreError(f"store {self.url}: folder {folder} does not exist")
+                raise StoreError(f"store {self._shown}: folder {folder} does not exist")
             if not os.access(folder, os.W_OK):
-                raise StoreError(f"store {self.url}: folder {folder} is not writable")
+                raise StoreError(f"store {self._shown}: folder {folder} is not writable")
             self._migrate_sqlite(path, folder)
             return
         if not os.access(folder, os.W_OK) or not os.access(path, os.W_OK):
@@ -223,7 +253,7 @@ class Store:
         self._check_revision(revision)
         if self._backend.read_only or not self._create:  # type: ignore[attr-defined]
             raise StoreError(
-                f"store {self.url} has no cachework schema and cannot be upgraded here"
+                f"store {self._shown} has no cachework schema and cannot be upgraded here"
             )
         self._migrate_sqlite(path, folder)
 
@@ -237,7 +267,7 @@ class Store:
                 return None
             raise
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"store {self.url}: {e}") from e
+            raise StoreError(f"store {self._shown}: {e}") from e
         finally:
             self._backend.drop_connection()
         return row[0] if row else None
@@ -245,7 +275,7 @@ class Store:
     def _check_revision(self, revision: str | None) -> None:
         if revision is not None and revision not in KNOWN_REVISIONS:
             raise StoreError(
-                f"store {self.url} has schema revision {revision!r}, newer than this cachework "
+                f"store {self._shown} has schema revision {revision!r}, newer than this cachework "
                 f"(which knows up to {SCHEMA_REVISION!r}): upgrade cachework to use it"
             )
 
@@ -263,7 +293,7 @@ class Store:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")  # persistent: set once, at creation
             except sqlite3.DatabaseError as e:
-                raise StoreError(f"store {self.url}: {e}") from e
+                raise StoreError(f"store {self._shown}: {e}") from e
             finally:
                 conn.close()
             self._upgrade()
@@ -278,14 +308,14 @@ class Store:
                 revision = conn.exec_driver_sql(REVISION_SQL).scalar() if has else None
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(
-                f"cannot reach store {self.safe_url()}: {_first_line(getattr(e, 'orig', None) or e)}"
+                f"cannot reach store {self._shown}: {_first_line(getattr(e, 'orig', None) or e)}"
             ) from e
         if revision == SCHEMA_REVISION:
             return
         self._check_revision(revision)
         if not self._create:
             raise StoreError(
-                f"store {self.url} has no cachework schema: run `cachework db upgrade`"
+                f"store {self._shown} has no cachework schema: run `cachework db upgrade`"
             )
         self._upgrade()
 
@@ -589,6 +619,18 @@ class Store:
         self._ensure()
         return self._backend.engine
 
+    @contextlib.contextmanager
+    def _reading(self, **options: Any) -> Iterator[Any]:
+        """A SQLAlchemy connection for listings and reports; a driver's error (a locked or
+        unreadable file, a lost server) comes out as one line naming the store."""
+        import sqlalchemy as sa
+
+        try:
+            with self._engine().connect().execution_options(**options) as conn:
+                yield conn
+        except sa.exc.DBAPIError as e:
+            raise StoreError(f"store {self._shown}: {_first_line(e.orig or e)}") from e
+
     def history(
         self,
         work: str | None = None,
@@ -597,9 +639,15 @@ class Store:
         key: str | None = None,
         since: _dt.datetime | None = None,
         limit: int | None = 20,
+        args: Mapping[str, Any] | None = None,
         **values: Any,
     ) -> list[Run]:
-        """Runs, newest first, filtered by work, status, key, start time and argument values."""
+        """Runs, newest first, filtered by work, status, key, start time and argument values.
+
+        Argument values come as keywords or, for a parameter named like one of this
+        method's own (``key``, ``status``, ``limit`` ...), in ``args``; both forms merge.
+        """
+        values = _arg_filters(args, values)
         if status is not None and status not in RUN_STATUSES:
             raise ValueError(f"status must be one of {RUN_STATUSES}, not {status!r}")
         if limit is not None and (
@@ -628,7 +676,7 @@ class Store:
         if not values and limit is not None:
             q = q.limit(limit)  # else the values are matched here, reading rows as they come
         out = []
-        with self._engine().connect().execution_options(stream_results=True) as conn:
+        with self._reading(stream_results=True) as conn:
             for row in conn.execute(q):
                 if values and not _matches(_args(row.args), values):
                     continue
@@ -655,10 +703,16 @@ class Store:
         return out
 
     def calls(
-        self, work: str | None = None, *, key: str | None = None, **values: Any
+        self,
+        work: str | None = None,
+        *,
+        key: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        **values: Any,
     ) -> list[Call]:
-        """Cache entries of a work (or all), optionally only those whose args hold ``values``."""
-        return list(self._calls(work, key=key, values=values))
+        """Cache entries of a work (or all), optionally only those whose args hold ``values``
+        (keywords, or ``args`` for a parameter named ``key`` or ``work``; both forms merge)."""
+        return list(self._calls(work, key=key, values=_arg_filters(args, values)))
 
     def _calls(
         self, work: str | None, *, key: str | None = None, values: Mapping[str, Any] | None = None
@@ -676,7 +730,7 @@ class Store:
             q = q.where(calls.c.work == work)
         if key is not None:
             q = q.where(calls.c.key == key)
-        with self._engine().connect() as conn:
+        with self._reading() as conn:
             for row in conn.execute(q):
                 args = _args(row.args)
                 if values and not _matches(args, values):
@@ -697,17 +751,30 @@ class Store:
                     key_scheme=row.key_scheme,
                 )
 
-    def forget(self, work: str, *, key: str | None = None, **values: Any) -> int:
+    def forget(
+        self,
+        work: str,
+        *,
+        key: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> int:
         """Remove the entries of ``work`` whose args hold ``values`` (or the one ``key``).
 
+        Argument values come as keywords or, for a parameter named ``key`` or ``work``, in
+        ``args`` (``forget("w", args={"key": "k"})``); both forms merge.
         History stays: forgetting only makes the next call with those arguments run again.
         Returns how many entries were removed.
         """
+        values = _arg_filters(args, values)
         if key is None and not values:
             raise ValueError(
                 "forget needs argument values or a key; use forget_all to clear a work"
             )
-        keys = [key] if key is not None else [c.key for c in self._calls(work, values=values)]
+        if key is not None and not values:
+            keys = [key]
+        else:
+            keys = [c.key for c in self._calls(work, key=key, values=values)]
         return self._delete(work, keys)
 
     def forget_calls(self, calls: list[Call]) -> int:
@@ -724,7 +791,7 @@ class Store:
         t = self._tables()
         calls, runs = t.calls, t.runs
         out: dict[str, dict[str, Any]] = {}
-        with self._engine().connect() as conn:
+        with self._reading() as conn:
             q = sa.select(calls.c.work, calls.c.status, sa.func.count()).group_by(
                 calls.c.work, calls.c.status
             )
@@ -749,7 +816,7 @@ class Store:
         import sqlalchemy as sa
 
         t = self._tables()
-        with self._engine().connect() as conn:
+        with self._reading() as conn:
             works = conn.execute(sa.select(sa.func.count(sa.distinct(t.calls.c.work)))).scalar()
             entries = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
             q = sa.select(t.runs.c.status, sa.func.count()).group_by(t.runs.c.status)
@@ -775,10 +842,8 @@ class Store:
         }
 
     def safe_url(self) -> str:
-        """The URL with any password hidden."""
-        if self._path is not None:
-            return self.url
-        return self._backend.safe_url()  # type: ignore[attr-defined]
+        """The URL with any password hidden: the only form of it a message may show."""
+        return self._shown
 
     def prune(
         self, older_than: _dt.timedelta, *, history: bool = False, vacuum: bool = False
@@ -881,32 +946,94 @@ class Store:
     def query(
         self, sql: str, params: Mapping[str, Any] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one read-only statement; a write is refused by the database itself."""
+        """Run one query (SELECT, VALUES, WITH ... SELECT) on a connection that the database
+        itself keeps from changing anything; it is opened for this call and closed after it.
+
+        SQLite: a ``mode=ro`` connection that may attach no database (which is also how
+        ``VACUUM INTO`` would write a copy) nor create temporary tables. PostgreSQL: a
+        session whose transactions are read-only, the text sent as the one query of a
+        ``DECLARE ... CURSOR`` through the extended protocol, so the server's grammar
+        refuses a second statement, ``COPY``, ``SET`` or ``DO``, and the transaction is
+        rolled back. A refusal, like any other failure, is one ``StoreError``.
+        """
         self._ensure()
         if self._path is not None:
-            import sqlite3
+            return self._query_sqlite(sql, dict(params or {}))
+        return self._query_server(sql, dict(params or {}))
 
-            conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
-            try:
-                cur = conn.execute(sql, dict(params or {}))
-                columns = [d[0] for d in cur.description or ()]
-                return columns, [tuple(r) for r in cur.fetchall()]
-            except sqlite3.Error as e:
-                raise StoreError(f"query refused: {e}") from e
-            finally:
-                conn.close()
+    def _query_sqlite(
+        self, sql: str, params: dict[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        refused: list[str] = []
+
+        def authorize(action: int, arg1: Any, arg2: Any, _db: Any, _trigger: Any) -> int:
+            # mode=ro stops writes to the store; these would write beside it instead.
+            what = _OUTSIDE_WRITES.get(action)
+            if what is None and action == sqlite3.SQLITE_FUNCTION and arg2 == "load_extension":
+                what = "loading an extension"
+            if what is None:
+                return sqlite3.SQLITE_OK
+            refused.append(what)
+            return sqlite3.SQLITE_DENY
+
+        backend = self._backend
+        assert isinstance(backend, SQLiteBackend)
+        try:
+            conn = backend.open(read_only=True)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open store {self._shown}: {e}") from e
+        try:
+            conn.set_authorizer(authorize)
+            cur = conn.execute(sql, params)
+            columns = [d[0] for d in cur.description or ()]
+            return columns, [tuple(r) for r in cur.fetchall()]
+        except sqlite3.Error as e:
+            if refused:
+                raise StoreError(
+                    f"query refused: {refused[0]} is not allowed (queries only read the store)"
+                ) from e
+            raise StoreError(f"query refused: {e}") from e
+        finally:
+            conn.close()
+
+    def _query_server(
+        self, sql: str, params: dict[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        import psycopg
         import sqlalchemy as sa
 
+        engine = self._backend.engine
         try:
-            with self._engine().connect() as conn:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                result = conn.execute(sa.text(sql), dict(params or {}))
-                columns = list(result.keys()) if result.returns_rows else []
-                rows = [tuple(r) for r in result] if result.returns_rows else []
-                conn.rollback()
-                return columns, rows
-        except sa.exc.DBAPIError as e:
-            raise StoreError(f"query refused: {_first_line(e.orig or e)}") from e
+            # SQLAlchemy turns :name into psycopg's placeholders (and doubles a literal %).
+            compiled = sa.text(sql).compile(dialect=engine.dialect)
+            values = compiled.construct_params(params)
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"query refused: {_first_line(e)}") from e
+        _, connect = engine.dialect.create_connect_args(engine.url)
+        # Appended last, so it wins over any option of the URL's; a fresh session, so
+        # nothing a statement SETs outlives the call.
+        options = f"{connect.get('options') or ''} -c default_transaction_read_only=on"
+        try:
+            conn = psycopg.connect(**{**connect, "options": options.strip()})
+        except psycopg.Error as e:
+            raise StoreError(f"cannot reach store {self._shown}: {_first_line(e)}") from e
+        try:
+            conn.read_only = True
+            cur = conn.cursor()
+            # prepare=True sends the text through the extended protocol, which holds one
+            # statement; DECLARE takes only a query, and refuses data-modifying WITH.
+            cur.execute(
+                "DECLARE cachework_query NO SCROLL CURSOR FOR " + str(compiled),
+                values,
+                prepare=True,
+            )
+            cur.execute("FETCH ALL FROM cachework_query")
+            columns = [d.name for d in cur.description or ()]
+            return columns, [tuple(r) for r in cur.fetchall()]
+        except psycopg.Error as e:
+            raise StoreError(f"query refused: {_first_line(e)}{_ONE_QUERY}") from e
+        finally:
+            conn.close()  # never committed: the transaction ends with the session
 
     def result(self, work: str, key: str) -> Any:
         """The stored return value of one entry, loaded (``KeyError`` if there is none)."""
@@ -916,6 +1043,20 @@ class Store:
         if entry is None or entry[3] is None:
             raise KeyError(f"{work} [{key}] has no stored result")
         return pickle.loads(entry[3])
+
+    def result_type(self, work: str, key: str) -> str | None:
+        """The type of an entry's stored result, read from the pickle's opcodes (``dict``,
+        ``pandas.DataFrame``): never loaded, so showing a row cannot run code it names.
+        None if the entry has no result; ``unknown`` if it is not a pickle this can follow."""
+        from ._pickled import pickled_type
+
+        entry = self.lookup(work, key)
+        if entry is None:
+            return None
+        _status, _cached, _expires_at, result, _state, _scheme = entry
+        if result is None:
+            return None
+        return pickled_type(bytes(result)) or "unknown"
 
     def forget_all(self, work: str) -> int:
         """Remove every entry of ``work``."""
@@ -949,6 +1090,20 @@ def _work_summary(work: str) -> dict[str, Any]:
     }
 
 
+def _arg_filters(args: Mapping[str, Any] | None, values: dict[str, Any]) -> dict[str, Any]:
+    """The argument values to match: ``args=`` and the keyword form, merged."""
+    if args is None:
+        return values
+    if not isinstance(args, Mapping):
+        raise TypeError(
+            f"args must map argument names to values, not be a {type(args).__qualname__}"
+        )
+    both = sorted(set(args) & set(values))
+    if both:
+        raise ValueError(f"argument {both[0]!r} is given twice: in args= and as a keyword")
+    return {**args, **values}
+
+
 def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
     """Whether stored args hold ``values``, compared as stored (so ``1`` never matches ``"1"``)."""
     import json
@@ -960,6 +1115,20 @@ def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
             return False
     return True
 
+
+#: What a SQLite query may not do although ``mode=ro`` allows it: each writes a file beside
+#: the store (``VACUUM INTO`` attaches its target first).
+_OUTSIDE_WRITES = {
+    sqlite3.SQLITE_ATTACH: "ATTACH (or VACUUM INTO)",
+    sqlite3.SQLITE_DETACH: "DETACH",
+    sqlite3.SQLITE_CREATE_TEMP_INDEX: "a temporary index",
+    sqlite3.SQLITE_CREATE_TEMP_TABLE: "a temporary table",
+    sqlite3.SQLITE_CREATE_TEMP_TRIGGER: "a temporary trigger",
+    sqlite3.SQLITE_CREATE_TEMP_VIEW: "a temporary view",
+}
+
+#: Said with every refusal on PostgreSQL, whose grammar words it as a syntax error.
+_ONE_QUERY = " (a query here is one SELECT, VALUES, TABLE or WITH ... SELECT, and only reads)"
 
 _registry: dict[str, Store] = {}
 _registry_lock = threading.Lock()
