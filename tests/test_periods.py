@@ -119,3 +119,35 @@ def test_argument_less_run_runs_once_per_simulated_day(url, monkeypatch):
     )
     assert rows[0][0] == 3
     assert json.loads(json.dumps(runs[0].args)) == {"_period": "2026-11-27"}
+
+
+def test_periods_shorter_than_a_minute_are_exact(monkeypatch):
+    """The current label is kept with its period's bounds, not per minute: a 10-second
+    period changes label every 10 seconds, a 90-second one off the minute boundaries."""
+    t0 = dt.datetime(2026, 11, 25, 12, 0, 5, tzinfo=UTC).timestamp()
+    now = [t0]
+    monkeypatch.setattr(periods, "clock", lambda: now[0])
+    ten, ninety = dt.timedelta(seconds=10), dt.timedelta(seconds=90)
+    seen = []
+    for step in range(0, 200, 5):
+        now[0] = t0 + step
+        seen.append((period_label(ten, "UTC"), period_label(ninety, "UTC")))
+        assert seen[-1] == (period_label(ten, "UTC", now[0]), period_label(ninety, "UTC", now[0]))
+    assert len({s[0] for s in seen}) == 21 and len({s[1] for s in seen}) == 3
+    now[0] = t0  # a clock set back is answered for the time it says, not from the memo
+    assert period_label(ten, "UTC") == "2026-11-25T12:00:00Z"
+
+
+def test_every_ten_seconds_runs_every_ten_seconds(url, monkeypatch):
+    now = [dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC).timestamp()]
+    monkeypatch.setattr(periods, "clock", lambda: now[0])
+    ran = []
+
+    @cachework.work(name="often", store=url, every=dt.timedelta(seconds=10))
+    def often():
+        ran.append(now[0])
+
+    for _ in range(60):  # one call a second for a minute
+        often()
+        now[0] += 1
+    assert len(ran) == 6
