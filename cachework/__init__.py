@@ -11,7 +11,7 @@ import logging
 
 from .errors import AlreadyRunning, CacheworkError, StoreError, UnhashableArgument, UnstorableResult
 from .keys import KEY_SCHEME, key_for
-from .periods import period_label
+from .periods import Period, period_label
 from .store import Call, Run, Store
 from .work import CachedFunction, Work, work
 
@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KEY_SCHEME",
+    "Period",
     "AlreadyRunning",
     "CacheworkError",
     "CachedFunction",

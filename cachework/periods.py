@@ -9,10 +9,13 @@ whether it has 23, 24 or 25 hours.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["UNITS", "check_every", "clock", "period_label"]
+__all__ = ["UNITS", "Period", "check_every", "clock", "current", "period_label"]
 
 UNITS = ("minute", "hour", "day", "week", "month")
 _FORMATS = {
@@ -27,9 +30,10 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _US = _dt.timedelta(microseconds=1)
 _SECOND = _dt.timedelta(seconds=1)
 
-#: The current period of each (every, tz): (start, end, label), start and end as clock()
-#: timestamps. Valid while the clock stays in [start, end), whatever the period's length.
-_memo: dict[tuple[object, object], tuple[float, float, str]] = {}
+#: The current period of each (every, tz, lag): (start, end, Period), start and end those of
+#: the period holding now, as clock() timestamps. Valid while the clock stays in [start, end),
+#: whatever the period's length.
+_memo: dict[tuple[object, object, int], tuple[float, float, Period]] = {}
 
 #: Where "now" comes from. Tests and simulations replace it to step through days.
 clock: Callable[[], float] = time.time
@@ -69,24 +73,29 @@ def period_label(
     a ``~2`` suffix, so the two real hours stay two periods.
     """
     if at is None:
-        # An event loop may ask thousands of times a second: the current period's label is
-        # kept with its bounds and served while the clock stays inside them.
-        now = clock()
-        memo = _memo.get((every, tz))
-        if memo is not None and memo[0] <= now < memo[1]:
-            return memo[2]
-        check_every(every, tz)
-        zone = _zone(tz)
-        moment = _moment(now, zone)
-        label = _label(every, zone, moment)
-        start, end = _bounds(every, zone, moment, label)
-        if len(_memo) > 256:  # many works or zones: start over, the current ones come back
-            _memo.clear()
-        _memo[(every, tz)] = (start.timestamp(), end.timestamp(), label)
-        return label
+        return current(every, tz).label
     check_every(every, tz)
     zone = _zone(tz)
     return _label(every, zone, _moment(at, zone))
+
+
+def current(every: str | _dt.timedelta, tz: str | _dt.tzinfo | None = None, lag: int = 0) -> Period:
+    """The period holding now (``clock()``), or the one ``lag`` periods before it."""
+    # An event loop may ask thousands of times a second: the answer is kept with the bounds
+    # of the period holding now and served while the clock stays inside them.
+    now = clock()
+    memo = _memo.get((every, tz, lag))
+    if memo is not None and memo[0] <= now < memo[1]:
+        return memo[2]
+    check_every(every, tz)
+    period = Period.of(every, tz, _dt.datetime.fromtimestamp(now, tz=_UTC))
+    start, end = period.start.timestamp(), period.end.timestamp()
+    for _ in range(lag):
+        period = period.previous()
+    if len(_memo) > 256:  # many works or zones: start over, the current ones come back
+        _memo.clear()
+    _memo[(every, tz, lag)] = (start, end, period)
+    return period
 
 
 def _moment(at: _dt.datetime | float, zone: _dt.tzinfo | None) -> _dt.datetime:
@@ -94,8 +103,10 @@ def _moment(at: _dt.datetime | float, zone: _dt.tzinfo | None) -> _dt.datetime:
     if isinstance(at, (int, float)):
         return _dt.datetime.fromtimestamp(at, tz=_UTC)
     if at.tzinfo is None:
-        return at.replace(tzinfo=zone) if zone is not None else at.astimezone()
-    return at
+        at = at.replace(tzinfo=zone) if zone is not None else at.astimezone()
+    # Through UTC: a wall time that does not exist (skipped by DST) becomes the real moment
+    # it names (as fold=0 reads it), not a label no moment has.
+    return at.astimezone(_UTC)
 
 
 def _local(moment: _dt.datetime, zone: _dt.tzinfo | None) -> _dt.datetime:
@@ -226,3 +237,201 @@ def _end(every: str, zone: _dt.tzinfo | None, moment: _dt.datetime, label: str) 
         if _label(every, zone, end) != label:
             return end
         at = end
+
+
+# -- Period ----------------------------------------------------------------------------------
+_EXAMPLES = {
+    "minute": "2026-11-25T14:03",
+    "hour": "2026-11-25T14",
+    "day": "2026-11-25",
+    "week": "2026-W48",
+    "month": "2026-11",
+}
+_LABEL_RE = {
+    "minute": re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(~2)?"),
+    "hour": re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})(~2)?"),
+    "day": re.compile(r"\d{4}-\d{2}-\d{2}"),
+    "week": re.compile(r"(\d{4})-W(\d{2})"),
+    "month": re.compile(r"(\d{4})-(\d{2})"),
+}
+_STEP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z")
+_DAY = _dt.timedelta(days=1)
+
+
+def _every_text(every: str | _dt.timedelta) -> str:
+    return repr(every) if isinstance(every, _dt.timedelta) else f"{every!r}"
+
+
+@dataclass(frozen=True, repr=False)
+class Period:
+    """One period of an ``every=`` schedule: the day (hour, week, ...) a call belongs to.
+
+    ``start`` and ``end`` are aware datetimes in the schedule's zone, ``end`` exclusive and
+    equal to the next period's ``start``, so a 23- or 25-hour day is exactly that long.
+    ``label`` is what the key and the ``_period`` argument hold. Periods of one schedule
+    are ordered by time; make them with ``Period.of``.
+    """
+
+    label: str
+    start: _dt.datetime
+    end: _dt.datetime
+    every: str | _dt.timedelta
+    tz: str | _dt.tzinfo | None
+
+    @classmethod
+    def of(
+        cls,
+        every: str | _dt.timedelta,
+        tz: str | _dt.tzinfo | None,
+        value: Period | str | _dt.date | _dt.datetime,
+    ) -> Period:
+        """The period of ``every`` in ``tz`` named by ``value``: a label (``2026-11-25``),
+        a ``date`` (the period holding its first moment; periods of a day or longer), a
+        ``datetime`` (naive: wall time in ``tz``) or a Period of the same schedule.
+
+        A value of another unit (a month label for a day, a week Period for a day) or a
+        label no moment has (an hour skipped by DST) is refused with a ``ValueError``.
+        """
+        check_every(every, tz)
+        zone = _zone(tz)
+        if isinstance(value, Period):
+            if value.every != every or _zone(value.tz) != zone:
+                raise ValueError(
+                    f"period {value.label!r} is of every={_every_text(value.every)}, "
+                    f"tz={value.tz!r}; this schedule is every={_every_text(every)}, tz={tz!r}"
+                )
+            return value if value.tz == tz else _at(every, tz, zone, value.start)
+        if isinstance(value, _dt.datetime):
+            return _at(every, tz, zone, _moment(value, zone))
+        if isinstance(value, _dt.date):
+            return _at(every, tz, zone, _day_start(every, zone, value))
+        if isinstance(value, str):
+            return _parse(every, tz, zone, value)
+        raise TypeError(
+            f"a period is given as a label, a date, a datetime or a Period, not {value!r}"
+        )
+
+    def next(self) -> Period:
+        """The period that starts where this one ends."""
+        return _at(self.every, self.tz, _zone(self.tz), self.end)
+
+    def previous(self) -> Period:
+        """The period that ends where this one starts."""
+        # In UTC: arithmetic on a zoned datetime is wall-clock arithmetic, which lands in
+        # the wrong hour next to a clock change.
+        return _at(self.every, self.tz, _zone(self.tz), self.start.astimezone(_UTC) - _US)
+
+    def __str__(self) -> str:
+        return self.label
+
+    def __repr__(self) -> str:
+        return f"Period({self.label!r}, every={_every_text(self.every)}, tz={self.tz!r})"
+
+    # Ordered by time, within one schedule. Compared in UTC: two datetimes with the same
+    # zone compare by wall time, which would make the two passes of a repeated hour equal.
+    def _order(self, other: object) -> tuple[_dt.datetime, _dt.datetime] | None:
+        if (
+            not isinstance(other, Period)
+            or other.every != self.every
+            or _zone(other.tz) != _zone(self.tz)
+        ):
+            return None
+        return self.start.astimezone(_UTC), other.start.astimezone(_UTC)
+
+    def __lt__(self, other: object) -> bool:
+        pair = self._order(other)
+        return NotImplemented if pair is None else pair[0] < pair[1]
+
+    def __le__(self, other: object) -> bool:
+        pair = self._order(other)
+        return NotImplemented if pair is None else pair[0] <= pair[1]
+
+    def __gt__(self, other: object) -> bool:
+        pair = self._order(other)
+        return NotImplemented if pair is None else pair[0] > pair[1]
+
+    def __ge__(self, other: object) -> bool:
+        pair = self._order(other)
+        return NotImplemented if pair is None else pair[0] >= pair[1]
+
+
+Period.__module__ = "cachework"
+
+
+def _at(
+    every: str | _dt.timedelta, tz: Any, zone: _dt.tzinfo | None, moment: _dt.datetime
+) -> Period:
+    """The period holding ``moment``."""
+    label = _label(every, zone, moment)
+    start, end = _bounds(every, zone, moment, label)
+    return Period(label, _local(start, zone), _local(end, zone), every, tz)
+
+
+def _day_start(every: str | _dt.timedelta, zone: _dt.tzinfo | None, day: _dt.date) -> _dt.datetime:
+    """The first moment of ``day``, for schedules whose periods are a day or longer: a date
+    names many shorter periods, so for those it is refused."""
+    if isinstance(every, _dt.timedelta):
+        if every % _DAY:
+            raise ValueError(
+                f"a date names many periods of every={_every_text(every)}: give a datetime "
+                "or a label"
+            )
+        # Timedelta periods are steps of UTC time: a date is its UTC midnight.
+        return _dt.datetime.combine(day, _dt.time(), tzinfo=_UTC)
+    if every in ("minute", "hour"):
+        raise ValueError(
+            f"a date names many {every}s: give a datetime or a label like {_EXAMPLES[every]!r}"
+        )
+    # Midnight, wall time: where it does not exist (DST at midnight), the day starts when
+    # the clocks jump, which is what the zone gives fold=0 in a gap.
+    return _moment(_dt.datetime.combine(day, _dt.time()), zone)
+
+
+def _parse(every: str | _dt.timedelta, tz: Any, zone: _dt.tzinfo | None, label: str) -> Period:
+    if isinstance(every, _dt.timedelta):
+        example = _step_label(every, _step_start(every, _EPOCH + 20416 * _DAY))
+        match = _STEP_RE.fullmatch(label)
+        if match is None or bool(match.group(1)) != (every < _SECOND):
+            raise ValueError(
+                f"{label!r} is not a label of every={_every_text(every)} (like {example!r})"
+            )
+        shown = _dt.datetime.strptime(label[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_UTC)
+        if match.group(1):
+            shown += int(match.group(1)[1:]) * _US
+        # The label shows the step's start, truncated to the second: the step starting first
+        # at or after it is the only candidate.
+        moment = _EPOCH - ((_EPOCH - shown) // every) * every
+    else:
+        unit = every
+        match = _LABEL_RE[unit].fullmatch(label)
+        if match is None:
+            raise ValueError(f"{label!r} is not a {unit} label (like {_EXAMPLES[unit]!r})")
+        try:
+            if unit == "week":
+                wall = _dt.datetime.combine(
+                    _dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1),
+                    _dt.time(),
+                )
+            elif unit == "month":
+                wall = _dt.datetime(int(match.group(1)), int(match.group(2)), 1)
+            elif unit == "day":
+                wall = _dt.datetime.fromisoformat(label)
+            else:
+                wall = _dt.datetime.fromisoformat(
+                    f"{match.group(1)}T{match.group(2)}:{match.group(3) if unit == 'minute' else '00'}"
+                ).replace(fold=1 if label.endswith("~2") else 0)
+        except ValueError as e:
+            raise ValueError(f"{label!r} is not a {unit} label: {e}") from None
+        moment = _moment(wall, zone)
+    period = _at(every, tz, zone, moment)
+    if period.label != label and label.endswith("~2"):
+        # Where the clocks go back by less than the unit (Lord Howe: 30 minutes), the
+        # hour's start is not repeated; its second pass follows the first.
+        period = period.next()
+    if period.label != label:
+        where = f"in {tz}" if tz is not None else "in this machine's local time"
+        raise ValueError(
+            f"no moment {where} has the {every if isinstance(every, str) else 'period'} "
+            f"label {label!r} (a time skipped, or not repeated, by a clock change?)"
+        )
+    return period
