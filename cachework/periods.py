@@ -12,7 +12,6 @@ import datetime as _dt
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["UNITS", "Period", "check_every", "clock", "current", "period_label"]
@@ -262,21 +261,54 @@ def _every_text(every: str | _dt.timedelta) -> str:
     return repr(every) if isinstance(every, _dt.timedelta) else f"{every!r}"
 
 
-@dataclass(frozen=True, repr=False)
 class Period:
     """One period of an ``every=`` schedule: the day (hour, week, ...) a call belongs to.
 
     ``start`` and ``end`` are aware datetimes in the schedule's zone, ``end`` exclusive and
     equal to the next period's ``start``, so a 23- or 25-hour day is exactly that long.
     ``label`` is what the key and the ``_period`` argument hold. Periods of one schedule
-    are ordered by time; make them with ``Period.of``.
+    are ordered by time; make them with ``Period.of``. Immutable and hashable.
     """
 
+    # Written out rather than a frozen dataclass: dataclasses imports inspect, which a cold
+    # start of cachework does not otherwise pay for.
+    __slots__ = ("label", "start", "end", "every", "tz")
     label: str
     start: _dt.datetime
     end: _dt.datetime
     every: str | _dt.timedelta
     tz: str | _dt.tzinfo | None
+
+    def __init__(
+        self,
+        label: str,
+        start: _dt.datetime,
+        end: _dt.datetime,
+        every: str | _dt.timedelta,
+        tz: str | _dt.tzinfo | None,
+    ) -> None:
+        for name, value in zip(self.__slots__, (label, start, end, every, tz), strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Period is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Period is immutable: cannot delete {name!r}")
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.label, self.start, self.end, self.every, self.tz)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Period:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Period, self._fields())
 
     @classmethod
     def of(
