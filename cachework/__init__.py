@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import logging
 
-from .errors import AlreadyRunning, CacheworkError, StoreError, UnhashableArgument, UnstorableResult
+from ._periodic import BackfillReport
+from .errors import (
+    AlreadyRunning,
+    CacheworkError,
+    CatchupFailed,
+    StoreError,
+    UnhashableArgument,
+    UnstorableResult,
+)
 from .keys import KEY_SCHEME, key_for
 from .periods import Period, period_label
 from .store import Call, Run, Store
@@ -21,8 +29,10 @@ __all__ = [
     "KEY_SCHEME",
     "Period",
     "AlreadyRunning",
+    "BackfillReport",
     "CacheworkError",
     "CachedFunction",
+    "CatchupFailed",
     "Call",
     "Run",
     "Store",

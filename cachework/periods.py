@@ -14,7 +14,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["UNITS", "Period", "check_every", "clock", "current", "period_label"]
+__all__ = [
+    "UNITS",
+    "Period",
+    "check_every",
+    "clock",
+    "current",
+    "every_text",
+    "parse_every",
+    "period_label",
+    "tz_text",
+]
 
 UNITS = ("minute", "hour", "day", "week", "month")
 _FORMATS = {
@@ -259,6 +269,36 @@ _DAY = _dt.timedelta(days=1)
 
 def _every_text(every: str | _dt.timedelta) -> str:
     return repr(every) if isinstance(every, _dt.timedelta) else f"{every!r}"
+
+
+def every_text(every: str | _dt.timedelta) -> str:
+    """``every`` as stored in ``cachework_works``: a unit, or a timedelta in seconds (``900s``)."""
+    if isinstance(every, str):
+        return every
+    seconds = every.total_seconds()
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{seconds!r}s"
+
+
+def parse_every(text: str) -> str | _dt.timedelta:
+    """The inverse of ``every_text``."""
+    if text in UNITS:
+        return text
+    if text.endswith("s"):
+        try:
+            every = _dt.timedelta(seconds=float(text[:-1]))
+        except ValueError:
+            pass
+        else:
+            check_every(every)
+            return every
+    raise ValueError(f"every {text!r} is not a unit {UNITS} nor a number of seconds like '900s'")
+
+
+def tz_text(tz: str | _dt.tzinfo | None) -> str | None:
+    """``tz`` as stored: a zoneinfo name, or None for the machine's local time."""
+    if tz is None or isinstance(tz, str):
+        return tz
+    return getattr(tz, "key", None) or str(tz)
 
 
 class Period:
