@@ -218,29 +218,36 @@ def _write_schedule(store: Store, name: str, every: str, tz: str | None, lag: in
     log.info("recorded the schedule of %s: every=%s tz=%s lag=%d", name, every, tz, lag)
 
 
-def first_recorded(work: Work) -> Period | None:
-    """The oldest period this work has a run for, in its schedule (labels of an earlier
-    schedule, say hours before it became daily, are passed over)."""
+def label_column(args: Any, dialect: str) -> Any:
+    """SQL for the ``_period`` label inside an ``args`` column."""
+    import sqlalchemy as sa
+
+    if dialect == "postgresql":
+        return sa.func.jsonb_extract_path_text(args, "_period")
+    return sa.func.json_extract(args, "$._period")
+
+
+def first_period(
+    store: Store, name: str, every: str | _dt.timedelta, tz: str | _dt.tzinfo | None
+) -> Period | None:
+    """The oldest period of this schedule that work ``name`` has a run for (labels of an
+    earlier schedule, say hours before it became daily, are passed over)."""
     import sqlalchemy as sa
 
     from .schema import runs
 
-    engine = work.store._engine()
-    label: Any
-    if engine.dialect.name == "postgresql":
-        label = sa.func.jsonb_extract_path_text(runs.c.args, "_period")
-    else:
-        label = sa.func.json_extract(runs.c.args, "$._period")
+    engine = store._engine()
+    label = label_column(runs.c.args, engine.dialect.name)
     q = (
         sa.select(label.label("period"))
-        .where(runs.c.work == work.name, label.is_not(None))
+        .where(runs.c.work == name, label.is_not(None))
         .distinct()
         .order_by(label)
     )
     with engine.connect() as conn:
         for (text,) in conn.execute(q):
             try:
-                return Period.of(work._cw_every, work._cw_tz, text)
+                return Period.of(every, tz, text)
             except (TypeError, ValueError):
                 continue
     return None
@@ -324,7 +331,7 @@ def catch_up(
     if until is not None:
         start: Period | None = until
     elif work._cw_catchup is True:
-        start = first_recorded(work)
+        start = first_period(work.store, work.name, work._cw_every, work._cw_tz)
     else:
         start = work._cw_catchup
     failed: dict[str, str] = {}
