@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import logging
 
-from .errors import AlreadyRunning, CacheworkError, StoreError, UnhashableArgument, UnstorableResult
+from ._periodic import BackfillReport
+from .errors import (
+    AlreadyRunning,
+    CacheworkError,
+    CatchupFailed,
+    StoreError,
+    UnhashableArgument,
+    UnstorableResult,
+)
 from .keys import KEY_SCHEME, key_for
-from .periods import period_label
+from .periods import Period, period_label
 from .store import Call, Run, Store
 from .work import CachedFunction, Work, work
 
@@ -19,9 +27,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KEY_SCHEME",
+    "Period",
     "AlreadyRunning",
+    "BackfillReport",
     "CacheworkError",
     "CachedFunction",
+    "CatchupFailed",
     "Call",
     "Run",
     "Store",

@@ -79,4 +79,18 @@ runs = sa.Table(
 # history needs none: it is read newest first by id, and ids grow with started_at.
 sa.Index("ix_cachework_runs_work_key", runs.c.work, runs.c.key)
 
+#: One row per work with a schedule: what the calendar and catch-up need to know about a work
+#: without its code. Written off the hit path, when a work's first run in a process finds
+#: the row missing or different.
+works = sa.Table(
+    "cachework_works",
+    metadata,
+    sa.Column("work", sa.String(255), primary_key=True),
+    # "minute", "hour", "day", "week", "month", or a timedelta as seconds ("900s").
+    sa.Column("every", sa.String(64), nullable=False),
+    sa.Column("tz", sa.String(64)),  # a zoneinfo name; NULL: the local time of the machine
+    sa.Column("lag", sa.Integer, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
 VERSION_TABLE = "cachework_alembic_version"

@@ -36,9 +36,9 @@ log = logging.getLogger("cachework")
 
 DEFAULT_URL = "sqlite:///cachework.db"
 #: The schema revision this library reads and writes; tests check it is Alembic's head.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 #: Every revision this library can upgrade from. A store at any other is newer than us.
-KNOWN_REVISIONS = ("0001",)
+KNOWN_REVISIONS = ("0001", "0002")
 #: A running call whose owner has not beaten for this long is presumed dead (seconds).
 DEFAULT_LEASE = 60.0
 #: Every status a run of the history can have; an entry's status is one of the first three.

@@ -21,13 +21,17 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from . import keys
+from . import keys, periods
 from ._heartbeat import heartbeats
-from .errors import AlreadyRunning, StoreError, UnstorableResult
+from ._periodic import PeriodCall as _PeriodCall
+from .errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
+from .periods import Period
 from .store import DEFAULT_LEASE, Store, get_store
 
 if TYPE_CHECKING:
     import concurrent.futures as _cf
+
+    from ._periodic import BackfillReport
 
 __all__ = ["CachedFunction", "Work", "work"]
 
@@ -41,6 +45,8 @@ _ON_RUNNING = ("wait", "skip", "raise")
 #: A return value larger than this is refused (UnstorableResult) rather than bloating the store.
 MAX_RESULT_BYTES = 2**30  # 1 GiB
 _POLL_FIRST_S, _POLL_MAX_S = 0.005, 0.25  # waiting polls one read per period: ~0.1% of a core
+#: A catch-up refuses to run more missed periods than this unless told otherwise.
+CATCHUP_LIMIT = 1000
 _RECLAIM_EVERY_S = 1.0  # how often a waiter re-checks that the owner is alive
 
 
@@ -255,6 +261,10 @@ class Work:
     _cw_parallel = False
     _cw_every: Any = None
     _cw_tz: Any = None
+    _cw_lag = 0
+    _cw_catchup: Any = None  # None, True (from the first recorded period) or a Period
+    _cw_catchup_limit = CATCHUP_LIMIT
+    _cw_period: Period | None = None
     _cw_on_running = "wait"
     _cw_wait_timeout: float | None = None
     _cw_lease: float | None = None
@@ -282,6 +292,9 @@ class Work:
         lease: float | None = None,
         executor: _cf.Executor | None = None,
         max_result_bytes: int = MAX_RESULT_BYTES,
+        lag: int = 0,
+        catchup: bool | str | _dt.date | _dt.datetime | Period | None = None,
+        catchup_limit: int = CATCHUP_LIMIT,
     ) -> None:
         if on_running not in _ON_RUNNING:
             raise ValueError(f"on_running must be one of {_ON_RUNNING}, not {on_running!r}")
@@ -315,6 +328,29 @@ class Work:
             )
         self._cw_max_result_bytes = max_result_bytes
         self._cw_status = "not_started"
+        self._init_schedule(lag, catchup, catchup_limit)
+
+    def _init_schedule(self, lag: Any, catchup: Any, catchup_limit: Any) -> None:
+        """Check and keep ``lag``, ``catchup`` and ``catchup_limit`` (periods, with every=)."""
+        for what, value, least in (("lag", lag, 0), ("catchup_limit", catchup_limit, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{what} must be a whole number >= {least}, not {value!r}")
+        if self._cw_every is None and (lag or catchup not in (None, False)):
+            given = "lag" if lag else "catchup"
+            raise ValueError(f"{given}= counts periods: give every= too")
+        self._cw_lag = lag
+        self._cw_catchup_limit = catchup_limit
+        if catchup is None or catchup is False:
+            self._cw_catchup = None
+        elif catchup is True:
+            self._cw_catchup = True
+        else:
+            try:
+                self._cw_catchup = Period.of(self._cw_every, self._cw_tz, catchup)
+            except (TypeError, ValueError) as e:
+                raise ValueError(
+                    f"catchup must be None, True or the first period to run: {e}"
+                ) from None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -379,6 +415,19 @@ class Work:
     def every(self) -> Any:
         return self._cw_every
 
+    @property
+    def tz(self) -> Any:
+        return self._cw_tz
+
+    @property
+    def lag(self) -> int:
+        return self._cw_lag
+
+    @property
+    def period(self) -> Period | None:
+        """The Period of the latest call (None before the first, or without every=)."""
+        return self._cw_period
+
     # -- status of the latest call, as in Lightning ----------------------------------------
     @property
     def status(self) -> str:
@@ -414,6 +463,47 @@ class Work:
         """Remove the entry that ``run(*args, **kwargs)`` would hit, so that call runs again."""
         return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
 
+    def run_for(
+        self, period: Period | str | _dt.date | _dt.datetime, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run (or hit) the call of a past or current ``period``: a label, date, datetime or
+        Period of this work's schedule. No catch-up runs before it."""
+        from ._periodic import function
+
+        return self._cw_call_period(
+            function(self), args, kwargs, self._period_of(period, "run_for")
+        )
+
+    def missing(
+        self,
+        start: Period | str | _dt.date | _dt.datetime,
+        end: Period | str | _dt.date | _dt.datetime | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Labels of the periods from ``start`` to ``end`` (default: the current period),
+        oldest first, with no succeeded entry for these arguments."""
+        from . import _periodic
+
+        first, last = self._period_range(start, end, "missing")
+        return [p.label for p, ok in _periodic.succeeded(self, first, last, args, kwargs) if not ok]
+
+    def backfill(
+        self,
+        start: Period | str | _dt.date | _dt.datetime,
+        end: Period | str | _dt.date | _dt.datetime | None = None,
+        *args: Any,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> BackfillReport:
+        """Run the missing and failed periods from ``start`` to ``end`` (default: the
+        current period), oldest first, in this thread; a failure does not stop the others.
+        Returns which labels ran, hit, failed (with the error) or, under ``dry_run``, would run."""
+        from . import _periodic
+
+        first, last = self._period_range(start, end, "backfill")
+        return _periodic.backfill(self, first, last, args, kwargs, dry_run)
+
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for the latest parallel call and return its result (raises what it raised)."""
         future = self._cw_future
@@ -422,20 +512,26 @@ class Work:
         return future.result(timeout)
 
     # -- the machinery ----------------------------------------------------------------------
-    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        bound = self._cw_binder(args, kwargs)
-        if self._cw_every is not None:
-            from .periods import period_label
+    def _bind(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
+    ) -> dict[str, Any]:
+        """The bound arguments of an every= call: ``period`` is the call's, not the caller's."""
+        from ._periodic import bind
 
-            bound["_period"] = period_label(self._cw_every, self._cw_tz)
-        return bound
+        return bind(self, args, kwargs, period)
 
     def _bound_key(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], raw: Any = None
     ) -> tuple[dict[str, Any], str, tuple[Any, ...] | None]:
         """The bound arguments of a call, its key, and the memo slot a hit may fill."""
         if self._cw_every is not None:
-            bound = self._bind(args, kwargs)
+            # The period was fixed when the call was made and travels with it (a PeriodCall);
+            # key() and forget() without a call mean the current one.
+            if raw.__class__ is _PeriodCall:
+                period = raw.period
+            else:
+                period = periods.current(self._cw_every, self._cw_tz, self._cw_lag)
+            bound = self._bind(args, kwargs, period)
             return bound, keys.key_for(bound, self._cw_version), None
         memo_key = _memo_key(args, kwargs)
         if memo_key is not None:
@@ -460,9 +556,65 @@ class Work:
     def _cw_call(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        if self._cw_every is not None:
+            return self._cw_call_period(raw, args, kwargs)
         if self._cw_parallel:
             return self._cw_submit(raw, args, kwargs)
         return self._cw_execute(raw, args, kwargs)
+
+    # -- periods: every= calls --------------------------------------------------------------
+    def _cw_call_period(
+        self,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        period: Period | None = None,
+    ) -> Any:
+        """An every= call: its period is fixed here, once, and travels with the call."""
+        explicit = period is not None
+        if period is None:
+            period = periods.current(self._cw_every, self._cw_tz, self._cw_lag)
+        call = self.__dict__.get("_cw_pcall")
+        if call is None or call.period is not period or call.fn is not raw:
+            call = self.__dict__["_cw_pcall"] = _PeriodCall(raw, period, self)
+        self._cw_period = period
+        failed = None
+        if self._cw_catchup is not None and not explicit:
+            from ._periodic import catch_up
+
+            failed = catch_up(self, raw, args, kwargs, period)
+        if self._cw_parallel:
+            result = self._cw_submit(call, args, kwargs)
+        else:
+            result = self._cw_execute(call, args, kwargs)
+        if failed:
+            raise CatchupFailed(self.name, failed, result)
+        return result
+
+    def _period_of(self, value: Any, verb: str) -> Period:
+        """``value`` as a Period of this work's schedule, refused if it has not begun."""
+        if self._cw_every is None:
+            raise TypeError(f"{self.name}: {verb} needs a work with every= periods")
+        period = Period.of(self._cw_every, self._cw_tz, value)
+        now = periods.current(self._cw_every, self._cw_tz)
+        if period > now:
+            raise ValueError(
+                f"{self.name}: period {period.label} is in the future (the current period "
+                f"is {now.label})"
+            )
+        return period
+
+    def _period_range(self, start: Any, end: Any, verb: str) -> tuple[Period, Period]:
+        first = self._period_of(start, verb)
+        if end is None:
+            last = periods.current(self._cw_every, self._cw_tz, self._cw_lag)
+        else:
+            last = self._period_of(end, verb)
+        if first > last:
+            raise ValueError(
+                f"{self.name}: {verb} from {first.label} to {last.label}: start is after end"
+            )
+        return first, last
 
     def _cw_submit(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -483,7 +635,7 @@ class Work:
     ) -> Any:
         # The hot path: every call that hits goes through these lines, so they avoid
         # properties and helper calls where a plain attribute will do.
-        bound, key, memo_key = self._bound_key(args, kwargs)
+        bound, key, memo_key = self._bound_key(args, kwargs, raw)
         store = self._cw_store
         if store.__class__ is not Store:
             store = self.store
@@ -850,8 +1002,9 @@ class CachedFunction(Work, Generic[P, R]):
             self._cw_name = _default_name(fn.__module__, fn.__qualname__)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self._cw_parallel:  # spelled out rather than via _cw_call: one call less per hit
-            return self._cw_submit(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
+        if self._cw_parallel or self._cw_every is not None:
+            # spelled out rather than via _cw_call for the plain case: one call less per hit
+            return self._cw_call(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
         return self._cw_execute(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
@@ -889,6 +1042,9 @@ def work(
     lease: float | None = ...,
     executor: _cf.Executor | None = ...,
     max_result_bytes: int = ...,
+    lag: int = ...,
+    catchup: bool | str | _dt.date | _dt.datetime | Period | None = ...,
+    catchup_limit: int = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 def work(fn: Any = None, /, **options: Any) -> Any:
     """Make a plain function a work: ``@work`` or ``@work(name=..., store=..., ...)``."""

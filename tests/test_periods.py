@@ -119,3 +119,209 @@ def test_argument_less_run_runs_once_per_simulated_day(url, monkeypatch):
     )
     assert rows[0][0] == 3
     assert json.loads(json.dumps(runs[0].args)) == {"_period": "2026-11-27"}
+
+
+def test_periods_shorter_than_a_minute_are_exact(monkeypatch):
+    """The current label is kept with its period's bounds, not per minute: a 10-second
+    period changes label every 10 seconds, a 90-second one off the minute boundaries."""
+    t0 = dt.datetime(2026, 11, 25, 12, 0, 5, tzinfo=UTC).timestamp()
+    now = [t0]
+    monkeypatch.setattr(periods, "clock", lambda: now[0])
+    ten, ninety = dt.timedelta(seconds=10), dt.timedelta(seconds=90)
+    seen = []
+    for step in range(0, 200, 5):
+        now[0] = t0 + step
+        seen.append((period_label(ten, "UTC"), period_label(ninety, "UTC")))
+        assert seen[-1] == (period_label(ten, "UTC", now[0]), period_label(ninety, "UTC", now[0]))
+    assert len({s[0] for s in seen}) == 21 and len({s[1] for s in seen}) == 3
+    now[0] = t0  # a clock set back is answered for the time it says, not from the memo
+    assert period_label(ten, "UTC") == "2026-11-25T12:00:00Z"
+
+
+def test_every_ten_seconds_runs_every_ten_seconds(url, monkeypatch):
+    now = [dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC).timestamp()]
+    monkeypatch.setattr(periods, "clock", lambda: now[0])
+    ran = []
+
+    @cachework.work(name="often", store=url, every=dt.timedelta(seconds=10))
+    def often():
+        ran.append(now[0])
+
+    for _ in range(60):  # one call a second for a minute
+        often()
+        now[0] += 1
+    assert len(ran) == 6
+
+
+# -- Period ------------------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cachework import Period  # noqa: E402
+
+ZONES = [
+    "Europe/Paris",
+    "UTC",
+    "America/New_York",
+    "Australia/Lord_Howe",  # DST moves the clocks by 30 minutes
+    "America/Sao_Paulo",  # until 2019, DST began and ended at midnight
+]
+EVERYS = [
+    "minute",
+    "hour",
+    "day",
+    "week",
+    "month",
+    dt.timedelta(seconds=10),
+    dt.timedelta(seconds=90),
+    dt.timedelta(minutes=15),
+    dt.timedelta(hours=6),
+    dt.timedelta(days=1),
+    dt.timedelta(days=7),
+    dt.timedelta(milliseconds=250),
+]
+# Moments where periods are hard: clock changes, month and year ends, ISO week 53.
+ANCHORS = [
+    dt.datetime(2026, 3, 29, 1, tzinfo=UTC),  # Paris: 23-hour day
+    dt.datetime(2026, 10, 25, 1, tzinfo=UTC),  # Paris: 25-hour day
+    dt.datetime(2026, 3, 8, 7, tzinfo=UTC),  # New York
+    dt.datetime(2026, 11, 1, 6, tzinfo=UTC),
+    dt.datetime(2026, 4, 4, 15, tzinfo=UTC),  # Lord Howe: 02:00 -> 01:30
+    dt.datetime(2026, 10, 3, 15, 30, tzinfo=UTC),
+    dt.datetime(2018, 11, 4, 3, tzinfo=UTC),  # Sao Paulo: midnight -> 01:00
+    dt.datetime(2019, 2, 17, 2, tzinfo=UTC),  # Sao Paulo: midnight -> 23:00 the day before
+    dt.datetime(2026, 12, 31, 23, tzinfo=UTC),
+    dt.datetime(2027, 1, 4, tzinfo=UTC),
+    dt.datetime(2028, 2, 29, 23, tzinfo=UTC),
+]
+moments = st.one_of(
+    st.datetimes(
+        min_value=dt.datetime(2015, 1, 1),
+        max_value=dt.datetime(2030, 12, 31),
+        timezones=st.just(UTC),
+    ),
+    st.builds(
+        lambda anchor, us: anchor + dt.timedelta(microseconds=us),
+        st.sampled_from(ANCHORS),
+        st.integers(-3 * 86400 * 10**6, 3 * 86400 * 10**6),
+    ),
+    st.builds(  # exactly on, or a microsecond either side of, an anchor's whole hour
+        lambda anchor, h, us: anchor + dt.timedelta(hours=h, microseconds=us),
+        st.sampled_from(ANCHORS),
+        st.integers(-30, 30),
+        st.sampled_from([-1, 0, 1]),
+    ),
+)
+_US = dt.timedelta(microseconds=1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(ZONES), st.sampled_from(EVERYS), moments)
+def test_a_period_agrees_with_period_label(zone, every, moment):
+    p = Period.of(every, zone, moment)
+    assert p.label == str(p) == period_label(every, zone, moment)
+    assert p.start <= moment < p.end  # aware comparisons: by instant
+    assert (
+        p.start.tzinfo is not None
+        and p.start.utcoffset() == p.start.astimezone(ZoneInfo(zone)).utcoffset()
+    )
+    # The period is exactly the moments with its label: none just before or at its end.
+    # (Steps in UTC: arithmetic on a zoned datetime is wall-clock arithmetic.)
+    start, end = p.start.astimezone(UTC), p.end.astimezone(UTC)
+    assert period_label(every, zone, start) == p.label
+    assert period_label(every, zone, end - _US) == p.label
+    assert period_label(every, zone, start - _US) != p.label
+    assert period_label(every, zone, end) != p.label
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(ZONES), st.sampled_from(EVERYS), moments)
+def test_period_round_trips(zone, every, moment):
+    p = Period.of(every, zone, moment)
+    assert Period.of(every, zone, p.label) == p
+    assert Period.of(every, zone, p) == p
+    assert Period.of(every, zone, p.start) == p
+    assert Period.of(every, ZoneInfo(zone), p).label == p.label
+    nxt, prev = p.next(), p.previous()
+    assert nxt.start == p.end and prev.end == p.start
+    assert nxt.previous() == p == prev.next()
+    assert prev < p < nxt and p <= p and p >= p and not p < p
+    assert sorted([nxt, p, prev]) == [prev, p, nxt]
+    assert len({prev, p, nxt}) == 3
+    if every in ("day", "week", "month"):  # a date of the period names it too
+        local_day = p.start.astimezone(ZoneInfo(zone)).date()
+        assert Period.of(every, zone, local_day) == p
+
+
+def test_days_are_23_24_and_25_hours_long_in_paris():
+    def hours(label):
+        p = Period.of("day", "Europe/Paris", label)
+        return (p.end.astimezone(UTC) - p.start.astimezone(UTC)) / dt.timedelta(hours=1)
+
+    assert [hours(d) for d in ("2026-03-29", "2026-03-30", "2026-10-25")] == [23, 24, 25]
+    day = Period.of("day", "Europe/Paris", "2026-10-25")
+    assert day.start == dt.datetime(2026, 10, 25, tzinfo=ZoneInfo("Europe/Paris"))
+    assert day.start.tzinfo == ZoneInfo("Europe/Paris") and day.every == "day"
+    assert day.tz == "Europe/Paris"
+
+
+def test_the_two_passes_of_a_repeated_hour_are_two_ordered_periods():
+    first = Period.of("hour", "Europe/Paris", "2026-10-25T02")
+    second = first.next()
+    assert second.label == "2026-10-25T02~2" and second.next().label == "2026-10-25T03"
+    assert first < second and first != second
+    assert second.start.astimezone(UTC) == dt.datetime(2026, 10, 25, 1, tzinfo=UTC)
+
+
+def test_weeks_months_and_years_turn_over():
+    assert Period.of("week", "UTC", "2026-W53").next().label == "2027-W01"
+    assert Period.of("week", "UTC", dt.date(2027, 1, 1)).label == "2026-W53"
+    assert Period.of("month", "UTC", "2026-12").next().label == "2027-01"
+    assert Period.of("day", "UTC", "2027-01-01").previous().label == "2026-12-31"
+    assert Period.of("day", "UTC", "2028-02-28").next().label == "2028-02-29"
+    step = Period.of(dt.timedelta(hours=6), "UTC", "2026-12-31T18:00:00Z")
+    assert step.next().label == "2027-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "every,value,message",
+    [
+        ("day", "2026-11", "not a day label .*2026-11-25"),
+        ("month", "2026-11-25", "not a month label"),
+        ("week", "2026-W54", "not a week label"),
+        ("day", "2026-02-30", "not a day label"),
+        ("hour", "2026-03-29T02", "no moment in Europe/Paris has the hour label"),  # skipped
+        ("hour", "2026-10-25T03~2", "no moment"),  # not repeated
+        ("hour", dt.date(2026, 11, 25), "a date names many hours"),
+        (dt.timedelta(hours=6), "2026-11-25T01:00:00Z", "no moment"),  # not a step's start
+        (dt.timedelta(hours=6), "2026-11-25", "not a label of every="),
+        (dt.timedelta(hours=6), dt.date(2026, 11, 25), "a date names many periods"),
+    ],
+)
+def test_a_value_of_another_unit_is_refused(every, value, message):
+    with pytest.raises(ValueError, match=message):
+        Period.of(every, "Europe/Paris", value)
+
+
+def test_a_period_of_another_schedule_is_refused():
+    week = Period.of("week", "Europe/Paris", "2026-W48")
+    with pytest.raises(ValueError, match="of every='week'.*this schedule is every='day'"):
+        Period.of("day", "Europe/Paris", week)
+    with pytest.raises(ValueError, match="tz='UTC'"):
+        Period.of("day", "Europe/Paris", Period.of("day", "UTC", "2026-11-25"))
+    with pytest.raises(TypeError):
+        _ = week < Period.of("day", "Europe/Paris", "2026-11-25")
+    with pytest.raises(TypeError, match="label, a date, a datetime or a Period"):
+        Period.of("day", "UTC", 20261125)
+
+
+def test_period_is_public_frozen_and_pickles():
+    import pickle
+
+    p = Period.of("day", "Europe/Paris", "2026-11-25")
+    assert "Period" in cachework.__all__ and Period.__module__ == "cachework"
+    assert repr(p) == "Period('2026-11-25', every='day', tz='Europe/Paris')"
+    with pytest.raises(AttributeError, match="immutable"):
+        p.label = "2026-11-26"
+    assert pickle.loads(pickle.dumps(p)) == p
+    assert Period.of(dt.timedelta(seconds=10), None, p.start).label == "2026-11-24T23:00:00Z"

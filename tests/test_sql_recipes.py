@@ -90,7 +90,7 @@ def test_docs_recipes(built):
     assert len(found) >= 8
 
     def q(title):
-        (match,) = [t for t in found if t.startswith(title)]
+        (match,) = [t for t in found if t.split(" ", 1)[0] == title]
         return store.query(found[match])[1]
 
     assert [r[0] for r in q("1.")] == ["2022-05-25", "2022-05-26"]
@@ -128,3 +128,36 @@ def test_readme_recipes(built):
     assert [d[0] for d in days] == ["2022-05-25", "2022-05-26"]
     assert [f[2] for f in failures] == ["ValueError"]
     assert {m[0] for m in means} == {"ingest", "seed"}
+
+
+def test_missing_days_recipe(url, monkeypatch):
+    """Recipe 10 lists the days with no succeeded entry, as work.missing does."""
+    from cachework import periods
+
+    monkeypatch.setattr(
+        periods, "clock", lambda: dt.datetime(2026, 11, 24, 10, tzinfo=dt.timezone.utc).timestamp()
+    )
+
+    @cachework.work(name="daily", store=url, every="day", tz="UTC")
+    def daily(period):
+        if period.label == "2026-11-22":
+            raise ValueError("no data")
+        return period.label
+
+    for day in ("2026-11-19", "2026-11-20", "2026-11-22", "2026-11-24"):
+        try:
+            daily.run_for(day)
+        except ValueError:
+            pass
+
+    @cachework.work(name="other", store=url, every="day", tz="UTC")
+    def other():
+        return 1
+
+    other.run_for("2026-11-21")  # another work's day does not count
+    store = cachework.Store(url)
+    sql = recipes(ROOT / "docs" / "sql.md", store.dialect)
+    (title,) = [t for t in sql if t.startswith("10. ")]
+    days = [r[0] for r in store.query(sql[title])[1]]
+    assert days == ["2026-11-21", "2026-11-22", "2026-11-23"]
+    assert days == daily.missing("2026-11-20", "2026-11-24")

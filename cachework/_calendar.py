@@ -1,0 +1,163 @@
+"""The calendar: works x periods, one status per cell, read from the store without any code.
+
+The store knows each scheduled work's ``every``, ``tz`` and ``lag`` (``cachework_works``),
+so the calendar lists the periods a work should have run for itself: a period with no row
+in the database is "never run", shown as such, while periods before the work's first run
+are blank. ``cachework calendar`` draws it; ``--json`` prints ``Calendar.as_dict()``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from . import periods
+from ._periodic import first_period, label_column
+from .periods import Period
+from .store import Store
+
+__all__ = ["BEFORE_FIRST_RUN", "NEVER_RUN", "STATUSES", "CalendarRow", "calendar"]
+
+#: A period of the work's schedule with no entry and no run: it should have run and did not.
+NEVER_RUN = "never run"
+#: A period before the work's first run: nothing was expected of it yet.
+BEFORE_FIRST_RUN = ""
+#: Every status a cell can have, worst first: a period with several calls (other arguments)
+#: shows the worst of them.
+STATUSES = ("running", "failed", "interrupted", NEVER_RUN, "succeeded", BEFORE_FIRST_RUN)
+#: Periods per row when no range is given.
+DEFAULT_PERIODS = 30
+#: At most this many periods per row (the latest): a minute work over a month is 43,200.
+MAX_PERIODS = 1000
+
+
+class CalendarRow(NamedTuple):
+    """One work's row: its schedule and, oldest first, (period label, status) cells."""
+
+    work: str
+    every: str
+    tz: str | None
+    lag: int
+    cells: list[tuple[str, str]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "work": self.work,
+            "every": self.every,
+            "tz": self.tz,
+            "lag": self.lag,
+            "periods": [{"period": label, "status": status} for label, status in self.cells],
+        }
+
+
+def calendar(
+    store: Store,
+    works: Iterable[str] | None = None,
+    *,
+    since: _dt.datetime | _dt.date | None = None,
+    until: _dt.datetime | _dt.date | None = None,
+) -> list[CalendarRow]:
+    """One row per work with a schedule (``works``: only these), each with its periods from
+    ``since`` (default: the last 30 periods) to ``until`` (default: now), at most the latest
+    ``MAX_PERIODS``. A date means its first moment for ``since`` and its last for ``until``.
+    """
+    wanted = None if works is None else set(works)
+    rows = []
+    for name, every_text, tz, lag in _schedules(store):
+        if wanted is not None and name not in wanted:
+            continue
+        every = periods.parse_every(every_text)
+        span = _span(every, tz, since, until)
+        first_run = first_period(store, name, every, tz)
+        found = _statuses(store, name, [p.label for p in span])
+        cells = []
+        for p in span:
+            expected = first_run is not None and p >= first_run
+            cells.append((p.label, found.get(p.label, NEVER_RUN if expected else BEFORE_FIRST_RUN)))
+        rows.append(CalendarRow(name, every_text, tz, lag, cells))
+    if wanted is not None:
+        unknown = wanted - {r.work for r in rows}
+        if unknown:
+            raise ValueError(
+                f"no schedule recorded for {', '.join(sorted(unknown))}: a work appears in the "
+                "calendar once it has run with every="
+            )
+    return rows
+
+
+def _moment(value: _dt.datetime | _dt.date, end: bool) -> _dt.datetime:
+    if isinstance(value, _dt.datetime):
+        return value
+    # A date: its first moment, or its last for the end of a range (wall time in tz).
+    return _dt.datetime.combine(value, _dt.time.max if end else _dt.time())
+
+
+def _span(
+    every: str | _dt.timedelta,
+    tz: str | None,
+    since: _dt.datetime | _dt.date | None,
+    until: _dt.datetime | _dt.date | None,
+) -> list[Period]:
+    now = periods.current(every, tz)
+    last = now if until is None else min(Period.of(every, tz, _moment(until, True)), now)
+    if since is None:
+        first = last
+        for _ in range(DEFAULT_PERIODS - 1):
+            first = first.previous()
+    else:
+        first = Period.of(every, tz, _moment(since, False))
+    out: list[Period] = []
+    p = first
+    while p <= last:
+        out.append(p)
+        p = p.next()
+    return out[-MAX_PERIODS:]
+
+
+def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:
+    import sqlalchemy as sa
+
+    from .schema import works
+
+    with store._engine().connect() as conn:
+        q = sa.select(works.c.work, works.c.every, works.c.tz, works.c.lag).order_by(works.c.work)
+        return [(r.work, r.every, r.tz, r.lag) for r in conn.execute(q)]
+
+
+def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
+    """The status of each period that has an entry or a run: per call (key), the entry's
+    status, else its latest run's (a run released by a signal leaves no entry); per
+    period, the worst of its calls."""
+    import sqlalchemy as sa
+
+    from .schema import calls, runs
+
+    engine = store._engine()
+    dialect = engine.dialect.name
+    per_key: dict[str, tuple[str, str]] = {}  # key -> (label, status)
+    with engine.connect() as conn:
+        for i in range(0, len(labels), 500):
+            chunk = labels[i : i + 500]
+            run_label = label_column(runs.c.args, dialect)
+            latest = conn.execute(
+                sa.select(runs.c.key, run_label.label("period"), runs.c.status)
+                .where(runs.c.work == name, run_label.in_(chunk))
+                .order_by(runs.c.id)
+            )
+            for key, label, status in latest:
+                per_key[key] = (label, status)  # ids grow: the last one read is the latest
+            call_label = label_column(calls.c.args, dialect)
+            entries = conn.execute(
+                sa.select(calls.c.key, call_label.label("period"), calls.c.status).where(
+                    calls.c.work == name, call_label.in_(chunk)
+                )
+            )
+            for key, label, status in entries:
+                per_key[key] = (label, status)
+    worst: dict[str, str] = {}
+    rank = {s: i for i, s in enumerate(STATUSES)}
+    for label, status in per_key.values():
+        if label not in worst or rank[status] < rank[worst[label]]:
+            worst[label] = status
+    return worst

@@ -1,0 +1,394 @@
+"""Periods as inputs: a call's period is fixed once, handed to ``run``, caught up and backfilled.
+
+A work with ``every=`` runs its function through a ``PeriodCall``: the function with the
+Period its call was made for. The period is decided when the call is made (the clock is
+never read again for it), travels with the call to a thread or another process, and is
+given to the function if it declares a parameter named ``period``. The key and the
+``_period`` argument hold the period's label, exactly as before periods were values.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from . import keys, periods
+from .periods import Period
+
+if TYPE_CHECKING:
+    from .store import Store
+    from .work import Work
+
+__all__ = ["BackfillReport", "PeriodCall"]
+
+log = logging.getLogger("cachework")
+
+_UNKNOWN = object()
+#: Calls the period's keys are checked in: one query per this many periods.
+_CHUNK = 500
+#: Argument sets whose catch-up this process remembers per work (then it starts over).
+_CAUGHT_SIZE = 1024
+
+
+class BackfillReport(NamedTuple):
+    """What ``work.backfill`` did, by period label, oldest first."""
+
+    #: Periods that ran and succeeded.
+    ran: list[str]
+    #: Periods already succeeded (or finished meanwhile by another process): not run.
+    hit: list[str]
+    #: Periods that ran and failed: label -> ``"ErrorType: message"``.
+    failed: dict[str, str]
+    #: Under ``dry_run=True``: the periods a backfill would run.
+    would_run: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+BackfillReport.__module__ = "cachework"
+
+
+class PeriodCall:
+    """The work's function, called for one period. ``ran`` tells a run from a hit."""
+
+    __slots__ = ("fn", "period", "work", "ran")
+
+    def __init__(self, fn: Callable[..., Any], period: Period, work: Work) -> None:
+        self.fn, self.period, self.work, self.ran = fn, period, work, False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.ran = True
+        record_schedule(self.work)
+        takes = takes_period(self.fn, self.work._cw_bound_self)
+        if takes is None:
+            return self.fn(*args, **kwargs)
+        return takes.call(self.fn, args, kwargs, self.period)
+
+
+# -- a parameter named ``period`` -------------------------------------------------------------
+class _PeriodParameter:
+    """How to bind and call a function that declares ``period``: callers bind to its
+    signature without ``period`` (so keys are what they were), and the call puts the
+    period back in its place, whatever that place is."""
+
+    def __init__(self, signature: Any, bound_self: bool) -> None:
+        from .work import _Binder
+
+        self.signature = signature
+        self.without = signature.replace(
+            parameters=[p for p in signature.parameters.values() if p.name != "period"]
+        )
+
+        def without_period(*args: Any, **kwargs: Any) -> None: ...
+
+        without_period.__signature__ = self.without  # type: ignore[attr-defined]
+        self.binder = _Binder(without_period, skip_self=bound_self)
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
+    ) -> Any:
+        bound = self.without.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = bound.arguments
+        positional: list[Any] = []
+        named: dict[str, Any] = {}
+        for p in self.signature.parameters.values():
+            value: Any = period if p.name == "period" else values.get(p.name)
+            if p.kind <= p.POSITIONAL_OR_KEYWORD:
+                positional.append(value)
+            elif p.kind == p.VAR_POSITIONAL:
+                positional.extend(value)
+            elif p.kind == p.KEYWORD_ONLY:
+                named[p.name] = value
+            else:
+                named.update(value)
+        return fn(*positional, **named)
+
+
+_takes: dict[Any, _PeriodParameter | None] = {}
+
+
+def takes_period(fn: Callable[..., Any], bound_self: bool) -> _PeriodParameter | None:
+    """Whether ``fn`` declares a parameter named ``period`` (not ``*period``), and how to
+    bind and call it. Read from the code object where it can, so a cold start of a work
+    without one never imports ``inspect``."""
+    found = _takes.get(fn, _UNKNOWN)
+    if found is not _UNKNOWN:
+        return found  # type: ignore[return-value]
+    found = None
+    code = getattr(fn, "__code__", None)
+    if code is None or hasattr(fn, "__wrapped__"):
+        maybe = True
+    else:
+        maybe = "period" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    if maybe:
+        import inspect
+
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            signature = None
+        parameter = signature.parameters.get("period") if signature is not None else None
+        if parameter is not None and parameter.kind in (
+            parameter.POSITIONAL_ONLY,
+            parameter.POSITIONAL_OR_KEYWORD,
+            parameter.KEYWORD_ONLY,
+        ):
+            found = _PeriodParameter(signature, bound_self)
+    _takes[fn] = found
+    return found
+
+
+def function(work: Work) -> Callable[..., Any]:
+    """The work's own function: a decorated function's, or the ``run`` its class defines
+    (read from the class: read from the instance, it would be a bound method)."""
+    return work.__dict__.get("_cw_raw") or type(work)._cw_raw
+
+
+def bind(
+    work: Work, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
+) -> dict[str, Any]:
+    """The bound arguments of a call for ``period``: the caller's, plus ``_period``."""
+    takes = takes_period(function(work), work._cw_bound_self)
+    if takes is None:
+        bound = work._cw_binder(args, kwargs)
+    else:
+        if "period" in kwargs:
+            raise TypeError(
+                f"{work.name}: period is given by cachework (the call's period), not by the "
+                f"caller; to run another period, call run_for(period, ...)"
+            )
+        bound = takes.binder(args, kwargs)
+    bound["_period"] = period.label
+    return bound
+
+
+# -- the store's side ---------------------------------------------------------------------------
+_recorded: set[tuple[Any, ...]] = set()
+
+
+def record_schedule(work: Work) -> None:
+    """Write the work's schedule to ``cachework_works`` if it is missing or changed there.
+
+    Called when a call runs (never on a hit), once per process, work and schedule. A
+    failure is logged, not raised: the schedule serves the calendar and must not fail a run.
+    """
+    store = work.store
+    every, tz, lag = periods.every_text(work._cw_every), periods.tz_text(work._cw_tz), work._cw_lag
+    mark = (store.url, work.name, every, tz, lag)
+    if mark in _recorded:
+        return
+    _recorded.add(mark)
+    try:
+        _write_schedule(store, work.name, every, tz, lag)
+    except Exception as e:
+        log.warning("could not record the schedule of %s in %s: %s", work.name, store.safe_url(), e)
+
+
+def _write_schedule(store: Store, name: str, every: str, tz: str | None, lag: int) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from .schema import works
+
+    engine = store._engine()
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(works.c.every, works.c.tz, works.c.lag).where(works.c.work == name)
+        ).first()
+        if row is not None and (row.every, row.tz, row.lag) == (every, tz, lag):
+            return
+        values = {
+            "every": every,
+            "tz": tz,
+            "lag": lag,
+            "updated_at": _dt.datetime.now(_dt.timezone.utc),
+        }
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # An upsert: another process may write the same row between the read and here.
+        conn.execute(
+            insert(works)
+            .values(work=name, **values)
+            .on_conflict_do_update(index_elements=[works.c.work], set_=values)
+        )
+    log.info("recorded the schedule of %s: every=%s tz=%s lag=%d", name, every, tz, lag)
+
+
+def label_column(args: Any, dialect: str) -> Any:
+    """SQL for the ``_period`` label inside an ``args`` column."""
+    import sqlalchemy as sa
+
+    if dialect == "postgresql":
+        return sa.func.jsonb_extract_path_text(args, "_period")
+    return sa.func.json_extract(args, "$._period")
+
+
+def first_period(
+    store: Store, name: str, every: str | _dt.timedelta, tz: str | _dt.tzinfo | None
+) -> Period | None:
+    """The oldest period of this schedule that work ``name`` has a run for (labels of an
+    earlier schedule, say hours before it became daily, are passed over)."""
+    import sqlalchemy as sa
+
+    from .schema import runs
+
+    engine = store._engine()
+    label = label_column(runs.c.args, engine.dialect.name)
+    q = (
+        sa.select(label.label("period"))
+        .where(runs.c.work == name, label.is_not(None))
+        .distinct()
+        .order_by(label)
+    )
+    with engine.connect() as conn:
+        for (text,) in conn.execute(q):
+            try:
+                return Period.of(every, tz, text)
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+def _succeeded(store: Store, name: str, wanted: list[str]) -> set[str]:
+    """Which of these keys of ``name`` have a succeeded entry, readable by this library."""
+    import sqlalchemy as sa
+
+    from .schema import calls
+
+    done: set[str] = set()
+    with store._engine().connect() as conn:
+        for i in range(0, len(wanted), _CHUNK):
+            q = sa.select(calls.c.key).where(
+                calls.c.work == name,
+                calls.c.key.in_(wanted[i : i + _CHUNK]),
+                calls.c.status == "succeeded",
+                calls.c.key_scheme == keys.KEY_SCHEME,
+            )
+            done.update(k for (k,) in conn.execute(q))
+    return done
+
+
+def between(first: Period, last: Period) -> list[Period]:
+    """Every period from ``first`` to ``last``, both included, oldest first."""
+    out = []
+    p = first
+    while p <= last:
+        out.append(p)
+        p = p.next()
+    return out
+
+
+def succeeded(
+    work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[tuple[Period, bool]]:
+    """Every period from ``first`` to ``last``, oldest first, with whether it has a
+    succeeded entry for these arguments (a failed or never run period has not)."""
+    span = between(first, last)
+    bound = bind(work, args, kwargs, first)
+    version = work._cw_version
+    keyed = []
+    for p in span:
+        bound["_period"] = p.label
+        keyed.append((p, keys.key_for(bound, version)))
+    done = _succeeded(work.store, work.name, [k for _, k in keyed])
+    return [(p, k in done) for p, k in keyed]
+
+
+# -- catch-up and backfill ----------------------------------------------------------------------
+def _error(e: BaseException) -> str:
+    from .work import _error_text
+
+    return f"{type(e).__qualname__}: {_error_text(e)}"
+
+
+def catch_up(
+    work: Work,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    current: Period,
+) -> dict[str, str]:
+    """Run, oldest first, every period before ``current`` since the catch-up start that has
+    no succeeded entry for these arguments. Returns the failed ones: label -> error.
+
+    Each argument set is checked once per period and process: once caught up to the
+    current period, later calls in it go straight to the current call, and the next
+    period's check starts where this one ended.
+    """
+    bound = bind(work, args, kwargs, current)
+    del bound["_period"]
+    these = keys.key_for(bound, work._cw_version)  # the arguments, whatever the period
+    caught = work.__dict__.get("_cw_caught")
+    if caught is None:
+        caught = work.__dict__["_cw_caught"] = {}
+    until = caught.get(these)
+    if until is not None and until >= current:
+        return {}
+    if until is not None:
+        start: Period | None = until
+    elif work._cw_catchup is True:
+        start = first_period(work.store, work.name, work._cw_every, work._cw_tz)
+    else:
+        start = work._cw_catchup
+    failed: dict[str, str] = {}
+    if start is not None and start < current:
+        todo = [p for p, ok in succeeded(work, start, current.previous(), args, kwargs) if not ok]
+        limit = work._cw_catchup_limit
+        if len(todo) > limit:
+            raise ValueError(
+                f"{work.name}: catching up would run {len(todo)} periods ({todo[0]} to "
+                f"{todo[-1]}), over catchup_limit={limit}; nothing ran. Raise catchup_limit, "
+                "or fill them with work.backfill(start, end)"
+            )
+        if todo:
+            log.info(
+                "%s: catching up %d periods, %s to %s", work.name, len(todo), todo[0], todo[-1]
+            )
+        for p in todo:
+            work._cw_period = p
+            try:
+                work._cw_execute(PeriodCall(fn, p, work), args, kwargs)
+            except Exception as e:  # recorded failed by the call; the others still run
+                failed[p.label] = _error(e)
+        work._cw_period = current
+    if not failed:
+        if len(caught) >= _CAUGHT_SIZE:
+            caught.clear()
+        caught[these] = current
+    return failed
+
+
+def backfill(
+    work: Work,
+    first: Period,
+    last: Period,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    dry_run: bool,
+) -> BackfillReport:
+    span = succeeded(work, first, last, args, kwargs)
+    outcome = {p.label: "hit" if ok else "todo" for p, ok in span}
+    failed: dict[str, str] = {}
+    if not dry_run:
+        fn = function(work)
+        for p, ok in span:
+            if ok:
+                continue
+            call = PeriodCall(fn, p, work)
+            work._cw_period = p
+            try:
+                work._cw_execute(call, args, kwargs)
+            except Exception as e:  # recorded failed by the call; the others still run
+                failed[p.label] = _error(e)
+                outcome[p.label] = "failed"
+                continue
+            outcome[p.label] = "ran" if call.ran else "hit"
+
+    def of(kind: str) -> list[str]:
+        return [label for label, o in outcome.items() if o == kind]  # dicts keep the order
+
+    return BackfillReport(ran=of("ran"), hit=of("hit"), failed=failed, would_run=of("todo"))

@@ -1,0 +1,117 @@
+"""The calendar grid (the library side of `cachework calendar`): works x periods x status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+
+import pytest
+
+import cachework
+from cachework import _calendar, _periodic, periods
+from cachework._calendar import BEFORE_FIRST_RUN, NEVER_RUN, calendar
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [dt.datetime(2026, 11, 24, 10, tzinfo=UTC).timestamp()]
+    monkeypatch.setattr(periods, "clock", lambda: now[0])
+    monkeypatch.setattr(_periodic, "_recorded", set())
+    return now
+
+
+def test_every_status_in_its_cell(url, clock):
+    started, release = threading.Event(), threading.Event()
+
+    @cachework.work(name="daily", store=url, every="day", tz="UTC")
+    def daily(period):
+        if period.label == "2026-11-21":
+            raise ValueError("bad day")
+        if period.label == "2026-11-23":
+            raise KeyboardInterrupt  # stopped: recorded interrupted, entry released
+        if period.label == "2026-11-24":
+            started.set()
+            release.wait(60)
+        return period.label
+
+    daily.run_for("2026-11-20")
+    with pytest.raises(ValueError):
+        daily.run_for("2026-11-21")
+    with pytest.raises(KeyboardInterrupt):
+        daily.run_for("2026-11-23")
+    running = threading.Thread(target=daily)
+    running.start()
+    assert started.wait(60)
+    try:
+        (row,) = calendar(cachework.Store(url), since=dt.date(2026, 11, 18))
+    finally:
+        release.set()
+        running.join(60)
+    assert (row.work, row.every, row.tz, row.lag) == ("daily", "day", "UTC", 0)
+    assert row.cells == [
+        ("2026-11-18", BEFORE_FIRST_RUN),  # before its first run: nothing was expected
+        ("2026-11-19", BEFORE_FIRST_RUN),
+        ("2026-11-20", "succeeded"),
+        ("2026-11-21", "failed"),
+        ("2026-11-22", NEVER_RUN),  # no row in the database at all
+        ("2026-11-23", "interrupted"),
+        ("2026-11-24", "running"),
+    ]
+    (row,) = calendar(cachework.Store(url), since=dt.date(2026, 11, 18))
+    assert row.cells[-1] == ("2026-11-24", "succeeded")
+    data = json.loads(json.dumps(row.as_dict()))
+    assert data["periods"][2] == {"period": "2026-11-20", "status": "succeeded"}
+
+
+def test_rows_per_work_with_their_own_periods(url, clock):
+    @cachework.work(name="hourly", store=url, every="hour", tz="Europe/Paris")
+    def hourly():
+        return 1
+
+    @cachework.work(name="regions", store=url, every="day", tz="UTC", lag=1)
+    def regions(region):
+        if region == "south":
+            raise RuntimeError("down")
+        return region
+
+    @cachework.work(name="plain", store=url)
+    def plain():
+        return 1
+
+    hourly()
+    plain()
+    regions("north")
+    with pytest.raises(RuntimeError):
+        regions("south")
+    regions.run_for("2026-11-21", "north")
+    store = cachework.Store(url)
+    rows = {r.work: r for r in calendar(store)}
+    assert set(rows) == {"hourly", "regions"}  # only works with a schedule
+    assert len(rows["hourly"].cells) == len(rows["regions"].cells) == _calendar.DEFAULT_PERIODS
+    assert rows["hourly"].cells[-1] == ("2026-11-24T11", "succeeded")
+    assert rows["regions"].lag == 1
+    # The current period is shown (today), the worst call of a period is its status.
+    assert rows["regions"].cells[-4:] == [
+        ("2026-11-21", "succeeded"),
+        ("2026-11-22", NEVER_RUN),
+        ("2026-11-23", "failed"),  # north succeeded, south failed
+        ("2026-11-24", NEVER_RUN),
+    ]
+    (only,) = calendar(store, ["regions"], since=dt.date(2026, 11, 22), until=dt.date(2026, 11, 23))
+    assert only.cells == [("2026-11-22", NEVER_RUN), ("2026-11-23", "failed")]
+    with pytest.raises(ValueError, match="no schedule recorded for plain"):
+        calendar(store, ["plain"])
+
+
+def test_a_long_range_keeps_the_latest_periods(sqlite_url, clock):
+    @cachework.work(name="minutes", store=sqlite_url, every="minute", tz="UTC")
+    def minutes():
+        return 1
+
+    minutes()
+    (row,) = calendar(cachework.Store(sqlite_url), since=dt.date(2026, 11, 1))
+    assert len(row.cells) == _calendar.MAX_PERIODS
+    assert row.cells[-1] == ("2026-11-24T10:00", "succeeded")
