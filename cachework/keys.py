@@ -133,7 +133,13 @@ _POINTER = struct.calcsize("P")
 _C_TYPE = 1 << 8
 _object_getstate = getattr(object, "__getstate__", None)
 
-Seen = dict[int, int]  # ids of the values being encoded, each with its depth in that stack
+# The ids of the values being encoded, each with its depth in that stack (depths rise along
+# the stack, so a depth names one entry). Ids are positive; two negative keys hold the
+# per-call memo of classes keyed by their definition and the lowest depth a back-reference
+# pointed to, which says whether a class's encoding depends on what encloses it.
+Seen = dict[int, Any]
+_CLASS_MEMO = -1
+_LOWEST_REFERENCE = -2
 
 
 class _Refused(Exception):
@@ -152,19 +158,50 @@ def _qualname(tp: type) -> bytes:
 
 def _type(tp: type, depth: int, seen: Seen) -> bytes:
     """A value's class: by module and name where that finds this very class (as pickle
-    does), else by its definition. Two local classes, two namedtuples or two enums built by
-    one function share a name but not their fields, methods or class attributes."""
-    ref = _reference(tp)
+    does; a script's own classes too), else by its definition. Two local classes, two
+    namedtuples or two enums built by one function share a name but not their fields,
+    methods or class attributes.
+
+    A definition is written once per call where it does not depend on what encloses it: a
+    list of a thousand instances of a local class costs one class, not a thousand.
+    """
+    known = _TYPE_NAMES.get(tp)
+    if known is not None and known[0].get(known[1]) is tp:  # still found by that name
+        return known[2]  # type: ignore[no-any-return]
+    ref = _reference(tp, main=True)
     if ref is not None:
+        module = sys.modules[tp.__module__]
+        if "." not in tp.__qualname__ and len(_TYPE_NAMES) < 4096:
+            _TYPE_NAMES[tp] = (module.__dict__, tp.__qualname__, ref)
         return ref
     if tp.__flags__ & _C_TYPE or not tp.__flags__ & _HEAPTYPE:
         # Written in C (zlib.Compress, not importable by its name): its code is fixed.
         return b"R" + _str(tp.__module__) + _str(tp.__qualname__)
+    memo = seen.get(_CLASS_MEMO)
+    if memo is None:
+        memo = seen[_CLASS_MEMO] = {}
+    hit = memo.get((id(tp), depth))
+    if hit is not None:
+        return hit[1]  # type: ignore[no-any-return]
+    outer = seen.pop(_LOWEST_REFERENCE, None)
     try:
-        return encode(tp, depth, seen)
+        encoded = encode(tp, depth, seen)
     except _Refused as e:
         e.path.insert(0, ".__class__")
         raise
+    finally:
+        low = seen.pop(_LOWEST_REFERENCE, None)
+        lowest = low if outer is None else outer if low is None else min(low, outer)
+        if lowest is not None:
+            seen[_LOWEST_REFERENCE] = lowest
+    if low is None or low >= depth:  # refers to nothing outside itself
+        memo[(id(tp), depth)] = (tp, encoded)  # tp held: its id stays its own for the call
+    return encoded
+
+
+#: Classes found by their name, each with its module's namespace, that name and its bytes:
+#: a hit checks one dict entry instead of walking the name again.
+_TYPE_NAMES: dict[type, tuple[dict[str, Any], str, bytes]] = {}
 
 
 def _name(tp: type) -> str:
@@ -243,9 +280,12 @@ def encode(obj: Any, _depth: int = 0, _seen: Seen | None = None) -> bytes:
             # A function that calls itself, a method naming its class, a class's own enum
             # members: a reference to the definition being encoded, by its place in the
             # stack (the same in every process).
+            low = _seen.get(_LOWEST_REFERENCE)
+            if low is None or at < low:
+                _seen[_LOWEST_REFERENCE] = at
             return b"^" + _len(at)
         raise _Refused("cycle: the value contains itself")
-    _seen[oid] = len(_seen)
+    _seen[oid] = _depth
     try:
         return _compound(obj, tp, _depth + 1, _seen)
     finally:
@@ -346,14 +386,13 @@ def _compound(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
     if hasattr(tp, "__dataclass_fields__") and not isinstance(obj, type):
         fields = [(f.name, getattr(obj, f.name)) for f in sys.modules["dataclasses"].fields(obj)]
         # Attributes set beside the fields (in __post_init__, or later) are read like them.
-        names = {name for name, _ in fields}
-        extra = sorted(p for p in getattr(obj, "__dict__", {}).items() if p[0] not in names)
-        return (
-            b"C"
-            + _type(tp, depth, seen)
-            + _attributes(fields, depth, seen)
-            + _attributes(extra, depth, seen)
-        )
+        own = getattr(obj, "__dict__", None)
+        extra = _NO_ATTRIBUTES
+        if own and own.keys() - {name for name, _ in fields}:
+            names = {name for name, _ in fields}
+            pairs = sorted(p for p in own.items() if p[0] not in names)
+            extra = _attributes(pairs, depth, seen)
+        return b"C" + _type(tp, depth, seen) + _attributes(fields, depth, seen) + extra
 
     module = tp.__module__
     if module == "numpy" or module.startswith("numpy."):
@@ -666,6 +705,9 @@ def _python_reduce(tp: type) -> str | None:
     return None
 
 
+_NO_ATTRIBUTES = _len(0)  # what _attributes writes for none
+
+
 def _attributes(pairs: list[tuple[str, Any]], depth: int, seen: Seen) -> bytes:
     parts = [_len(len(pairs))]
     for name, value in pairs:
@@ -708,10 +750,12 @@ def _state(obj: Any, tp: type, depth: int, seen: Seen, required: bool = False) -
         )
     pairs = sorted(getattr(obj, "__dict__", {}).items())
     # Apart from the dict: a slot left empty and a dict entry of its name read differently.
-    slots = [(slot, getattr(obj, slot)) for slot in _slot_names(tp) if hasattr(obj, slot)]
+    names = _slot_names(tp)
+    slots = [(slot, getattr(obj, slot)) for slot in names if hasattr(obj, slot)] if names else []
     if not pairs and not slots and not required:
         return b"-"
-    return b"+" + _attributes(pairs, depth, seen) + _attributes(slots, depth, seen)
+    own = _attributes(slots, depth, seen) if slots else _NO_ATTRIBUTES
+    return b"+" + (_attributes(pairs, depth, seen) if pairs else _NO_ATTRIBUTES) + own
 
 
 # -- functions and classes ---------------------------------------------------------------------
@@ -727,10 +771,12 @@ _CLASS_SKIP = frozenset(
 )
 
 
-def _reference(obj: Any) -> bytes | None:
+def _reference(obj: Any, main: bool = False) -> bytes | None:
+    """``main``: a name in ``__main__`` counts too (the class of an argument; a function or
+    class passed itself is written from its definition, as cloudpickle would ship it)."""
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
-    if not module or module == "__main__" or not isinstance(qualname, str):
+    if not module or (module == "__main__" and not main) or not isinstance(qualname, str):
         return None
     target = sys.modules.get(module)
     if target is None or "<locals>" in qualname:

@@ -1034,3 +1034,64 @@ def test_generated_mixes_key_apart_exactly_when_they_differ(a, b):
         assert not ea.startswith(eb) and not eb.startswith(ea), (a, b)
     else:
         assert ea == eb, (a, b)
+
+
+def test_a_class_written_once_per_call_still_keys_each_instance_by_its_own_class():
+    ones, twos = _local_kinds(1), _local_kinds(2)
+    for kind in ones:
+        a, b = ones[kind], twos[kind]
+        assert k([a, a, b]) != k([a, a, a]), kind
+        assert k([a, b]) != k([b, a]), kind
+        assert k([a] * 50) == k([_local_kinds(1)[kind]] * 50), kind
+
+
+def test_local_enums_and_classes_holding_their_own_instances_key():
+    def make(tag):
+        class Kind(enum.Enum):
+            A = 1
+            B = 2
+
+        class Node:
+            def __init__(self, v):
+                self.v = v
+
+        Node.root = Node(tag)
+        return Kind, Node
+
+    kind, node = make(1)
+    assert k([kind.A, kind.B]) == k([kind.A, kind.B])
+    assert k([kind.A, kind.B]) != k([kind.B, kind.A])
+    assert k(node(1)) != k(make(2)[1](1))  # the class attribute differs
+
+
+_MAIN_SCRIPT = r"""
+import dataclasses, json, sys
+from cachework import key_for
+
+@dataclasses.dataclass
+class Config:
+    n: int
+
+first = Config(1)
+
+@dataclasses.dataclass
+class Config:  # defined again: the name now finds another class
+    n: int
+    def double(self):
+        return 2 * self.n
+
+print(json.dumps([key_for({"c": first}), key_for({"c": Config(1)}), key_for({"c": Config(1)})]))
+"""
+
+
+def test_a_script_class_keys_by_name_unless_the_name_finds_another_class():
+    proc = subprocess.run(
+        [sys.executable, "-c", _MAIN_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    old, new, again = json.loads(proc.stdout)
+    assert new == again
+    assert old != new
