@@ -35,6 +35,87 @@ __all__ = ["KEY_SCHEME", "MAX_DEPTH", "args_json", "encode", "jsonable", "key_fo
 #: classes (structural, no longer cloudpickle bytes) all gained or changed their encoding.
 KEY_SCHEME = 2
 
+#: The first byte of every encoding, by kind. Each kind has its own byte, and each payload
+#: is self-delimiting (lengths and counts up front), so no encoding is a prefix of another
+#: and a concatenation of them reads back one way only: two values share bytes only if they
+#: are the same kind with the same payload. ``tests/test_keys.py`` checks that every byte
+#: here is distinct and that one value of each kind is written with its byte; a new kind
+#: takes a byte not yet listed, never one in use.
+TAGS: dict[str, bytes] = {
+    # kept from key scheme 1
+    "str": b"s",
+    "int": b"i",
+    "float": b"f",
+    "bytes": b"b",
+    "None": b"N",
+    "True": b"T",
+    "False": b"F",
+    "list": b"l",
+    "tuple": b"t",
+    "dict": b"d",
+    "set": b"S",
+    "frozenset": b"Z",
+    "__cachework_key__": b"K",
+    "Enum member": b"E",
+    "complex": b"c",
+    "bytearray": b"y",
+    "date": b"a",
+    "datetime": b"D",
+    "time": b"h",
+    "timedelta": b"e",
+    "Decimal": b"M",
+    "Fraction": b"Q",
+    "UUID": b"U",
+    "Path": b"P",
+    "namedtuple": b"n",
+    "dataclass": b"C",
+    "subclass of a value type": b"B",  # class, the base's encoding, own state
+    "object by class and state": b"O",
+    "ndarray": b"A",
+    "numpy scalar": b"G",
+    "pandas object": b"X",
+    # added in key scheme 2
+    "ndarray of objects": b"=",
+    "numpy scalar of objects": b":",
+    "numpy dtype": b"g",
+    "memoryview": b"w",
+    "datetime.timezone": b"z",
+    "ZoneInfo": b"~",
+    "tzinfo by its __reduce__": b"x",
+    "OrderedDict": b"o",
+    "defaultdict": b"u",
+    "deque": b"q",
+    "re.Pattern": b"/",
+    "functools.partial": b"p",
+    "by __reduce__ (itemgetter, attrgetter, methodcaller)": b"&",
+    "array.array": b"V",
+    "struct.Struct": b"$",
+    "hashlib object": b"H",
+    "Ellipsis": b".",
+    "NotImplemented": b"!",
+    "staticmethod, classmethod": b"@",
+    "functools.cached_property": b"*",
+    "property": b"%",
+    "generic alias": b"<",
+    "mappingproxy": b"j",
+    "importable function or class": b"R",
+    "function": b"L",
+    "class": b"Y",
+    "code": b"k",
+    "method": b"m",
+    "bound built-in method": b"W",
+    "reference to a definition being encoded": b"^",
+    # not values: markers at fixed places inside the encodings above
+    "key_for: the version": b"v",
+    "state: none": b"-",
+    "state: __dict__ and slots": b"+",
+    "state: __getstate__()": b"(",
+    "state: __reduce__()": b")",
+    "pandas column: numpy values": b"0",
+    "pandas column: categorical": b"1",
+    "pandas column: values with their types": b"2",
+}
+
 #: Containers nested deeper than this are refused with a clear error long before Python's
 #: own recursion limit (each level costs two or three frames).
 MAX_DEPTH = 100
@@ -52,7 +133,13 @@ _POINTER = struct.calcsize("P")
 _C_TYPE = 1 << 8
 _object_getstate = getattr(object, "__getstate__", None)
 
-Seen = dict[int, int]  # ids of the values being encoded, each with its depth in that stack
+# The ids of the values being encoded, each with its depth in that stack (depths rise along
+# the stack, so a depth names one entry). Ids are positive; two negative keys hold the
+# per-call memo of classes keyed by their definition and the lowest depth a back-reference
+# pointed to, which says whether a class's encoding depends on what encloses it.
+Seen = dict[int, Any]
+_CLASS_MEMO = -1
+_LOWEST_REFERENCE = -2
 
 
 class _Refused(Exception):
@@ -67,6 +154,54 @@ class _Refused(Exception):
 def _qualname(tp: type) -> bytes:
     name = f"{tp.__module__}.{tp.__qualname__}".encode()
     return _len(len(name)) + name
+
+
+def _type(tp: type, depth: int, seen: Seen) -> bytes:
+    """A value's class: by module and name where that finds this very class (as pickle
+    does; a script's own classes too), else by its definition. Two local classes, two
+    namedtuples or two enums built by one function share a name but not their fields,
+    methods or class attributes.
+
+    A definition is written once per call where it does not depend on what encloses it: a
+    list of a thousand instances of a local class costs one class, not a thousand.
+    """
+    known = _TYPE_NAMES.get(tp)
+    if known is not None and known[0].get(known[1]) is tp:  # still found by that name
+        return known[2]  # type: ignore[no-any-return]
+    ref = _reference(tp, main=True)
+    if ref is not None:
+        module = sys.modules[tp.__module__]
+        if "." not in tp.__qualname__ and len(_TYPE_NAMES) < 4096:
+            _TYPE_NAMES[tp] = (module.__dict__, tp.__qualname__, ref)
+        return ref
+    if tp.__flags__ & _C_TYPE or not tp.__flags__ & _HEAPTYPE:
+        # Written in C (zlib.Compress, not importable by its name): its code is fixed.
+        return b"R" + _str(tp.__module__) + _str(tp.__qualname__)
+    memo = seen.get(_CLASS_MEMO)
+    if memo is None:
+        memo = seen[_CLASS_MEMO] = {}
+    hit = memo.get((id(tp), depth))
+    if hit is not None:
+        return hit[1]  # type: ignore[no-any-return]
+    outer = seen.pop(_LOWEST_REFERENCE, None)
+    try:
+        encoded = encode(tp, depth, seen)
+    except _Refused as e:
+        e.path.insert(0, ".__class__")
+        raise
+    finally:
+        low = seen.pop(_LOWEST_REFERENCE, None)
+        lowest = low if outer is None else outer if low is None else min(low, outer)
+        if lowest is not None:
+            seen[_LOWEST_REFERENCE] = lowest
+    if low is None or low >= depth:  # refers to nothing outside itself
+        memo[(id(tp), depth)] = (tp, encoded)  # tp held: its id stays its own for the call
+    return encoded
+
+
+#: Classes found by their name, each with its module's namespace, that name and its bytes:
+#: a hit checks one dict entry instead of walking the name again.
+_TYPE_NAMES: dict[type, tuple[dict[str, Any], str, bytes]] = {}
 
 
 def _name(tp: type) -> str:
@@ -141,22 +276,37 @@ def encode(obj: Any, _depth: int = 0, _seen: Seen | None = None) -> bytes:
     oid = id(obj)
     at = _seen.get(oid)
     if at is not None:
-        if isinstance(obj, (types.FunctionType, type)):
-            # A function that calls itself, a method naming its class: a reference to the
-            # definition being encoded, by its place in the stack (the same in every process).
-            return b"r" + _len(at)
+        if isinstance(obj, (types.FunctionType, type, enum.Enum)):
+            # A function that calls itself, a method naming its class, a class's own enum
+            # members: a reference to the definition being encoded, by its place in the
+            # stack (the same in every process).
+            low = _seen.get(_LOWEST_REFERENCE)
+            if low is None or at < low:
+                _seen[_LOWEST_REFERENCE] = at
+            return b"^" + _len(at)
         raise _Refused("cycle: the value contains itself")
-    _seen[oid] = len(_seen)
+    _seen[oid] = _depth
     try:
         return _compound(obj, tp, _depth + 1, _seen)
     finally:
         del _seen[oid]
 
 
+# The loops below try the simple types first themselves: most members of the arguments
+# people pass are strs, ints and floats, and a call to encode() for each costs a third of
+# the time of a dict or list of them.
+
+
 def _items(pairs: Any, depth: int, seen: Seen) -> list[bytes]:
     out = []
+    simple = _SIMPLE.get
     for k, v in pairs:
-        ek = encode(k, depth, seen)
+        fk = simple(type(k))
+        ek = fk(k) if fk is not None else encode(k, depth, seen)
+        fv = simple(type(v))
+        if fv is not None:
+            out.append(ek + fv(v))
+            continue
         try:
             out.append(ek + encode(v, depth, seen))
         except _Refused as e:
@@ -167,7 +317,12 @@ def _items(pairs: Any, depth: int, seen: Seen) -> list[bytes]:
 
 def _sequence(tag: bytes, seq: Any, depth: int, seen: Seen) -> bytes:
     parts = [tag, _len(len(seq))]
+    simple = _SIMPLE.get
     for i, item in enumerate(seq):
+        f = simple(type(item))
+        if f is not None:
+            parts.append(f(item))
+            continue
         try:
             parts.append(encode(item, depth, seen))
         except _Refused as e:
@@ -178,7 +333,12 @@ def _sequence(tag: bytes, seq: Any, depth: int, seen: Seen) -> bytes:
 
 def _members(tag: bytes, members: Any, depth: int, seen: Seen) -> bytes:
     encoded = []
+    simple = _SIMPLE.get
     for m in members:
+        f = simple(type(m))
+        if f is not None:
+            encoded.append(f(m))
+            continue
         try:
             encoded.append(encode(m, depth, seen))
         except _Refused as e:
@@ -210,20 +370,29 @@ def _compound(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
             value = obj.__cachework_key__()
         except Exception as e:  # a user hook failing is the argument's problem, said plainly
             raise _Refused(f"{tp.__qualname__}.__cachework_key__() raised {e!r}") from e
-        return b"K" + _qualname(tp) + encode(value, depth, seen)
+        return b"K" + _type(tp, depth, seen) + encode(value, depth, seen)
 
     if isinstance(obj, enum.Enum):
-        return b"E" + _qualname(tp) + encode(obj.value, depth, seen)
+        return b"E" + _type(tp, depth, seen) + encode(obj.value, depth, seen)
     value_type = _VALUES.get(tp) or _NAMED.get((tp.__module__, tp.__qualname__))
     if value_type is not None:
         return value_type(obj, depth, seen)
     if _is_path(obj):
-        return b"P" + _qualname(tp) + _str(str(obj)) + _state(obj, tp, depth, seen)
+        return b"P" + _type(tp, depth, seen) + _str(str(obj)) + _state(obj, tp, depth, seen)
     if isinstance(obj, tuple) and hasattr(tp, "_fields"):
-        return b"n" + _qualname(tp) + _sequence(b"t", obj, depth, seen)
+        # A subclass of a namedtuple may hold attributes of its own.
+        head = b"n" + _type(tp, depth, seen)
+        return head + _sequence(b"t", obj, depth, seen) + _state(obj, tp, depth, seen)
     if hasattr(tp, "__dataclass_fields__") and not isinstance(obj, type):
         fields = [(f.name, getattr(obj, f.name)) for f in sys.modules["dataclasses"].fields(obj)]
-        return b"C" + _qualname(tp) + _attributes(fields, depth, seen)
+        # Attributes set beside the fields (in __post_init__, or later) are read like them.
+        own = getattr(obj, "__dict__", None)
+        extra = _NO_ATTRIBUTES
+        if own and own.keys() - {name for name, _ in fields}:
+            names = {name for name, _ in fields}
+            pairs = sorted(p for p in own.items() if p[0] not in names)
+            extra = _attributes(pairs, depth, seen)
+        return b"C" + _type(tp, depth, seen) + _attributes(fields, depth, seen) + extra
 
     module = tp.__module__
     if module == "numpy" or module.startswith("numpy."):
@@ -260,7 +429,9 @@ def _memoryview(obj: Any, depth: int, seen: Seen) -> bytes:
 
 
 def _tz(tz: Any, depth: int, seen: Seen) -> bytes:
-    """A zone is part of a time: Europe/Paris and a fixed +01:00 agree only some days."""
+    """A zone is part of a time: Europe/Paris and a fixed +01:00 agree only some days.
+
+    Every branch writes a value's tag, so a zone reads the same inside a time as alone."""
     if tz is None:
         return b"N"
     tp = type(tz)
@@ -269,12 +440,12 @@ def _tz(tz: Any, depth: int, seen: Seen) -> bytes:
     if tp.__module__ == "zoneinfo" and tp.__qualname__ == "ZoneInfo":
         if tz.key is None:
             raise _Refused("cannot hash a ZoneInfo read from a file: it has no key")
-        return b"Z" + _str(tz.key)
+        return b"~" + _str(tz.key)
     reduce = getattr(tp, "__reduce__", None)
     if reduce is not _dt.tzinfo.__reduce__ and reduce is not object.__reduce__:
         # The zone's own pickling names it (pytz: the zone and the chosen offset).
         try:
-            return b"x" + _qualname(tp) + encode(tz.__reduce__(), depth, seen)
+            return b"x" + _type(tp, depth, seen) + encode(tz.__reduce__(), depth, seen)
         except _Refused as e:
             e.path.insert(0, ".tzinfo")
             raise
@@ -336,28 +507,28 @@ def _deque(obj: Any, depth: int, seen: Seen) -> bytes:
 
 
 def _pattern(obj: Any, depth: int, seen: Seen) -> bytes:
-    return b"R" + encode(obj.pattern, depth, seen) + _int(obj.flags)
+    return b"/" + encode(obj.pattern, depth, seen) + _int(obj.flags)
 
 
 def _partial(obj: Any, depth: int, seen: Seen) -> bytes:
-    return b"p" + _attributes(
-        [("func", obj.func), ("args", obj.args), ("keywords", obj.keywords)], depth, seen
-    )
+    # A partial has a __dict__ too: attributes set on it are read like the rest.
+    pairs = [("func", obj.func), ("args", obj.args), ("keywords", obj.keywords)]
+    return b"p" + _attributes([*pairs, ("__dict__", dict(obj.__dict__))], depth, seen)
 
 
 def _by_reduce(obj: Any, depth: int, seen: Seen) -> bytes:
     """Types whose ``__reduce__`` is all their state: itemgetter and friends' arguments (a
     methodcaller's keywords sit in the callable, a partial)."""
-    return b"o" + _qualname(type(obj)) + encode(obj.__reduce__(), depth, seen)
+    return b"&" + _type(type(obj), depth, seen) + encode(obj.__reduce__(), depth, seen)
 
 
 def _array(obj: Any, depth: int, seen: Seen) -> bytes:
     data = obj.tobytes()
-    return b"r" + _str(obj.typecode) + _len(len(data)) + data
+    return b"V" + _str(obj.typecode) + _len(len(data)) + data
 
 
 def _struct(obj: Any, depth: int, seen: Seen) -> bytes:
-    return b"s" + encode(obj.format, depth, seen)
+    return b"$" + encode(obj.format, depth, seen)
 
 
 def _hash_object(obj: Any, depth: int, seen: Seen) -> bytes:
@@ -398,6 +569,7 @@ _VALUES: dict[type, Callable[[Any, int, Seen], bytes]] = {
     _dt.date: _date_value,
     _dt.time: _time_value,
     _dt.timedelta: _timedelta_value,
+    _dt.timezone: _tz,
     types.EllipsisType: _constant,
     types.NotImplementedType: _constant,
     staticmethod: _static,
@@ -413,6 +585,7 @@ _NAMED: dict[tuple[str, str], Callable[[Any, int, Seen], bytes]] = {
     ("decimal", "Decimal"): _decimal,
     ("fractions", "Fraction"): _fraction,
     ("uuid", "UUID"): _uuid,
+    ("zoneinfo", "ZoneInfo"): _tz,
     ("collections", "OrderedDict"): _ordered_dict,
     ("collections", "defaultdict"): _default_dict,
     ("collections", "deque"): _deque,
@@ -471,9 +644,9 @@ def _other(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
     if tp is types.CodeType:
         return _code(obj, depth, seen)
     if tp is types.SimpleNamespace:
-        return b"O" + _qualname(tp) + _state(obj, tp, depth, seen, required=True)
+        return b"O" + _type(tp, depth, seen) + _state(obj, tp, depth, seen, required=True)
     if tp.__module__ == "functools" and tp.__qualname__ == "cached_property":
-        return b"@" + _qualname(tp) + encode(obj.func, depth, seen) + _str(obj.attrname or "")
+        return b"*" + encode(obj.func, depth, seen) + encode(obj.attrname, depth, seen)
     np = sys.modules.get("numpy")
     if np is not None and isinstance(obj, (np.ndarray, np.generic)):
         return _numpy(obj, tp, depth, seen)  # a subclass defined outside numpy
@@ -484,18 +657,21 @@ def _other(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
         return _pandas(obj, tp, depth, seen) + _attributes(extra, depth, seen)
     base = _base_value(tp)
     if base is not None:
-        return b"B" + _qualname(tp) + base[1](obj, depth, seen) + _state(obj, tp, depth, seen)
+        head = b"B" + _type(tp, depth, seen)
+        return head + base[1](obj, depth, seen) + _state(obj, tp, depth, seen)
     if not tp.__flags__ & _HEAPTYPE:
         # A C type with no encoding of its own: its state is invisible to us.
         raise _Refused(f"cannot hash {_name(tp)}")
-    return b"O" + _qualname(tp) + _state(obj, tp, depth, seen, required=True)
+    state = _state(obj, tp, depth, seen, required=True)  # first: it names hidden C fields
+    return b"O" + _type(tp, depth, seen) + state
 
 
 def _slot_names(tp: type) -> list[str]:
     names = []
     for klass in tp.__mro__:
         slots = klass.__dict__.get("__slots__", ())
-        for slot in (slots,) if isinstance(slots, str) else slots:
+        # sorted: __slots__ may be a set, whose order changes with the hash seed
+        for slot in (slots,) if isinstance(slots, str) else sorted(slots):
             if slot not in ("__dict__", "__weakref__"):
                 names.append(slot)
     return names
@@ -529,6 +705,9 @@ def _python_reduce(tp: type) -> str | None:
     return None
 
 
+_NO_ATTRIBUTES = _len(0)  # what _attributes writes for none
+
+
 def _attributes(pairs: list[tuple[str, Any]], depth: int, seen: Seen) -> bytes:
     parts = [_len(len(pairs))]
     for name, value in pairs:
@@ -552,7 +731,7 @@ def _state(obj: Any, tp: type, depth: int, seen: Seen, required: bool = False) -
             state = obj.__getstate__()
         except Exception as e:
             raise _Refused(f"{tp.__qualname__}.__getstate__() raised {e!r}") from e
-        return b"g" + encode(state, depth, seen)
+        return b"(" + encode(state, depth, seen)
     if required:
         reduce = _python_reduce(tp)
         if reduce is not None:
@@ -562,7 +741,7 @@ def _state(obj: Any, tp: type, depth: int, seen: Seen, required: bool = False) -
                 value = obj.__reduce_ex__(4) if reduce == "__reduce_ex__" else obj.__reduce__()
             except Exception as e:
                 raise _Refused(f"{tp.__qualname__}.{reduce}() raised {e!r}") from e
-            return b"x" + encode(value, depth, seen)
+            return b")" + encode(value, depth, seen)
     if required and _hidden_fields(tp):
         base = next((b for b in tp.__mro__ if b.__flags__ & _C_TYPE), tp)
         raise _Refused(
@@ -570,12 +749,13 @@ def _state(obj: Any, tp: type, depth: int, seen: Seen, required: bool = False) -
             "cachework cannot see (define __cachework_key__)"
         )
     pairs = sorted(getattr(obj, "__dict__", {}).items())
-    for slot in _slot_names(tp):
-        if hasattr(obj, slot):
-            pairs.append((slot, getattr(obj, slot)))
-    if not pairs and not required:
-        return b""
-    return b"a" + _attributes(pairs, depth, seen)
+    # Apart from the dict: a slot left empty and a dict entry of its name read differently.
+    names = _slot_names(tp)
+    slots = [(slot, getattr(obj, slot)) for slot in names if hasattr(obj, slot)] if names else []
+    if not pairs and not slots and not required:
+        return b"-"
+    own = _attributes(slots, depth, seen) if slots else _NO_ATTRIBUTES
+    return b"+" + (_attributes(pairs, depth, seen) if pairs else _NO_ATTRIBUTES) + own
 
 
 # -- functions and classes ---------------------------------------------------------------------
@@ -591,10 +771,12 @@ _CLASS_SKIP = frozenset(
 )
 
 
-def _reference(obj: Any) -> bytes | None:
+def _reference(obj: Any, main: bool = False) -> bytes | None:
+    """``main``: a name in ``__main__`` counts too (the class of an argument; a function or
+    class passed itself is written from its definition, as cloudpickle would ship it)."""
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
-    if not module or module == "__main__" or not isinstance(qualname, str):
+    if not module or (module == "__main__" and not main) or not isinstance(qualname, str):
         return None
     target = sys.modules.get(module)
     if target is None or "<locals>" in qualname:
@@ -659,7 +841,7 @@ def _function(fn: types.FunctionType, depth: int, seen: Seen) -> bytes:
         ("__dict__", dict(fn.__dict__)),
     ]
     return (
-        b"F" + _str(fn.__module__ or "") + _str(fn.__qualname__) + _attributes(pairs, depth, seen)
+        b"L" + _str(fn.__module__ or "") + _str(fn.__qualname__) + _attributes(pairs, depth, seen)
     )
 
 
@@ -724,9 +906,8 @@ def _dtype(dtype: Any) -> bytes:
     plain = dtype.fields is None and dtype.subdtype is None and dtype.kind != "T"
     text = dtype.str if plain else repr(dtype)
     metadata = dtype.metadata
-    if metadata:
-        text += repr(sorted(metadata.items()))
-    return _str(text)
+    # The metadata by value, not by repr: a repr may hide state, or hold a set's order.
+    return _str(text) + encode(dict(metadata) if metadata else None)
 
 
 def _numpy(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
@@ -736,15 +917,15 @@ def _numpy(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
         if tp is np.ndarray:
             return encoded
         # np.matrix, masked arrays, user subclasses: the class and its state (a mask) count.
-        return b"B" + _qualname(tp) + encoded + _state(obj, tp, depth, seen)
+        return b"B" + _type(tp, depth, seen) + encoded + _state(obj, tp, depth, seen)
     if isinstance(obj, np.generic):
         if obj.dtype.hasobject:
-            encoded = b"G" + encode(obj.item(), depth, seen)
+            encoded = b":" + encode(obj.item(), depth, seen)
         else:
             encoded = b"G" + _dtype(obj.dtype) + _bytes(obj.tobytes())
         if type(obj).__module__ == "numpy":
             return encoded
-        return b"B" + _qualname(tp) + encoded + _state(obj, tp, depth, seen)
+        return b"B" + _type(tp, depth, seen) + encoded + _state(obj, tp, depth, seen)
     if isinstance(obj, np.dtype):
         return b"g" + _dtype(obj)
     if isinstance(obj, np.ufunc):
@@ -761,7 +942,7 @@ def _ndarray(obj: Any, np: Any, depth: int, seen: Seen) -> bytes:
     shape = _sequence(b"t", obj.shape, depth, seen)
     if dtype.hasobject or dtype.kind == "T":
         # Objects, and numpy 2's variable-width strings, hold pointers: encode the values.
-        return b"A" + _dtype(dtype) + shape + encode(obj.tolist(), depth, seen)
+        return b"=" + _dtype(dtype) + shape + encode(obj.tolist(), depth, seen)
     # Hash the buffer where it lies: a 50 MB array is never copied when contiguous.
     flat = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
     digest = xxhash.xxh3_128_digest(flat.reshape(-1).view(np.uint8))
@@ -770,7 +951,7 @@ def _ndarray(obj: Any, np: Any, depth: int, seen: Seen) -> bytes:
 
 def _pandas(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
     pd = sys.modules["pandas"]
-    head = b"X" + _qualname(tp)
+    head = b"X" + _type(tp, depth, seen)
     if isinstance(obj, pd.DataFrame):
         columns = []
         for i in range(obj.shape[1]):
@@ -820,12 +1001,12 @@ def _pd_values(values: Any, pd: Any, depth: int, seen: Seen) -> bytes:
     dtype = values.dtype
     np: Any = sys.modules["numpy"]
     if isinstance(dtype, np.dtype) and not dtype.hasobject:
-        return b"v" + _ndarray(values.to_numpy(copy=False), np, depth, seen)
+        return b"0" + _ndarray(values.to_numpy(copy=False), np, depth, seen)
     if isinstance(dtype, pd.CategoricalDtype):
         # The categories (used or not), their order and the ordered flag all show.
         cat = values.array if not isinstance(values, pd.Categorical) else values
         return (
-            b"k"
+            b"1"
             + _pd_index(dtype.categories, pd, depth, seen, ".cat.categories")
             + (b"T" if dtype.ordered else b"F")
             + _ndarray(np.asarray(cat.codes), np, depth, seen)
@@ -833,12 +1014,14 @@ def _pd_values(values: Any, pd: Any, depth: int, seen: Seen) -> bytes:
     # Object columns and extension arrays (strings, nullable ints, zoned datetimes): every
     # value with its type, so 1, '1', True and 'True' stay apart, and None apart from NaN.
     items = values.to_numpy(dtype=object).tolist()
-    return b"x" + _str(repr(dtype)) + _sequence(b"l", items, depth, seen)
+    return b"2" + _str(repr(dtype)) + _sequence(b"l", items, depth, seen)
 
 
 def _pd_index(index: Any, pd: Any, depth: int, seen: Seen, where: str) -> bytes:
     try:
-        head = _qualname(type(index)) + _attributes([("names", list(index.names))], depth, seen)
+        head = _type(type(index), depth, seen) + _attributes(
+            [("names", list(index.names))], depth, seen
+        )
         if isinstance(index, pd.RangeIndex):
             return head + _int(index.start) + _int(index.stop) + _int(index.step)
         if isinstance(index, pd.MultiIndex):

@@ -12,18 +12,23 @@ import bz2
 import collections
 import dataclasses
 import datetime as dt
+import enum
 import functools
 import hashlib
+import itertools
 import json
 import math
 import operator
 import os
+import pathlib
 import random
 import re
 import struct
 import subprocess
 import sys
+import types
 import typing
+import uuid
 import warnings
 import zlib
 import zoneinfo
@@ -462,7 +467,16 @@ def make():
     Pair = collections.namedtuple("Pair", "a b")
     return Local, Point, Color, Pair, lambda v: v in tags
 Local, Point, Color, Pair, inner = make()
+class SetSlots:
+    __slots__ = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"}
+    def __init__(self):
+        for i, name in enumerate(sorted(SetSlots.__slots__)):
+            setattr(self, name, i)
+import numpy
 values = {
+    "slots given as a set": SetSlots(),
+    "dtype metadata holding a set": numpy.dtype("f4", metadata={"tags": {"a", "b", "c", "d"}}),
+    "instance of a local enum": Color.RED, "instance of a local dataclass": Point(),
     "lambda with a set": lam, "recursive": fact, "local class with a set": Local,
     "instance": Local(), "dataclass": Point, "enum": Color, "namedtuple": Pair,
     "closure over a set": inner, "partial": functools.partial(lam, "a"), "uses a logger": logs,
@@ -633,3 +647,451 @@ def test_huge_ints_read_apart_in_the_args_json():
     a, b = jsonable(10**5000), jsonable(10**5000 + 1)
     assert a != b and len(a) < 60
     assert json.loads(args_json({"n": 10**5000, "m": {10**5000: 1}}))["m"] == {a: 1}
+
+
+# -- every kind has a byte of its own; no encoding is a prefix of another ---------------------
+# Scheme 2 first reused bytes across kinds ("s" for str and struct.Struct, "r" for arrays
+# and back-references, "F" for False and functions, ...). With each kind's byte its own and
+# every payload self-delimiting, a concatenation of encodings reads back one way only.
+class NoteTz(dt.tzinfo):
+    """A zone that says how it is rebuilt, as pytz's do."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def utcoffset(self, when):
+        return dt.timedelta(0)
+
+    def __reduce__(self):
+        return (NoteTz, (self.name,))
+
+
+class Hooked:
+    def __cachework_key__(self):
+        return 1
+
+
+Pair = collections.namedtuple("Pair", "a b")
+
+
+@dataclasses.dataclass
+class Pt:
+    x: int
+
+
+def _recursive(n):
+    return n and _recursive(n - 1)
+
+
+class Holder:
+    @staticmethod
+    def s():
+        return 1
+
+    @functools.cached_property
+    def c(self):
+        return 1
+
+    @property
+    def p(self):
+        return 1
+
+
+class Lowercase(str):
+    pass
+
+
+def _local_function():
+    return lambda: 1
+
+
+def _local_fact():
+    def fact(n):
+        return 1 if n < 2 else n * fact(n - 1)
+
+    return fact
+
+
+#: One value of each kind in cachework.keys.TAGS, written with that kind's byte.
+SAMPLES = {
+    "str": "a",
+    "int": 1,
+    "float": 1.0,
+    "bytes": b"a",
+    "None": None,
+    "True": True,
+    "False": False,
+    "list": [1],
+    "tuple": (1,),
+    "dict": {"a": 1},
+    "set": {1},
+    "frozenset": frozenset({1}),
+    "__cachework_key__": Hooked(),
+    "Enum member": re.RegexFlag.IGNORECASE,
+    "complex": 1j,
+    "bytearray": bytearray(b"a"),
+    "date": dt.date(2024, 1, 1),
+    "datetime": dt.datetime(2024, 1, 1),
+    "time": dt.time(1),
+    "timedelta": dt.timedelta(1),
+    "Decimal": Decimal("1"),
+    "Fraction": Fraction(1, 2),
+    "UUID": uuid.UUID(int=1),
+    "Path": pathlib.PurePosixPath("/a"),
+    "namedtuple": Pair(1, 2),
+    "dataclass": Pt(1),
+    "subclass of a value type": Lowercase("a"),
+    "object by class and state": Plain(1),
+    "ndarray": np.arange(3),
+    "numpy scalar": np.int64(1),
+    "pandas object": pd.Series([1]),
+    "ndarray of objects": np.array([1, "a"], dtype=object),
+    "numpy scalar of objects": np.array([(1, "a")], dtype=[("n", "i4"), ("o", "O")])[0],
+    "numpy dtype": np.dtype("f4"),
+    "memoryview": memoryview(b"a"),
+    "datetime.timezone": dt.timezone.utc,
+    "ZoneInfo": PARIS,
+    "OrderedDict": collections.OrderedDict(a=1),
+    "defaultdict": collections.defaultdict(int),
+    "deque": collections.deque([1]),
+    "re.Pattern": re.compile("a"),
+    "functools.partial": functools.partial(int, "1"),
+    "by __reduce__ (itemgetter, attrgetter, methodcaller)": operator.itemgetter(1),
+    "array.array": array.array("i", [1]),
+    "struct.Struct": struct.Struct("i"),
+    "hashlib object": hashlib.sha256(b"a"),
+    "Ellipsis": ...,
+    "NotImplemented": NotImplemented,
+    "staticmethod, classmethod": Holder.__dict__["s"],
+    "functools.cached_property": Holder.__dict__["c"],
+    "property": Holder.__dict__["p"],
+    "generic alias": list[int],
+    "mappingproxy": types.MappingProxyType({"a": 1}),
+    "importable function or class": json.dumps,
+    "function": _local_function(),
+    "class": type("Made", (), {}),
+    "code": _local_function.__code__,
+    "method": Plain(1).__init__,
+    "bound built-in method": "abc".upper,
+}
+#: Kinds that never start an argument's encoding: each is checked where it stands.
+INNER = {
+    "reference to a definition being encoded": lambda: k(_local_fact()),
+    "tzinfo by its __reduce__": lambda: k(dt.datetime(2024, 1, 1, tzinfo=NoteTz("a"))),
+}
+
+
+def test_every_kind_has_a_byte_of_its_own():
+    from cachework.keys import TAGS
+
+    assert len(set(TAGS.values())) == len(TAGS), "two kinds share a byte"
+    assert all(len(tag) == 1 for tag in TAGS.values())
+    values = {
+        kind for kind in TAGS if not kind.startswith(("key_for:", "state:", "pandas column:"))
+    }
+    assert values == set(SAMPLES) | set(INNER), "every value kind has a sample below"
+
+
+@pytest.mark.parametrize("kind", list(SAMPLES))
+def test_each_kind_is_written_with_its_own_byte(kind):
+    from cachework.keys import TAGS, encode
+
+    assert encode(SAMPLES[kind])[:1] == TAGS[kind]
+
+
+def test_inner_kinds_are_written_with_their_own_byte():
+    from cachework.keys import TAGS, encode
+
+    assert TAGS["reference to a definition being encoded"] + (0).to_bytes(8, "little") in encode(
+        _local_fact()
+    )
+    at = len(encode(dt.datetime(2024, 1, 1))) - 1  # the naive datetime's zone: None
+    assert (
+        encode(dt.datetime(2024, 1, 1, tzinfo=NoteTz("a")))[at:][:1]
+        == TAGS["tzinfo by its __reduce__"]
+    )
+    for check in INNER.values():
+        assert check() == check()
+
+
+def test_every_tag_byte_in_the_encoder_is_registered():
+    """A new kind written with a byte literal must take its byte from the table."""
+    import ast
+
+    from cachework import keys
+    from cachework.keys import TAGS
+
+    source = pathlib.Path(keys.__file__).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    registered = set(TAGS.values())
+    table = next(
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "TAGS"
+    )
+    in_table = {id(n) for n in ast.walk(table)}
+    literals = {
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, bytes)
+        and len(n.value) == 1
+        and id(n) not in in_table
+    }
+    assert literals - registered == set()
+
+
+def test_no_encoding_is_a_prefix_of_another():
+    """Self-delimiting payloads: what follows a value can never be read as part of it."""
+    from cachework.keys import encode
+
+    samples = [*SAMPLES.values(), *(v for pair in PAIRS.values() for v in pair)]
+    samples += [_local_fact(), Lowercase("a")]
+    stated = Lowercase("a")
+    stated.note = dt.date(2024, 1, 1)
+    samples.append(stated)
+    encoded = sorted({encode(v) for v in samples})
+    for shorter, longer in itertools.pairwise(encoded):  # a prefix sorts just before
+        assert not longer.startswith(shorter), (shorter[:40], longer[:40])
+
+
+def test_a_struct_and_a_string_never_share_a_key():
+    """A struct.Struct was written with str's byte: a crafted list of strings read alike."""
+    crafted = "\x00is" + (361).to_bytes(8, "little").decode() + "x" * 360
+    assert k([struct.Struct("i"), "x" * 360 + "N"]) != k([crafted, None])
+
+
+# -- classes that share a name: local classes, namedtuples, enums, dataclasses ---------------
+def _local_kinds(tag):
+    class Local:
+        def get(self):
+            return tag
+
+    class Keyed:
+        def __cachework_key__(self):
+            return 1
+
+        def get(self):
+            return tag
+
+    class Kind(enum.Enum):
+        A = 1
+
+        def get(self):
+            return tag
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+        def get(self):
+            return tag
+
+    fields = "a b" if tag == 1 else "x y"
+    return {
+        "object": Local(),
+        "__cachework_key__": Keyed(),
+        "enum": Kind.A,
+        "dataclass": Point(1),
+        "namedtuple": collections.namedtuple("P", fields)(1, 2),
+        "dict subclass": type("D", (dict,), {"tag": tag})(a=1),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_local_kinds(1)))
+def test_instances_of_two_classes_with_one_name_key_apart(kind):
+    """Two classes made by one function share module and qualified name, not behaviour:
+    ``a.get()`` is 1 and ``b.get()`` is 2 (a namedtuple's field names differ)."""
+    a, b = _local_kinds(1)[kind], _local_kinds(2)[kind]
+    assert type(a).__qualname__ == type(b).__qualname__
+    assert k(a) != k(b)
+    assert k(a) == k(_local_kinds(1)[kind])
+
+
+class Extended(Pair):
+    pass
+
+
+def test_state_beside_a_namedtuple_dataclass_or_partial_is_read():
+    plain, noted = Extended(1, 2), Extended(1, 2)
+    noted.note = 1
+    assert k(plain) != k(noted)
+    plain, noted = Pt(1), Pt(1)
+    noted.cache = 5  # set beside the fields, read like them
+    assert k(plain) != k(noted)
+    plain, noted = functools.partial(int), functools.partial(int)
+    noted.attr = 1
+    assert k(plain) != k(noted)
+
+
+class SlotAndDict:
+    __slots__ = ("a", "__dict__")
+
+
+def test_an_empty_slot_and_a_dict_entry_of_its_name_key_apart():
+    in_slot, in_dict = SlotAndDict(), SlotAndDict()
+    in_slot.a = 1
+    in_dict.__dict__["a"] = 1  # the empty slot still wins: in_dict.a raises AttributeError
+    with pytest.raises(AttributeError):
+        in_dict.a  # noqa: B018
+    assert k(in_slot) != k(in_dict)
+
+
+def test_functions_reading_different_modules_key_apart():
+    import cmath
+
+    source = "def root(x):\n    return m.sqrt(x)\n"
+    made = []
+    for module in (math, cmath, math):
+        scope = {"m": module}
+        exec(source, scope)
+        made.append(scope["root"])
+    assert k(made[0]) != k(made[1])
+    assert k(made[0]) == k(made[2])
+
+
+def test_zones_key_by_themselves_too():
+    assert k(PARIS) == k(zoneinfo.ZoneInfo("Europe/Paris"))
+    assert k(PARIS) != k(zoneinfo.ZoneInfo("Europe/London"))
+    assert k(dt.timezone.utc) != k(PLUS_ONE)
+    assert k(PARIS) != k("Europe/Paris")
+
+
+def test_dtype_metadata_keys_by_value_not_repr():
+    class Same:
+        def __init__(self, v):
+            self.v = v
+
+        def __repr__(self):
+            return "Same"
+
+    a = np.dtype("f4", metadata={"unit": Same(1)})
+    b = np.dtype("f4", metadata={"unit": Same(2)})
+    assert k(a) != k(b)
+
+
+# -- generated nested mixes: distinct values, distinct keys, and no prefixes -------------------
+_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=4),
+    st.binary(max_size=4),
+    new_values,
+)
+_hashable_leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3))
+mixed = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(_hashable_leaves, inner, max_size=3),
+        st.frozensets(_hashable_leaves, max_size=3),
+        st.builds(Plain, inner),
+        st.builds(Slotted, inner),
+        st.builds(Pt, inner),
+        st.builds(Pair, inner, inner),
+        st.builds(Extended, inner, inner),
+        st.text(max_size=3).map(Lowercase),
+    ),
+    max_leaves=12,
+)
+
+
+def _deep(v):
+    """What a function can tell apart, written independently of the encoder."""
+    tp = type(v)
+    if tp is float:
+        return (tp, "nan" if v != v else v.hex())
+    if tp in (str, int, bytes, bool, type(None)):
+        return (tp, v)
+    if tp in (list, tuple):
+        return (tp, tuple(_deep(x) for x in v))
+    if tp is dict:
+        return (tp, frozenset((_deep(a), _deep(b)) for a, b in v.items()))
+    if tp is frozenset:
+        return (tp, frozenset(_deep(x) for x in v))
+    if tp in (Plain, Slotted):
+        return (tp, _deep(v.a))
+    if tp is Pt:
+        return (tp, _deep(v.x))
+    if tp in (Pair, Extended):
+        return (tp, _deep(v.a), _deep(v.b))
+    if tp is Lowercase:
+        return (tp, str(v))
+    return _canon(v)
+
+
+@settings(max_examples=400, deadline=None)
+@given(mixed, mixed)
+def test_generated_mixes_key_apart_exactly_when_they_differ(a, b):
+    from cachework.keys import encode
+
+    ea, eb = encode(a), encode(b)
+    if _deep(a) != _deep(b):
+        assert ea != eb, (a, b)
+        assert not ea.startswith(eb) and not eb.startswith(ea), (a, b)
+    else:
+        assert ea == eb, (a, b)
+
+
+def test_a_class_written_once_per_call_still_keys_each_instance_by_its_own_class():
+    ones, twos = _local_kinds(1), _local_kinds(2)
+    for kind in ones:
+        a, b = ones[kind], twos[kind]
+        assert k([a, a, b]) != k([a, a, a]), kind
+        assert k([a, b]) != k([b, a]), kind
+        assert k([a] * 50) == k([_local_kinds(1)[kind]] * 50), kind
+
+
+def test_local_enums_and_classes_holding_their_own_instances_key():
+    def make(tag):
+        class Kind(enum.Enum):
+            A = 1
+            B = 2
+
+        class Node:
+            def __init__(self, v):
+                self.v = v
+
+        Node.root = Node(tag)
+        return Kind, Node
+
+    kind, node = make(1)
+    assert k([kind.A, kind.B]) == k([kind.A, kind.B])
+    assert k([kind.A, kind.B]) != k([kind.B, kind.A])
+    assert k(node(1)) != k(make(2)[1](1))  # the class attribute differs
+
+
+_MAIN_SCRIPT = r"""
+import dataclasses, json, sys
+from cachework import key_for
+
+@dataclasses.dataclass
+class Config:
+    n: int
+
+first = Config(1)
+
+@dataclasses.dataclass
+class Config:  # defined again: the name now finds another class
+    n: int
+    def double(self):
+        return 2 * self.n
+
+print(json.dumps([key_for({"c": first}), key_for({"c": Config(1)}), key_for({"c": Config(1)})]))
+"""
+
+
+def test_a_script_class_keys_by_name_unless_the_name_finds_another_class():
+    proc = subprocess.run(
+        [sys.executable, "-c", _MAIN_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    old, new, again = json.loads(proc.stdout)
+    assert new == again
+    assert old != new
