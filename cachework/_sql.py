@@ -126,7 +126,7 @@ def statements(dialect_name: str) -> dict[str, Any]:
             heartbeat_at=sa.null(),
         ),
         "run_finish": sa.update(runs)
-        .where(runs.c.id == sa.bindparam("run_id"))
+        .where(runs.c.id == sa.bindparam("run_id"), runs.c.status == "running")
         .values(
             status=sa.bindparam("status"),
             finished_at=now,

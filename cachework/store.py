@@ -491,20 +491,23 @@ class Store:
     ) -> bool:
         """Whether the owner of a running call still runs it.
 
-        On this host the pid answers at once (a dead owner is taken over without waiting);
-        elsewhere only the heartbeat can, so a silent owner is dead once its lease lapses.
-        A live pid whose heartbeat lapsed (its run could not be recorded) is dead too.
+        On this host the process answers, whatever its heartbeat says: a dead owner is
+        taken over at once, a live one never. Its heartbeat may lapse while it is alive and
+        running (a C call that holds the GIL starves the heartbeat thread; another process's
+        clock may run ahead of the owner's), and a takeover then would run the call twice.
+        A live process that gave up a run it could not record retries the release itself
+        (``heartbeats.release_later``). Elsewhere only the heartbeat can answer, so a silent
+        owner on another host is dead once its lease lapses.
         """
-        fresh = beat is not None and (
-            backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
-        )
         host, _, pid_text = (holder or "").rpartition(":")
         if host == self._host and pid_text.isdigit():
             pid = int(pid_text)
             if pid == _owner.pid():
                 return heartbeats.owns(run_id)
-            return _owner.is_alive(pid, start) and fresh
-        return fresh
+            return _owner.is_alive(pid, start)
+        return beat is not None and (
+            backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
+        )
 
     def finish(
         self,
@@ -520,8 +523,14 @@ class Store:
         error_type: str | None = None,
         error: str | None = None,
         traceback: str | None = None,
-    ) -> None:
-        """Record how a run ended, in the entry and in the history, in one transaction."""
+    ) -> bool:
+        """Record how a run ended, in the entry and in the history, in one transaction.
+
+        Only the run that still owns the claim writes: if another caller took the entry over
+        (this owner's heartbeat lapsed on another host) or it was forgotten, the entry stays
+        as it is and a history row already marked ``interrupted`` is not rewritten. Returns
+        whether the entry was written; the caller's own value is still right for it.
+        """
         backend = self._ensure()
 
         # Built before the transaction, filled with its time inside: see ``claim``.
@@ -547,13 +556,26 @@ class Store:
             call_values["expires_at"] = (
                 None if ttl_s is None else backend.later(stamp or backend.now(cur), ttl_s)
             )
-            backend.execute(cur, "call_finish", call_values)
+            owned = backend.execute(cur, "call_finish", call_values).rowcount == 1
+            # Guarded by status='running': a row a takeover marked interrupted stays so.
             backend.execute(cur, "run_finish", run_values)
+            return owned
 
         try:
-            backend.transaction(attempt)
+            owned = backend.transaction(attempt)
         finally:
             heartbeats.remove(run_id)
+        if not owned:
+            log.warning(
+                "%s [%s]: run %d ended %s, but it no longer owned the entry (taken over by "
+                "another caller, or forgotten): the entry is left as it is and the outcome "
+                "goes to this caller only",
+                work,
+                key,
+                run_id,
+                status,
+            )
+        return owned
 
     def release(self, work: str, key: str, run_id: int, why: str) -> None:
         """Give a claim back unfinished (Ctrl-C, SIGTERM): the run is ``interrupted``."""
