@@ -551,7 +551,7 @@ class Store:
             "traceback": traceback,
         }
 
-        def attempt(cur: Any) -> None:
+        def attempt(cur: Any) -> bool:
             stamp = call_values["now"] = run_values["now"] = backend.stamp(cur)
             call_values["expires_at"] = (
                 None if ttl_s is None else backend.later(stamp or backend.now(cur), ttl_s)
