@@ -726,25 +726,33 @@ class Store:
                     key_scheme=row.key_scheme,
                 )
 
-    def forget(self, work: str, *, key: str | None = None, **values: Any) -> int:
+    def forget(
+        self, work: str, *, key: str | None = None, force: bool = False, **values: Any
+    ) -> int:
         """Remove the entries of ``work`` whose args hold ``values`` (or the one ``key``).
 
         History stays: forgetting only makes the next call with those arguments run again.
-        Returns how many entries were removed.
+        A running entry is left alone (its owner's finish must still record, and nobody
+        may run it meanwhile); ``force`` marks it instead, so that its result is recorded but
+        never served and the next call runs again. Returns how many entries were removed
+        (or, with ``force``, removed or marked).
         """
         if key is None and not values:
             raise ValueError(
                 "forget needs argument values or a key; use forget_all to clear a work"
             )
         keys = [key] if key is not None else [c.key for c in self._calls(work, values=values)]
-        return self._delete(work, keys)
+        return self._delete(work, keys, force)
 
-    def forget_calls(self, calls: list[Call]) -> int:
-        """Remove exactly these entries (as listed by ``calls``): what ``cachework forget`` runs."""
+    def forget_calls(self, calls: list[Call], *, force: bool = False) -> int:
+        """Remove exactly these entries (as listed by ``calls``): what ``cachework forget`` runs.
+
+        Running entries are left alone, or with ``force`` marked to run again (see ``forget``).
+        """
         by_work: dict[str, list[str]] = {}
         for c in calls:
             by_work.setdefault(c.work, []).append(c.key)
-        return sum(self._delete(w, keys) for w, keys in by_work.items())
+        return sum(self._delete(w, keys, force) for w, keys in by_work.items())
 
     def works(self) -> list[dict[str, Any]]:
         """One summary per work: entries by status, runs, the last run, mean duration."""
@@ -946,23 +954,47 @@ class Store:
             raise KeyError(f"{work} [{key}] has no stored result")
         return pickle.loads(entry[3])
 
-    def forget_all(self, work: str) -> int:
-        """Remove every entry of ``work``."""
-        return self._delete(work, None)
+    def forget_all(self, work: str, *, force: bool = False) -> int:
+        """Remove every entry of ``work`` (running ones: see ``forget``)."""
+        return self._delete(work, None, force)
 
-    def _delete(self, work: str, keys: list[str] | None) -> int:
+    def _delete(self, work: str, keys: list[str] | None, force: bool = False) -> int:
         import sqlalchemy as sa
 
         calls = self._tables().calls
-        q = sa.delete(calls).where(calls.c.work == work)
+        which = calls.c.work == work
         if keys is not None:
             if not keys:
                 return 0
-            q = q.where(calls.c.key.in_(keys))
+            which = sa.and_(which, calls.c.key.in_(keys))
+        running = sa.and_(which, calls.c.status == "running")
         with self._engine().begin() as conn:
-            n = conn.execute(q).rowcount
-        log.info("forgot %d entr%s of %s", n, "y" if n == 1 else "ies", work)
-        return n
+            if force:
+                # Marked before the delete: an entry that finishes in between is then
+                # deleted, not missed by both statements. Its owner's finish still writes
+                # the entry (the run id still matches), but not cached it is never a hit.
+                busy = conn.execute(sa.update(calls).where(running).values(cached=False)).rowcount
+            n = conn.execute(sa.delete(calls).where(which, calls.c.status != "running")).rowcount
+            if not force:
+                count = sa.select(sa.func.count()).select_from(calls).where(running)
+                busy = conn.execute(count).scalar() or 0
+        log.info("forgot %d entr%s of %s", n, _y(n), work)
+        if busy and force:
+            log.info("marked %d running entr%s of %s to run again", busy, _y(busy), work)
+        elif busy:
+            log.warning(
+                "left %d running entr%s of %s alone: forgetting must not let a second caller "
+                "run it meanwhile (force=True, or `cachework forget --force`, marks it to run "
+                "again once it finishes)",
+                busy,
+                _y(busy),
+                work,
+            )
+        return n + busy if force else n
+
+
+def _y(n: int) -> str:
+    return "y" if n == 1 else "ies"
 
 
 def _work_summary(work: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -199,3 +200,99 @@ def test_a_caller_whose_clock_runs_ahead_does_not_take_over_a_live_owner(sqlite_
     assert _lines(out) == [f"start {owner.pid}"]
     assert ahead_out.strip() == owner_out.strip() == f"value of {owner.pid}"
     assert [r.status for r in cachework.Store(sqlite_url).history("clock")] == ["succeeded"]
+
+
+# -- forgetting a running entry -------------------------------------------------------------
+
+
+class _Held:
+    """A work whose calls block until released, counting executions and overlaps."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.lock = threading.Lock()
+        self.running = self.runs = self.overlap = 0
+
+    def make(self, **options):
+        """A new work object each time: one per thread, as separate callers would have."""
+
+        @cachework.work(name="held", store=self.url, **options)
+        def f(x):
+            with self.lock:
+                self.running += 1
+                self.runs += 1
+                self.overlap = max(self.overlap, self.running)
+                n = self.runs
+            self.started.set()
+            self.release.wait(60)
+            with self.lock:
+                self.running -= 1
+            return f"run {n}"
+
+        return f
+
+    def start(self) -> tuple[threading.Thread, list]:
+        got: list = []
+        t = threading.Thread(target=lambda: got.append(self.make()(1)))
+        t.start()
+        assert self.started.wait(60)
+        return t, got
+
+
+def test_forget_leaves_a_running_entry_alone_and_its_result_is_recorded(url):
+    held = _Held(url)
+    owner, got = held.start()
+    store = cachework.Store(url)
+    key = held.make().key(1)
+    assert store.forget("held", key=key) == 0
+    assert store.forget("held", x=1) == 0
+    assert store.forget_all("held") == 0
+    assert [c.status for c in store.calls("held")] == ["running"]
+    with pytest.raises(cachework.AlreadyRunning):
+        held.make(on_running="raise")(1)  # nobody may run it meanwhile
+    held.release.set()
+    owner.join(60)
+    assert got == ["run 1"]
+    assert [c.status for c in store.calls("held")] == ["succeeded"]
+    assert held.make()(1) == "run 1"  # the owner's result was recorded: a hit
+    assert held.runs == 1
+    assert store.forget("held", key=key) == 1  # a finished entry is forgotten as before
+
+
+def test_forget_force_lets_the_run_finish_then_the_next_call_runs_again(url):
+    held = _Held(url)
+    owner, got = held.start()
+    store = cachework.Store(url)
+    assert store.forget("held", x=1, force=True) == 1
+    waiter_got: list = []
+    waiter = threading.Thread(target=lambda: waiter_got.append(held.make()(1)))
+    waiter.start()  # waits for the owner, then runs again: the result it waited for is forgotten
+    held.release.set()
+    owner.join(60)
+    waiter.join(60)
+    assert got == ["run 1"]  # the owner's caller gets its own value
+    assert waiter_got == ["run 2"]
+    assert held.overlap == 1  # never two at once
+    assert held.make()(1) == "run 2"  # and now it is a hit
+    assert held.runs == 2
+    assert [r.status for r in store.history("held")] == ["succeeded", "succeeded"]
+
+
+def test_cli_forget_names_running_entries_it_left_and_force_marks_them(url):
+    from click.testing import CliRunner
+
+    from cachework.cli import cli
+
+    held = _Held(url)
+    owner, got = held.start()
+    r = CliRunner().invoke(cli, ["--url", url, "forget", "held", "--all", "--yes"])
+    assert r.exit_code == 0, r.output
+    assert "forgot 0 entries" in r.output and "left 1 running entry alone" in r.output
+    r = CliRunner().invoke(cli, ["--url", url, "forget", "held", "--all", "--yes", "--force"])
+    assert r.exit_code == 0, r.output
+    assert "forgot 1 entry" in r.output
+    held.release.set()
+    owner.join(60)
+    assert held.make()(1) == "run 2"
