@@ -296,3 +296,42 @@ def test_cli_forget_names_running_entries_it_left_and_force_marks_them(url):
     held.release.set()
     owner.join(60)
     assert held.make()(1) == "run 2"
+
+
+# -- many threads on one store --------------------------------------------------------------
+
+
+def test_sixty_four_threads_share_a_store_each_key_runs_once(url):
+    # Each thread has its own work object, as separate callers would; they share the store
+    # (and on PostgreSQL its connections, which no thread may keep for itself).
+    ran: dict[object, int] = {}
+    lock = threading.Lock()
+    barrier, done = threading.Barrier(64), threading.Barrier(64)
+    errors: list[BaseException] = []
+
+    def caller(i: int) -> None:
+        @cachework.work(name="threads", store=url)
+        def f(x):
+            with lock:
+                ran[x] = ran.get(x, 0) + 1
+            if x == "shared":
+                time.sleep(0.2)  # the other 63 wait for it meanwhile
+            return repr(x)
+
+        try:
+            barrier.wait(60)
+            for x in ["shared", *[(i, j) for j in range(3)]]:
+                assert f(x) == repr(x)
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            done.wait(300)  # long-lived threads: none leaves (and frees anything) early
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert errors == []
+    assert ran == {"shared": 1, **{(i, j): 1 for i in range(64) for j in range(3)}}
+    assert len(cachework.Store(url).calls("threads")) == 1 + 64 * 3
