@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -335,3 +336,33 @@ def test_sixty_four_threads_share_a_store_each_key_runs_once(url):
     assert errors == []
     assert ran == {"shared": 1, **{(i, j): 1 for i in range(64) for j in range(3)}}
     assert len(cachework.Store(url).calls("threads")) == 1 + 64 * 3
+
+
+# -- the SQLite WAL after a long reader -----------------------------------------------------
+
+
+def test_the_wal_shrinks_back_under_its_limit_once_a_long_reader_closes(sqlite_url, tmp_path):
+    limit = 64 * 2**20  # the bound the README gives
+    path = str(tmp_path / "store.db")
+    wal = path + "-wal"
+
+    @cachework.work(name="wal", store=sqlite_url)
+    def f(x):
+        return x
+
+    f(-1)
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM cachework_runs").fetchone()  # holds its snapshot
+    i = 0
+    while os.path.getsize(wal) <= limit:  # ~2,700 misses: checkpoints cannot pass the reader
+        f(i)
+        i += 1
+        assert i < 50_000, "the WAL never grew past the limit"
+    reader.close()
+    for j in range(5):  # the next checkpoint copies it all; the writer after it truncates
+        f(-2 - j)
+        if os.path.getsize(wal) <= limit:
+            break
+    assert os.path.getsize(wal) <= limit
+    assert f(0) == 0 and f(i - 1) == i - 1  # all still there
