@@ -461,7 +461,9 @@ class Store:
         self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: bool
     ) -> str:
         """Why a call with no entry runs. Each question costs a query, so ask only when the
-        answer is logged; the key-scheme check runs once per work and process, as a warning."""
+        answer is logged; the key-scheme check runs once per work and process, as a warning.
+        "new version" looks at the store's latest ``_sql.RECENT_RUNS`` runs only: the same
+        cost at any history length, inside the write lock."""
         params = {"work": work, "key": key}
         if work not in self._scheme_checked:
             self._scheme_checked.add(work)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -366,3 +367,89 @@ def test_the_wal_shrinks_back_under_its_limit_once_a_long_reader_closes(sqlite_u
             break
     assert os.path.getsize(wal) <= limit
     assert f(0) == 0 and f(i - 1) == i - 1  # all still there
+
+
+# -- why a call runs, at any history length -------------------------------------------------
+
+
+def _fill_history(url: str, work: str, n: int) -> None:
+    """``n`` finished runs of ``work`` with distinct args, written straight into the table."""
+    import datetime as dt
+    import json
+
+    import sqlalchemy as sa
+
+    from cachework.schema import runs
+
+    now = dt.datetime.now(dt.timezone.utc)
+    pg = url.startswith("postgresql")
+    rows = [
+        {
+            "work": work,
+            "key": f"{i + int(now.timestamp() * 1000):032x}",
+            "args": {"x": f"filler {i}"} if pg else json.dumps({"x": f"filler {i}"}),
+            "status": "succeeded",
+            "started_at": now,
+            "host": "h",
+            "pid": 1,
+            "cached": True,
+        }
+        for i in range(n)
+    ]
+    engine = cachework.Store(url)._engine()
+    with engine.begin() as conn:
+        conn.execute(sa.insert(runs), rows)
+
+
+def _cost_of_why(url: str, store: cachework.Store, args_json: str) -> int:
+    """How much work the "new version" question does: SQLite VM steps, PostgreSQL rows."""
+    text, fixed, values = store._backend.sql("same_args")
+    params = {**fixed, "work": "flat", "key": "0" * 32, "args": args_json}
+    if url.startswith("sqlite"):
+        conn = store._backend.connection()
+        steps = [0]
+
+        def step() -> int:
+            steps[0] += 1
+            return 0
+
+        conn.set_progress_handler(step, 1)
+        try:
+            conn.execute(text, values(params)).fetchone()
+        finally:
+            conn.set_progress_handler(None, 1)
+        return steps[0]
+    import re
+
+    plan = store._backend._lend(lambda c: c.execute("EXPLAIN ANALYZE " + text, params).fetchall())
+    # The rows each node produced: the scan of cachework_runs is bounded by its LIMIT.
+    return max(int(n) for (line,) in plan for n in re.findall(r"actual time=\S+ rows=(\d+)", line))
+
+
+def test_why_a_call_runs_stays_flat_and_still_says_new_version(url, caplog):
+    from cachework._sql import RECENT_RUNS
+
+    def make(version):
+        @cachework.work(name="flat", store=url, version=version)
+        def f(x):
+            return x
+
+        return f
+
+    store = make(1).store
+    make(1)(0)
+    _fill_history(url, "flat", RECENT_RUNS + 500)
+    short = _cost_of_why(url, store, '{"x": 0}')
+    _fill_history(url, "flat", 4 * RECENT_RUNS)
+    long = _cost_of_why(url, store, '{"x": 0}')
+    # Bounded by the window, not by the history's length (the old question visited every
+    # run of the work: 4x the steps here). On PostgreSQL the latest runs come from the
+    # primary key, backwards; only a table too small to matter may be read whole.
+    if url.startswith("sqlite"):
+        assert long <= short * 1.05
+    else:
+        assert long <= RECENT_RUNS
+    make(2)(7)
+    with caplog.at_level(logging.INFO, logger="cachework"):
+        make(3)(7)  # a recent version change, 5,500 runs into the history
+    assert "new version" in caplog.text
