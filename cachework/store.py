@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from . import _owner
 from ._backends import REVISION_SQL, Backend, ServerBackend, SQLiteBackend, _first_line, _Retry
@@ -139,6 +139,25 @@ def _utc(value: Any) -> _dt.datetime | None:
     return value.astimezone(_dt.timezone.utc)
 
 
+@overload
+def storable(text: str) -> str: ...
+@overload
+def storable(text: None) -> None: ...
+def storable(text: str | None) -> str | None:
+    """``text`` as every database can store it: a lone surrogate (``os.fsdecode`` of bytes
+    that are not UTF-8) and NUL (refused by PostgreSQL's text) become readable escapes,
+    ``\\udce9`` and ``\\x00``. Anything else is kept as it is."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _args(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         import json
@@ -169,7 +188,7 @@ class Store:
         self._path = path
         self._ready = False
         self._ready_lock = threading.Lock()
-        self._host = _owner.host()
+        self._host = storable(_owner.host())  # an env var or a node name may hold any bytes
         self._scheme_checked: set[str] = set()
 
     def __repr__(self) -> str:
@@ -548,9 +567,9 @@ class Store:
             "run_id": run_id,
             "status": status,
             "duration_s": duration_s,
-            "error_type": error_type,
-            "error": error,
-            "traceback": traceback,
+            "error_type": storable(error_type),
+            "error": storable(error),
+            "traceback": storable(traceback),
         }
 
         def attempt(cur: Any) -> bool:
@@ -582,6 +601,7 @@ class Store:
     def release(self, work: str, key: str, run_id: int, why: str) -> None:
         """Give a claim back unfinished (Ctrl-C, SIGTERM): the run is ``interrupted``."""
         backend = self._ensure()
+        why = storable(why)  # it may quote an error's text
 
         def attempt(cur: Any) -> None:
             params = {"work": work, "key": key, "run_id": run_id}

@@ -453,3 +453,51 @@ def test_why_a_call_runs_stays_flat_and_still_says_new_version(url, caplog):
     with caplog.at_level(logging.INFO, logger="cachework"):
         make(3)(7)  # a recent version change, 5,500 runs into the history
     assert "new version" in caplog.text
+
+
+# -- text the store writes ------------------------------------------------------------------
+
+
+class Odd(Exception):
+    pass
+
+
+Odd.__qualname__ = "Odd\udce9Error"  # a name Python takes and UTF-8 does not
+
+
+@pytest.mark.parametrize(
+    ("error", "stored_type", "stored"),
+    [
+        (ValueError(os.fsdecode(b"caf\xe9.csv")), "ValueError", "caf\\udce9.csv"),
+        (ValueError("a\x00b"), "ValueError", "a\\x00b"),
+        (Odd("plain"), "Odd\\udce9Error", "plain"),
+    ],
+    ids=["lone-surrogate", "nul", "surrogate-in-type"],
+)
+def test_a_failure_with_text_no_database_takes_is_recorded_failed_with_its_traceback(
+    url, error, stored_type, stored
+):
+    @cachework.work(name="text", store=url)
+    def f(x):
+        raise error
+
+    with pytest.raises(type(error)) as raised:
+        f(1)
+    assert raised.value is error  # the caller gets its own exception, untouched
+    (run,) = cachework.Store(url).history("text")
+    assert run.status == "failed"
+    assert (run.error_type, run.error) == (stored_type, stored)
+    assert stored in run.traceback and "raise error" in run.traceback
+    assert [c.status for c in cachework.Store(url).calls("text")] == ["failed"]
+
+
+def test_a_host_name_no_database_takes_is_stored_escaped(url, monkeypatch):
+    monkeypatch.setenv("CACHEWORK_HOST", os.fsdecode(b"h\xf4te"))
+
+    @cachework.work(name="host", store=cachework.Store(url))
+    def f(x):
+        return x
+
+    assert f(1) == 1
+    (run,) = cachework.Store(url).history("host")
+    assert (run.status, run.host) == ("succeeded", "h\\udcf4te")
