@@ -10,6 +10,9 @@ from ._owner import pid as _getpid
 
 log = logging.getLogger("cachework")
 
+#: How often a release that failed is tried again (seconds).
+RELEASE_RETRY_S = 1.0
+
 
 class Heartbeats:
     """Calls this process owns, beaten every lease/4 so other hosts know the owner lives."""
@@ -19,7 +22,10 @@ class Heartbeats:
         self._owned: dict[
             int, tuple[Any, str, str, float]
         ] = {}  # run_id -> store, work, key, lease
+        # run_id -> store, work, key, why: runs this process gave up but could not release.
+        self._releases: dict[int, tuple[Any, str, str, str]] = {}
         self._wake = threading.Event()
+        self._recompute = False  # the thread was woken to shorten its sleep, not to beat
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._interval = 60.0 / 4
@@ -30,17 +36,38 @@ class Heartbeats:
 
     def add(self, run_id: int, store: Any, work: str, key: str, lease: float) -> None:
         with self._lock:
-            if self._pid != _getpid():  # a forked child inherits neither thread nor calls
-                self._owned, self._thread, self._pid = {}, None, _getpid()
+            self._start()
             self._owned[run_id] = (store, work, key, lease)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._loop, name="cachework-heartbeat", daemon=True
-                )
-                self._thread.start()
             sooner = lease / 4 < self._interval
-        if sooner:  # the thread sleeps too long for this lease: wake it to recompute
+            # Wake the thread to shorten its sleep, not to beat: a run that just claimed
+            # has a fresh heartbeat, and a beat in flight when the run enters a C call that
+            # holds the GIL would hold SQLite's write lock for the whole call.
+            self._recompute = self._recompute or sooner
+        if sooner:
             self._wake.set()
+
+    def release_later(self, run_id: int, store: Any, work: str, key: str, why: str) -> None:
+        """Keep trying to release a run this process gave up but could not release.
+
+        A live owner on this host is never taken over, so its entry would stay ``running``
+        until the process exits: the heartbeat thread retries at once, then every
+        ``RELEASE_RETRY_S``, until the store takes the release.
+        """
+        with self._lock:
+            self._start()
+            self._releases[run_id] = (store, work, key, why)
+        self._wake.set()
+
+    def _start(self) -> None:
+        """Start the thread if this process has none (called with the lock held)."""
+        if self._pid != _getpid():  # a forked child inherits neither thread nor calls
+            self._owned, self._releases, self._thread = {}, {}, None
+            self._pid = _getpid()
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._loop, name="cachework-heartbeat", daemon=True
+            )
+            self._thread.start()
 
     def remove(self, run_id: int) -> None:
         with self._lock:
@@ -50,11 +77,16 @@ class Heartbeats:
         while True:
             with self._lock:
                 owned = list(self._owned.items())
-            self._interval = min((lease for _, (_, _, _, lease) in owned), default=60.0) / 4
+                pending = bool(self._releases)
+            quarters = [lease / 4 for _, (_, _, _, lease) in owned]
+            self._interval = min(quarters + [RELEASE_RETRY_S if pending else 60.0 / 4])
             self._wake.wait(self._interval)
             self._wake.clear()
             with self._lock:
                 owned = list(self._owned.items())
+                recompute, self._recompute = self._recompute, False
+                if recompute and not self._releases:
+                    continue
             by_store: dict[int, tuple[Any, list[tuple[str, str, int]]]] = {}
             for run_id, (store, work, key, _) in owned:
                 by_store.setdefault(id(store), (store, []))[1].append((work, key, run_id))
@@ -63,6 +95,16 @@ class Heartbeats:
                     store.beat(calls)
                 except Exception:  # a missed beat is retried next round; the lease allows 3
                     log.warning("heartbeat to %s failed", store, exc_info=True)
+            with self._lock:
+                releases = list(self._releases.items())
+            for run_id, (store, work, key, why) in releases:
+                try:
+                    store.release(work, key, run_id, why)
+                except Exception:
+                    log.warning("releasing %s [%s] failed again", work, key, exc_info=True)
+                    continue
+                with self._lock:
+                    self._releases.pop(run_id, None)
 
 
 heartbeats = Heartbeats()

@@ -276,6 +276,11 @@ def show(ctx: click.Context, work: str, key: str | None, arg_pairs: tuple[str, .
 @click.option("--all", "everything", is_flag=True, help="Every entry of WORK.")
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before removing several entries.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also running entries: their result is recorded but not served; the next call runs.",
+)
 @_json_option
 @click.pass_context
 def forget(
@@ -288,8 +293,13 @@ def forget(
     everything: bool,
     dry_run: bool,
     yes: bool,
+    force: bool,
 ) -> None:
-    """Remove entries so their next call runs again (the history stays)."""
+    """Remove entries so their next call runs again (the history stays).
+
+    A running entry is left alone unless --force: then it is marked so that its result,
+    once its run ends, is not served and the next call runs again.
+    """
     values = _args(arg_pairs)
     if not (values or key or status or older_than or everything):
         raise click.UsageError("say what to forget: --arg, --key, --status, --older-than or --all")
@@ -318,13 +328,19 @@ def forget(
         if not _interactive():
             raise Problem(f"{len(calls)} entries match; add --yes to forget them all")
         click.confirm(f"Forget {len(calls)} entries?", abort=True)
-    n = store.forget_calls(calls)
+    n = store.forget_calls(calls, force=force)
+    # As listed a moment ago: a count for people, the store decided entry by entry.
+    running = 0 if force else sum(c.status == "running" for c in calls)
     if ctx.obj["json"]:
-        click.echo(
-            json.dumps({"forgotten": n, "matched": _plain(calls), "dry_run": False}, indent=2)
-        )
+        out = {"forgotten": n, "matched": _plain(calls), "dry_run": False, "left_running": running}
+        click.echo(json.dumps(out, indent=2))
     else:
         click.echo(f"forgot {n} entr{'y' if n == 1 else 'ies'}")
+        if running:
+            click.echo(
+                f"left {running} running entr{'y' if running == 1 else 'ies'} alone "
+                "(--force marks them to run again once they finish)"
+            )
 
 
 @cli.command()

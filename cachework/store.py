@@ -13,7 +13,7 @@ import os
 import sqlite3  # loaded by _backends anyway: a SQLite store needs nothing else
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from . import _owner
 from ._backends import (
@@ -168,6 +168,25 @@ def _utc(value: Any) -> _dt.datetime | None:
     return value.astimezone(_dt.timezone.utc)
 
 
+@overload
+def storable(text: str) -> str: ...
+@overload
+def storable(text: None) -> None: ...
+def storable(text: str | None) -> str | None:
+    """``text`` as every database can store it: a lone surrogate (``os.fsdecode`` of bytes
+    that are not UTF-8) and NUL (refused by PostgreSQL's text) become readable escapes,
+    ``\\udce9`` and ``\\x00``. Anything else is kept as it is."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _args(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         import json
@@ -199,7 +218,7 @@ class Store:
         self._path = path
         self._ready = False
         self._ready_lock = threading.Lock()
-        self._host = _owner.host()
+        self._host = storable(_owner.host())  # an env var or a node name may hold any bytes
         self._scheme_checked: set[str] = set()
 
     def __repr__(self) -> str:
@@ -484,7 +503,9 @@ class Store:
         self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: bool
     ) -> str:
         """Why a call with no entry runs. Each question costs a query, so ask only when the
-        answer is logged; the key-scheme check runs once per work and process, as a warning."""
+        answer is logged; the key-scheme check runs once per work and process, as a warning.
+        "new version" looks at the store's latest ``_sql.RECENT_RUNS`` runs only: the same
+        cost at any history length, inside the write lock."""
         params = {"work": work, "key": key}
         if work not in self._scheme_checked:
             self._scheme_checked.add(work)
@@ -514,20 +535,23 @@ class Store:
     ) -> bool:
         """Whether the owner of a running call still runs it.
 
-        On this host the pid answers at once (a dead owner is taken over without waiting);
-        elsewhere only the heartbeat can, so a silent owner is dead once its lease lapses.
-        A live pid whose heartbeat lapsed (its run could not be recorded) is dead too.
+        On this host the process answers, whatever its heartbeat says: a dead owner is
+        taken over at once, a live one never. Its heartbeat may lapse while it is alive and
+        running (a C call that holds the GIL starves the heartbeat thread; another process's
+        clock may run ahead of the owner's), and a takeover then would run the call twice.
+        A live process that gave up a run it could not record retries the release itself
+        (``heartbeats.release_later``). Elsewhere only the heartbeat can answer, so a silent
+        owner on another host is dead once its lease lapses.
         """
-        fresh = beat is not None and (
-            backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
-        )
         host, _, pid_text = (holder or "").rpartition(":")
         if host == self._host and pid_text.isdigit():
             pid = int(pid_text)
             if pid == _owner.pid():
                 return heartbeats.owns(run_id)
-            return _owner.is_alive(pid, start) and fresh
-        return fresh
+            return _owner.is_alive(pid, start)
+        return beat is not None and (
+            backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
+        )
 
     def finish(
         self,
@@ -543,8 +567,14 @@ class Store:
         error_type: str | None = None,
         error: str | None = None,
         traceback: str | None = None,
-    ) -> None:
-        """Record how a run ended, in the entry and in the history, in one transaction."""
+    ) -> bool:
+        """Record how a run ended, in the entry and in the history, in one transaction.
+
+        Only the run that still owns the claim writes: if another caller took the entry over
+        (this owner's heartbeat lapsed on another host) or it was forgotten, the entry stays
+        as it is and a history row already marked ``interrupted`` is not rewritten. Returns
+        whether the entry was written; the caller's own value is still right for it.
+        """
         backend = self._ensure()
 
         # Built before the transaction, filled with its time inside: see ``claim``.
@@ -560,27 +590,41 @@ class Store:
             "run_id": run_id,
             "status": status,
             "duration_s": duration_s,
-            "error_type": error_type,
-            "error": error,
-            "traceback": traceback,
+            "error_type": storable(error_type),
+            "error": storable(error),
+            "traceback": storable(traceback),
         }
 
-        def attempt(cur: Any) -> None:
+        def attempt(cur: Any) -> bool:
             stamp = call_values["now"] = run_values["now"] = backend.stamp(cur)
             call_values["expires_at"] = (
                 None if ttl_s is None else backend.later(stamp or backend.now(cur), ttl_s)
             )
-            backend.execute(cur, "call_finish", call_values)
+            owned = backend.execute(cur, "call_finish", call_values).rowcount == 1
+            # Guarded by status='running': a row a takeover marked interrupted stays so.
             backend.execute(cur, "run_finish", run_values)
+            return owned
 
         try:
-            backend.transaction(attempt)
+            owned = backend.transaction(attempt)
         finally:
             heartbeats.remove(run_id)
+        if not owned:
+            log.warning(
+                "%s [%s]: run %d ended %s, but it no longer owned the entry (taken over by "
+                "another caller, or forgotten): the entry is left as it is and the outcome "
+                "goes to this caller only",
+                work,
+                key,
+                run_id,
+                status,
+            )
+        return owned
 
     def release(self, work: str, key: str, run_id: int, why: str) -> None:
         """Give a claim back unfinished (Ctrl-C, SIGTERM): the run is ``interrupted``."""
         backend = self._ensure()
+        why = storable(why)  # it may quote an error's text
 
         def attempt(cur: Any) -> None:
             params = {"work": work, "key": key, "run_id": run_id}
@@ -757,6 +801,7 @@ class Store:
         *,
         key: str | None = None,
         args: Mapping[str, Any] | None = None,
+        force: bool = False,
         **values: Any,
     ) -> int:
         """Remove the entries of ``work`` whose args hold ``values`` (or the one ``key``).
@@ -764,7 +809,10 @@ class Store:
         Argument values come as keywords or, for a parameter named ``key`` or ``work``, in
         ``args`` (``forget("w", args={"key": "k"})``); both forms merge.
         History stays: forgetting only makes the next call with those arguments run again.
-        Returns how many entries were removed.
+        A running entry is left alone (its owner's finish must still record, and nobody
+        may run it meanwhile); ``force`` marks it instead, so that its result is recorded but
+        never served and the next call runs again. Returns how many entries were removed
+        (or, with ``force``, removed or marked).
         """
         values = _arg_filters(args, values)
         if key is None and not values:
@@ -775,14 +823,17 @@ class Store:
             keys = [key]
         else:
             keys = [c.key for c in self._calls(work, key=key, values=values)]
-        return self._delete(work, keys)
+        return self._delete(work, keys, force)
 
-    def forget_calls(self, calls: list[Call]) -> int:
-        """Remove exactly these entries (as listed by ``calls``): what ``cachework forget`` runs."""
+    def forget_calls(self, calls: list[Call], *, force: bool = False) -> int:
+        """Remove exactly these entries (as listed by ``calls``): what ``cachework forget`` runs.
+
+        Running entries are left alone, or with ``force`` marked to run again (see ``forget``).
+        """
         by_work: dict[str, list[str]] = {}
         for c in calls:
             by_work.setdefault(c.work, []).append(c.key)
-        return sum(self._delete(w, keys) for w, keys in by_work.items())
+        return sum(self._delete(w, keys, force) for w, keys in by_work.items())
 
     def works(self) -> list[dict[str, Any]]:
         """One summary per work: entries by status, runs, the last run, mean duration."""
@@ -1058,23 +1109,47 @@ class Store:
             return None
         return pickled_type(bytes(result)) or "unknown"
 
-    def forget_all(self, work: str) -> int:
-        """Remove every entry of ``work``."""
-        return self._delete(work, None)
+    def forget_all(self, work: str, *, force: bool = False) -> int:
+        """Remove every entry of ``work`` (running ones: see ``forget``)."""
+        return self._delete(work, None, force)
 
-    def _delete(self, work: str, keys: list[str] | None) -> int:
+    def _delete(self, work: str, keys: list[str] | None, force: bool = False) -> int:
         import sqlalchemy as sa
 
         calls = self._tables().calls
-        q = sa.delete(calls).where(calls.c.work == work)
+        which = calls.c.work == work
         if keys is not None:
             if not keys:
                 return 0
-            q = q.where(calls.c.key.in_(keys))
+            which = sa.and_(which, calls.c.key.in_(keys))
+        running = sa.and_(which, calls.c.status == "running")
         with self._engine().begin() as conn:
-            n = conn.execute(q).rowcount
-        log.info("forgot %d entr%s of %s", n, "y" if n == 1 else "ies", work)
-        return n
+            if force:
+                # Marked before the delete: an entry that finishes in between is then
+                # deleted, not missed by both statements. Its owner's finish still writes
+                # the entry (the run id still matches), but not cached it is never a hit.
+                busy = conn.execute(sa.update(calls).where(running).values(cached=False)).rowcount
+            n = conn.execute(sa.delete(calls).where(which, calls.c.status != "running")).rowcount
+            if not force:
+                count = sa.select(sa.func.count()).select_from(calls).where(running)
+                busy = conn.execute(count).scalar() or 0
+        log.info("forgot %d entr%s of %s", n, _y(n), work)
+        if busy and force:
+            log.info("marked %d running entr%s of %s to run again", busy, _y(busy), work)
+        elif busy:
+            log.warning(
+                "left %d running entr%s of %s alone: forgetting must not let a second caller "
+                "run it meanwhile (force=True, or `cachework forget --force`, marks it to run "
+                "again once it finishes)",
+                busy,
+                _y(busy),
+                work,
+            )
+        return n + busy if force else n
+
+
+def _y(n: int) -> str:
+    return "y" if n == 1 else "ies"
 
 
 def _work_summary(work: str) -> dict[str, Any]:

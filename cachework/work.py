@@ -970,7 +970,9 @@ def _release_quietly(store: Store, name: str, key: str, run_id: int, why: str) -
     try:
         store.release(name, key, run_id, why)
     except Exception:
-        log.warning("could not release %s [%s]", name, key, exc_info=True)
+        log.warning("could not release %s [%s]; retrying", name, key, exc_info=True)
+        # A live owner on this host is never taken over: this process must free the entry.
+        heartbeats.release_later(run_id, store, name, key, why)
 
 
 def _dumps(value: Any) -> bytes:
