@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ._owner import pid as _getpid
+
+if TYPE_CHECKING:
+    from ._claims import Claim
+    from .store import Store
 
 log = logging.getLogger("cachework")
 
@@ -19,11 +23,9 @@ class Heartbeats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._owned: dict[
-            int, tuple[Any, str, str, float]
-        ] = {}  # run_id -> store, work, key, lease
-        # run_id -> store, work, key, why: runs this process gave up but could not release.
-        self._releases: dict[int, tuple[Any, str, str, str]] = {}
+        self._owned: dict[int, Claim] = {}  # by run id
+        # Runs this process gave up but could not release, and why, by run id.
+        self._releases: dict[int, tuple[Claim, str]] = {}
         self._wake = threading.Event()
         self._recompute = False  # the thread was woken to shorten its sleep, not to beat
         self._thread: threading.Thread | None = None
@@ -34,11 +36,11 @@ class Heartbeats:
         """Whether this process runs ``run_id`` now."""
         return self._pid == _getpid() and run_id in self._owned
 
-    def add(self, run_id: int, store: Any, work: str, key: str, lease: float) -> None:
+    def add(self, claim: Claim) -> None:
         with self._lock:
             self._start()
-            self._owned[run_id] = (store, work, key, lease)
-            sooner = lease / 4 < self._interval
+            self._owned[claim.run_id] = claim
+            sooner = claim.lease / 4 < self._interval
             # Wake the thread to shorten its sleep, not to beat: a run that just claimed
             # has a fresh heartbeat, and a beat in flight when the run enters a C call that
             # holds the GIL would hold SQLite's write lock for the whole call.
@@ -46,7 +48,7 @@ class Heartbeats:
         if sooner:
             self._wake.set()
 
-    def release_later(self, run_id: int, store: Any, work: str, key: str, why: str) -> None:
+    def release_later(self, claim: Claim, why: str) -> None:
         """Keep trying to release a run this process gave up but could not release.
 
         A live owner on this host is never taken over, so its entry would stay ``running``
@@ -55,7 +57,7 @@ class Heartbeats:
         """
         with self._lock:
             self._start()
-            self._releases[run_id] = (store, work, key, why)
+            self._releases[claim.run_id] = (claim, why)
         self._wake.set()
 
     def _start(self) -> None:
@@ -76,32 +78,34 @@ class Heartbeats:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                owned = list(self._owned.items())
+                owned = list(self._owned.values())
                 pending = bool(self._releases)
-            quarters = [lease / 4 for _, (_, _, _, lease) in owned]
+            quarters = [claim.lease / 4 for claim in owned]
             self._interval = min(quarters + [RELEASE_RETRY_S if pending else 60.0 / 4])
             self._wake.wait(self._interval)
             self._wake.clear()
             with self._lock:
-                owned = list(self._owned.items())
+                owned = list(self._owned.values())
                 recompute, self._recompute = self._recompute, False
                 if recompute and not self._releases:
                     continue
-            by_store: dict[int, tuple[Any, list[tuple[str, str, int]]]] = {}
-            for run_id, (store, work, key, _) in owned:
-                by_store.setdefault(id(store), (store, []))[1].append((work, key, run_id))
-            for store, calls in by_store.values():
+            by_store: dict[int, tuple[Store, list[Claim]]] = {}
+            for claim in owned:
+                by_store.setdefault(id(claim.store), (claim.store, []))[1].append(claim)
+            for store, claims in by_store.values():
                 try:
-                    store.beat(calls)
+                    store.beat(claims)
                 except Exception:  # a missed beat is retried next round; the lease allows 3
                     log.warning("heartbeat to %s failed", store, exc_info=True)
             with self._lock:
                 releases = list(self._releases.items())
-            for run_id, (store, work, key, why) in releases:
+            for run_id, (claim, why) in releases:
                 try:
-                    store.release(work, key, run_id, why)
+                    claim.release(why, retry=False)
                 except Exception:
-                    log.warning("releasing %s [%s] failed again", work, key, exc_info=True)
+                    log.warning(
+                        "releasing %s [%s] failed again", claim.work, claim.key, exc_info=True
+                    )
                     continue
                 with self._lock:
                     self._releases.pop(run_id, None)

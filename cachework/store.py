@@ -25,12 +25,23 @@ from ._backends import (
     _Retry,
     mask_url,
 )
+from ._claims import Busy, Claim, Outcome
 from ._filelock import migration_lock
 from ._heartbeat import heartbeats
 from .errors import StoreError
 from .keys import KEY_SCHEME, jsonable
 
-__all__ = ["DEFAULT_URL", "SCHEMA_REVISION", "Call", "Run", "Store", "resolve_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "SCHEMA_REVISION",
+    "Busy",
+    "Call",
+    "Claim",
+    "Outcome",
+    "Run",
+    "Store",
+    "resolve_url",
+]
 
 log = logging.getLogger("cachework")
 
@@ -145,16 +156,6 @@ class Call(NamedTuple):
     state_size: int | None
     cached: bool
     key_scheme: int
-
-
-class Claim(NamedTuple):
-    """What ``Store.claim`` found: ``owned`` (run it), ``hit`` (a result appeared) or ``busy``."""
-
-    outcome: str
-    run_id: int | None = None
-    reason: str = ""
-    entry: tuple[Any, ...] | None = None
-    owner: str | None = None
 
 
 def _utc(value: Any) -> _dt.datetime | None:
@@ -399,8 +400,9 @@ class Store:
         lease: float,
         versioned: bool = False,
         absent: bool = False,
-    ) -> Claim:
-        """Take (work, key) for this process, atomically, or say who holds it.
+    ) -> Claim | Busy | tuple[Any, ...]:
+        """Take (work, key) for this process, atomically: a ``Claim`` to run it, else who
+        holds it (``Busy``), or, with ``accept_hit``, the call a result appeared in meanwhile.
 
         ``absent`` says a lookup just found no entry: the claim then inserts at once and
         reads the entry only if that insert meets one (a statement less on every miss).
@@ -423,7 +425,7 @@ class Store:
             "key_scheme": KEY_SCHEME,
         }
 
-        def attempt(cur: Any) -> Claim:
+        def attempt(cur: Any) -> Claim | Busy | tuple[Any, ...]:
             nonlocal absent
             stamp = backend.stamp(cur)
             row = None if absent else backend.execute(cur, "claim_select", params).fetchone()
@@ -435,7 +437,7 @@ class Store:
                     holder, start, beat, lease_s, old_run = row[6:11]
                     now = stamp or backend.now(cur)  # a server is asked only when it matters
                     if self._alive(holder, start, beat, lease_s, now, old_run, backend):
-                        return Claim("busy", owner=holder)
+                        return Busy(holder)
                     backend.execute(
                         cur,
                         "run_interrupt",
@@ -450,7 +452,7 @@ class Store:
                 elif status == "succeeded":
                     entry = tuple(row[:6])
                     if accept_hit and self.is_fresh(entry):
-                        return Claim("hit", entry=entry)
+                        return entry
                     if not row[1]:
                         reason = "not cached"
                     elif row[5] != KEY_SCHEME:
@@ -474,21 +476,22 @@ class Store:
                     raise _Retry()
             else:
                 backend.execute(cur, "call_take", values)
-            heartbeats.add(run_id, self, work, key, lease)
+            claim = Claim(self, work, key, run_id, reason, lease)
+            heartbeats.add(claim)
             registered.append(run_id)
-            return Claim("owned", run_id=run_id, reason=reason)
+            return claim
 
         registered: list[int] = []
         try:
-            claim = backend.transaction(attempt)
+            got = backend.transaction(attempt)
         except BaseException:
             for run_id in registered:
                 heartbeats.remove(run_id)
             raise
         for run_id in registered:  # attempts that were retried (busy) never committed
-            if run_id != claim.run_id:
+            if not isinstance(got, Claim) or run_id != got.run_id:
                 heartbeats.remove(run_id)
-        return claim
+        return got
 
     def _warn_scheme(self, work: str) -> None:
         log.warning(
@@ -553,46 +556,35 @@ class Store:
             backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
         )
 
-    def finish(
-        self,
-        work: str,
-        key: str,
-        run_id: int,
-        *,
-        status: str,
-        duration_s: float,
-        result: bytes | None = None,
-        state: bytes | None = None,
-        ttl_s: float | None = None,
-        error_type: str | None = None,
-        error: str | None = None,
-        traceback: str | None = None,
-    ) -> bool:
-        """Record how a run ended, in the entry and in the history, in one transaction.
+    def finish(self, claim: Claim, outcome: Outcome) -> bool:
+        """Record how a run ended, in the call and in the history, in one transaction: what
+        ``Claim.finish`` runs.
 
-        Only the run that still owns the claim writes: if another caller took the entry over
-        (this owner's heartbeat lapsed on another host) or it was forgotten, the entry stays
+        Only the run that still owns the claim writes: if another caller took the call over
+        (this owner's heartbeat lapsed on another host) or it was forgotten, the call stays
         as it is and a history row already marked ``interrupted`` is not rewritten. Returns
-        whether the entry was written; the caller's own value is still right for it.
+        whether the call was written; the caller's own value is still right for it.
         """
         backend = self._ensure()
+        work, key, run_id = claim.work, claim.key, claim.run_id
+        ttl_s = outcome.ttl_s
 
         # Built before the transaction, filled with its time inside: see ``claim``.
         call_values = {
             "work": work,
             "key": key,
             "run_id": run_id,
-            "status": status,
-            "result": result,
-            "state": state,
+            "status": outcome.status,
+            "result": outcome.result,
+            "state": outcome.state,
         }
         run_values = {
             "run_id": run_id,
-            "status": status,
-            "duration_s": duration_s,
-            "error_type": storable(error_type),
-            "error": storable(error),
-            "traceback": storable(traceback),
+            "status": outcome.status,
+            "duration_s": outcome.duration_s,
+            "error_type": storable(outcome.error_type),
+            "error": storable(outcome.error),
+            "traceback": storable(outcome.traceback),
         }
 
         def attempt(cur: Any) -> bool:
@@ -605,10 +597,7 @@ class Store:
             backend.execute(cur, "run_finish", run_values)
             return owned
 
-        try:
-            owned = backend.transaction(attempt)
-        finally:
-            heartbeats.remove(run_id)
+        owned = backend.transaction(attempt)
         if not owned:
             log.warning(
                 "%s [%s]: run %d ended %s, but it no longer owned the entry (taken over by "
@@ -617,17 +606,17 @@ class Store:
                 work,
                 key,
                 run_id,
-                status,
+                outcome.status,
             )
         return owned
 
-    def release(self, work: str, key: str, run_id: int, why: str) -> None:
-        """Give a claim back unfinished (Ctrl-C, SIGTERM): the run is ``interrupted``."""
+    def release(self, claim: Claim, why: str) -> None:
+        """Give a call back unfinished, its run ``interrupted``: what ``Claim.release`` runs."""
         backend = self._ensure()
         why = storable(why)  # it may quote an error's text
+        params = {"work": claim.work, "key": claim.key, "run_id": claim.run_id}
 
         def attempt(cur: Any) -> None:
-            params = {"work": work, "key": key, "run_id": run_id}
             backend.execute(cur, "call_release", params)
             backend.execute(
                 cur,
@@ -635,21 +624,17 @@ class Store:
                 {**params, "now": backend.stamp(cur), "error_type": "Interrupted", "error": why},
             )
 
-        try:
-            backend.transaction(attempt)
-        finally:
-            heartbeats.remove(run_id)
+        backend.transaction(attempt)
 
-    def beat(self, owned: list[tuple[str, str, int]]) -> None:
+    def beat(self, claims: list[Claim]) -> None:
         """Refresh the heartbeat of every call this process runs in this store."""
         backend = self._ensure()
 
         def attempt(cur: Any) -> None:
             stamp = backend.stamp(cur)
-            for work, key, run_id in owned:
-                backend.execute(
-                    cur, "heartbeat", {"work": work, "key": key, "run_id": run_id, "now": stamp}
-                )
+            for c in claims:
+                values = {"work": c.work, "key": c.key, "run_id": c.run_id, "now": stamp}
+                backend.execute(cur, "heartbeat", values)
 
         backend.transaction(attempt)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from . import keys, periods
-from ._heartbeat import heartbeats
+from ._claims import Busy, Claim, Outcome
 from ._periodic import PeriodCall as _PeriodCall
 from .errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
 from .periods import Period
@@ -716,7 +716,7 @@ class Work:
         started = time.monotonic()
         delay = _POLL_FIRST_S
         while True:
-            claim = store.claim(
+            got = store.claim(
                 name,
                 key,
                 args_json,
@@ -727,22 +727,22 @@ class Work:
                 absent=absent,
             )
             absent = False
-            if claim.outcome == "owned":
+            if isinstance(got, Claim):
                 break
-            if claim.outcome == "hit":
-                value = self._serve(claim.entry, name, key)  # type: ignore[arg-type]
+            if not isinstance(got, Busy):  # a result appeared since the lookup
+                value = self._serve(got, name, key)
                 if value is not _MISS:
                     return value
                 accept_hit = False
                 continue
             if self._cw_on_running == "skip":
                 self._cw_status = previous
-                log.info("skipping %s [%s]: running in %s", name, key, claim.owner)
+                log.info("skipping %s [%s]: running in %s", name, key, got.owner)
                 return None
             if self._cw_on_running == "raise":
                 self._cw_status = previous
-                raise AlreadyRunning(f"{name} [{key}] is running in {claim.owner}")
-            log.info("waiting for %s [%s]: running in %s", name, key, claim.owner)
+                raise AlreadyRunning(f"{name} [{key}] is running in {got.owner}")
+            log.info("waiting for %s [%s]: running in %s", name, key, got.owner)
             # Poll with cheap reads; take a write lock (a claim) only when the entry changes
             # or once a second, to notice an owner that died.
             last_claim = time.monotonic()
@@ -753,7 +753,7 @@ class Work:
                 ):
                     self._cw_status = previous
                     raise AlreadyRunning(
-                        f"{name} [{key}] still running in {claim.owner} after {self._cw_wait_timeout} s"
+                        f"{name} [{key}] still running in {got.owner} after {self._cw_wait_timeout} s"
                     )
                 time.sleep(delay)
                 delay = min(delay * 1.5, _POLL_MAX_S)
@@ -763,44 +763,30 @@ class Work:
                     break
                 if time.monotonic() - last_claim > _RECLAIM_EVERY_S:
                     break
-        return self._run_owned(
-            store, name, key, claim.run_id, claim.reason, raw, args, kwargs, lease, args_json
-        )
+        return self._run_owned(got, raw, args, kwargs, args_json)
 
     def _run_owned(
         self,
-        store: Store,
-        name: str,
-        key: str,
-        run_id: int | None,
-        reason: str,
+        claim: Claim,
         raw: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        lease: float,
         args_json: str,
     ) -> Any:
-        assert run_id is not None
-        log.info("running %s [%s]: %s", name, key, reason)
+        log.info("running %s [%s]: %s", claim.work, claim.key, claim.reason)
         self._cw_status = "running"
-        try:
-            return self._run_and_record(store, name, key, run_id, raw, args, kwargs, args_json)
-        finally:
-            # Whatever happened, this process stops vouching for the run: if recording its
-            # end failed, its entry is taken over once the lease lapses, never stuck.
-            heartbeats.remove(run_id)
+        with claim:  # leaves the heartbeats on every path, also one that records nothing
+            return self._run_and_record(claim, raw, args, kwargs, args_json)
 
     def _run_and_record(
         self,
-        store: Store,
-        name: str,
-        key: str,
-        run_id: int,
+        claim: Claim,
         raw: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         args_json: str,
     ) -> Any:
+        name, key = claim.work, claim.key
         t0 = time.perf_counter()
         try:
             inside = (_get_ident(), id(self))
@@ -817,20 +803,20 @@ class Work:
                     _inside.discard(inside)
         except Exception as e:
             self._cw_status = "failed"
-            failure = {
-                "status": "failed",
-                "duration_s": time.perf_counter() - t0,
-                "error_type": type(e).__qualname__,
-                "error": _error_text(e),
-                "traceback": traceback.format_exc(),
-            }
-            self._record(store, name, key, run_id, failure, reraise=False)
-            log.info("failed %s [%s]: %s: %s", name, key, failure["error_type"], failure["error"])
+            failure = Outcome(
+                "failed",
+                time.perf_counter() - t0,
+                error_type=type(e).__qualname__,
+                error=_error_text(e),
+                traceback=traceback.format_exc(),
+            )
+            self._record(claim, failure, reraise=False)
+            log.info("failed %s [%s]: %s: %s", name, key, failure.error_type, failure.error)
             raise  # the caller's own exception matters more than a failure to record it
         except BaseException as e:
             self._cw_status = "failed"
             why = "SIGTERM" if isinstance(e, _Terminated) else type(e).__name__
-            _release_quietly(store, name, key, run_id, f"stopped by {why}")
+            claim.release(f"stopped by {why}")
             log.info("interrupted %s [%s] by %s", name, key, why)
             if isinstance(e, _Terminated):
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -839,44 +825,38 @@ class Work:
         duration = time.perf_counter() - t0
         try:
             result, state = self._pack(value)
-            _check_fits(store, name, result, state, args_json)
+            _check_fits(claim.store, name, result, state, args_json)
         except UnstorableResult as e:
             self._cw_status = "failed"
-            unstorable = {
-                "status": "failed",
-                "duration_s": duration,
-                "error_type": "UnstorableResult",
-                "error": str(e),
-                "traceback": traceback.format_exc(),
-            }
-            self._record(store, name, key, run_id, unstorable, reraise=False)
+            unstorable = Outcome(
+                "failed",
+                duration,
+                error_type="UnstorableResult",
+                error=str(e),
+                traceback=traceback.format_exc(),
+            )
+            self._record(claim, unstorable, reraise=False)
             raise
-        success = {
-            "status": "succeeded",
-            "duration_s": duration,
-            "result": result,
-            "state": state,
-            "ttl_s": self._cw_ttl,
-        }
-        self._record(store, name, key, run_id, success, reraise=True)
+        success = Outcome("succeeded", duration, result, state, ttl_s=self._cw_ttl)
+        self._record(claim, success, reraise=True)
         self._cw_status = "succeeded"
         log.info("succeeded %s [%s] in %.3f s", name, key, duration)
         return value
 
-    def _record(
-        self, store: Store, name: str, key: str, run_id: int, outcome: dict[str, Any], reraise: bool
-    ) -> None:
+    def _record(self, claim: Claim, outcome: Outcome, reraise: bool) -> None:
         """Write how a run ended; if that fails, give the claim back so nobody waits on it."""
         try:
-            store.finish(name, key, run_id, **outcome)
+            claim.finish(outcome)
         except Exception as e:
             self._cw_status = "failed"
-            _release_quietly(store, name, key, run_id, f"could not record the outcome: {e}")
+            claim.release(f"could not record the outcome: {e}")
             if not reraise:
-                log.warning("could not record the outcome of %s [%s]: %s", name, key, e)
+                log.warning("could not record the outcome of %s [%s]: %s", claim.work, claim.key, e)
                 return
             if isinstance(e, StoreError):
-                raise StoreError(f"{name} ran, but its result could not be recorded: {e}") from e
+                raise StoreError(
+                    f"{claim.work} ran, but its result could not be recorded: {e}"
+                ) from e
             raise
 
     def _state(self) -> dict[str, Any] | None:
@@ -964,15 +944,6 @@ def _error_text(e: BaseException) -> str:
         return str(e)
     except Exception:
         return "<exception str() failed>"  # what the traceback module prints
-
-
-def _release_quietly(store: Store, name: str, key: str, run_id: int, why: str) -> None:
-    try:
-        store.release(name, key, run_id, why)
-    except Exception:
-        log.warning("could not release %s [%s]; retrying", name, key, exc_info=True)
-        # A live owner on this host is never taken over: this process must free the entry.
-        heartbeats.release_later(run_id, store, name, key, why)
 
 
 def _dumps(value: Any) -> bytes:

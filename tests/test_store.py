@@ -18,6 +18,7 @@ from conftest import run_script
 import cachework
 from cachework import StoreError, _backends, _migrate, _sql
 from cachework import store as store_mod
+from cachework._claims import Busy, Claim, Outcome
 from cachework.schema import metadata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -374,14 +375,14 @@ def test_a_claim_told_absent_still_meets_an_entry_made_meanwhile(url):
     f(1)
     s = cachework.Store(url)
     hit = s.claim("race", f.key(1), "{}", cached=True, accept_hit=True, lease=60, absent=True)
-    assert hit.outcome == "hit" and pickle.loads(hit.entry[3]) == 2
+    assert not isinstance(hit, (Claim, Busy)) and pickle.loads(hit[3]) == 2
 
     key = f.key(2)
     mine = s.claim("race", key, "{}", cached=True, accept_hit=True, lease=60, absent=True)
-    assert mine.outcome == "owned"
+    assert isinstance(mine, Claim)
     again = s.claim("race", key, "{}", cached=True, accept_hit=True, lease=60, absent=True)
-    assert again.outcome == "busy"
-    s.release("race", key, mine.run_id, "test")
+    assert isinstance(again, Busy)
+    mine.release("test")
     # The insert the busy claim undid left no history row behind.
     assert [r.status for r in s.history(work="race", key=key)] == ["interrupted"]
     assert [r.status for r in s.history(work="race", key=f.key(1))] == ["succeeded"]
@@ -392,26 +393,18 @@ def test_claiming_an_existing_entry_clears_what_its_last_run_left(url):
     expiry are gone and the owner is this process; its finish clears the owner again."""
     s = cachework.Store(url)
     one = s.claim("again", "k", "{}", cached=True, accept_hit=True, lease=60)
-    s.finish(
-        "again",
-        "k",
-        one.run_id,
-        status="succeeded",
-        duration_s=0.1,
-        result=b"old",
-        state=b"st",
-        ttl_s=3600,
-    )
+    assert isinstance(one, Claim)
+    one.finish(Outcome("succeeded", 0.1, result=b"old", state=b"st", ttl_s=3600))
     (done,) = s.calls("again")
     assert done.result_size == 3 and done.finished_at and done.expires_at and not done.owner
 
     two = s.claim("again", "k", "{}", cached=True, accept_hit=False, lease=60)
-    assert two.outcome == "owned" and two.run_id != one.run_id
+    assert isinstance(two, Claim) and two.run_id != one.run_id
     (running,) = s.calls("again")
     assert running.status == "running" and running.owner and running.heartbeat_at
     assert (running.result_size, running.finished_at, running.expires_at) == (None, None, None)
 
-    s.finish("again", "k", two.run_id, status="failed", duration_s=0.1, error_type="E")
+    two.finish(Outcome("failed", 0.1, error_type="E"))
     (failed,) = s.calls("again")
     assert failed.status == "failed" and failed.finished_at and failed.expires_at is None
     assert (failed.owner, failed.heartbeat_at) == (None, None)
