@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _owner
+from ._records import Stored, new_record
 from .errors import StoreError
 
 if TYPE_CHECKING:
@@ -200,6 +201,11 @@ class Backend:
     def read(self, text: str, params: Any) -> Any:
         raise NotImplementedError
 
+    def lookup(self, work: str, key: str) -> Stored | None:
+        """What a hit needs of the call (work, key), or None: the hot path."""
+        row = self.read(self.sql("lookup")[0], {"work": work, "key": key})
+        return None if row is None else new_record(Stored, row)
+
     # -- clocks ----------------------------------------------------------------------------
     def now(self, cur: Any) -> Any:
         """The store's time, for Python to compare: a lease, an expiry."""
@@ -332,15 +338,18 @@ class SQLiteBackend(Backend):
     def read(self, text: str, params: Any) -> Any:
         return self._busy(lambda: self.connection().execute(text, params).fetchone())
 
-    def lookup(self, work: str, key: str) -> Any:
+    def lookup(self, work: str, key: str) -> Stored | None:
         """The hit statement, with as little Python around it as will do: this is the hot path."""
         local = self._local
         try:
-            if local.pid == _getpid():
-                return local.conn.execute(SQLITE_LOOKUP, (work, key)).fetchone()
+            # _owner._pid, not _owner.pid(): the same value without a Python call.
+            if local.pid == _owner._pid:
+                row = local.conn.execute(SQLITE_LOOKUP, (work, key)).fetchone()
+                return None if row is None else new_record(Stored, row)
         except (AttributeError, sqlite3.OperationalError):
             pass  # no connection yet (or dropped), or busy: the careful path below
-        return self.read(SQLITE_LOOKUP, (work, key))
+        row = self.read(SQLITE_LOOKUP, (work, key))
+        return None if row is None else new_record(Stored, row)
 
     def inserted_id(self, cur: Any) -> int:
         return cur.lastrowid  # type: ignore[no-any-return]

@@ -19,7 +19,8 @@ from .schema import calls, runs
 _WHERE_CALL = sa.and_(calls.c.work == sa.bindparam("work"), calls.c.key == sa.bindparam("key"))
 _WHERE_OWNED = sa.and_(_WHERE_CALL, calls.c.run_id == sa.bindparam("run_id"))
 
-#: What a hit needs, and nothing more: the hot path reads these six columns.
+#: What a hit needs, and nothing more: the hot path reads these six columns
+#: (``_records.Stored`` names them, in this order).
 LOOKUP_COLUMNS = (
     calls.c.status,
     calls.c.cached,
@@ -28,7 +29,8 @@ LOOKUP_COLUMNS = (
     calls.c.state,
     calls.c.key_scheme,
 )
-_CLAIM_COLUMNS = LOOKUP_COLUMNS + (
+#: What a claim and a sweep read (``_records.Held``, in this order).
+CLAIM_COLUMNS = LOOKUP_COLUMNS + (
     calls.c.owner,
     calls.c.owner_start,
     calls.c.heartbeat_at,
@@ -69,7 +71,7 @@ def statements(dialect_name: str) -> dict[str, Any]:
     # server writes its own ``now()``, the transaction's start, without a round trip to read it.
     now = sa.func.now() if dialect_name == "postgresql" else sa.bindparam("now")
     owner = {**_OWNER, "heartbeat_at": now}
-    claim_select = sa.select(*_CLAIM_COLUMNS).where(_WHERE_CALL)
+    claim_select = sa.select(*CLAIM_COLUMNS).where(_WHERE_CALL)
     sweep_select = claim_select
     run_insert = sa.insert(runs).values(
         **_STARTED,

@@ -28,6 +28,7 @@ from ._backends import (
 from ._claims import Busy, Claim, Outcome
 from ._filelock import migration_lock
 from ._heartbeat import heartbeats
+from ._records import Held, Stored
 from .errors import StoreError
 from .keys import KEY_SCHEME, jsonable
 
@@ -371,22 +372,25 @@ class Store:
         self._backend.dispose()
 
     # -- the hot path -----------------------------------------------------------------------
-    def lookup(self, work: str, key: str) -> tuple[Any, ...] | None:
-        """The entry of (work, key): (status, cached, expires_at, result, state, key_scheme)."""
+    def lookup(self, work: str, key: str) -> Stored | None:
+        """What a hit needs of the call (work, key), or None if the store has none."""
         backend = self._backend if self._ready else self._ensure()
-        if backend.name == "sqlite":
-            return backend.lookup(work, key)  # type: ignore[attr-defined]
-        return backend.read(backend.sql("lookup")[0], {"work": work, "key": key})
+        return backend.lookup(work, key)
 
-    def is_fresh(self, entry: tuple[Any, ...]) -> bool:
-        """Whether an entry may be served: succeeded, cached, same key scheme, not expired."""
-        status, cached, expires_at, _, _, scheme = entry
-        return (
-            status == "succeeded"
-            and bool(cached)
-            and scheme == KEY_SCHEME
-            and (expires_at is None or not self._backend.expired(expires_at))
-        )
+    def is_fresh(self, entry: Stored) -> bool:
+        """Whether a call's result may be served: it succeeded and is not stale."""
+        return entry.status == "succeeded" and not self._stale(entry)
+
+    def _stale(self, entry: Stored) -> str:
+        """Why a succeeded call may not be served, or "" if it may: the one place of the
+        rules, asked by every hit and by a claim that must say why it runs."""
+        if not entry.cached:
+            return "not cached"
+        if entry.key_scheme != KEY_SCHEME:
+            return "written under another key scheme"
+        if entry.expires_at is not None and self._backend.expired(entry.expires_at):
+            return "expired"
+        return ""
 
     # -- claims -----------------------------------------------------------------------------
     def claim(
@@ -400,7 +404,7 @@ class Store:
         lease: float,
         versioned: bool = False,
         absent: bool = False,
-    ) -> Claim | Busy | tuple[Any, ...]:
+    ) -> Claim | Busy | Stored:
         """Take (work, key) for this process, atomically: a ``Claim`` to run it, else who
         holds it (``Busy``), or, with ``accept_hit``, the call a result appeared in meanwhile.
 
@@ -425,52 +429,45 @@ class Store:
             "key_scheme": KEY_SCHEME,
         }
 
-        def attempt(cur: Any) -> Claim | Busy | tuple[Any, ...]:
+        def attempt(cur: Any) -> Claim | Busy | Stored:
             nonlocal absent
             stamp = backend.stamp(cur)
             row = None if absent else backend.execute(cur, "claim_select", params).fetchone()
-            if row is None:
+            held = None if row is None else Held._make(row)
+            if held is None:
                 reason = self._why_new(backend, cur, work, key, args_json, versioned)
+            elif held.status == "running":
+                now = stamp or backend.now(cur)  # a server is asked only when it matters
+                if self._alive(held, now, backend):
+                    return Busy(held.owner or "")
+                backend.execute(
+                    cur,
+                    "run_interrupt",
+                    {
+                        "run_id": held.run_id,
+                        "now": now,
+                        "error_type": "Interrupted",
+                        "error": f"owner {held.owner} died; taken over by {owner}",
+                    },
+                )
+                reason = f"taking over from {held.owner}, whose run {held.run_id} died"
+            elif held.status == "succeeded":
+                stored = held.stored
+                reason = self._stale(stored)
+                if not reason:
+                    if accept_hit:
+                        return stored
+                    # Fresh, yet a hit was refused: its result did not load, or not cached.
+                    reason = "stored result unreadable" if cached else "not cached"
+                elif reason == "written under another key scheme":
+                    self._scheme_checked.add(work)
+                    self._warn_scheme(work)
             else:
-                status = row[0]
-                if status == "running":
-                    holder, start, beat, lease_s, old_run = row[6:11]
-                    now = stamp or backend.now(cur)  # a server is asked only when it matters
-                    if self._alive(holder, start, beat, lease_s, now, old_run, backend):
-                        return Busy(holder)
-                    backend.execute(
-                        cur,
-                        "run_interrupt",
-                        {
-                            "run_id": old_run,
-                            "now": now,
-                            "error_type": "Interrupted",
-                            "error": f"owner {holder} died; taken over by {owner}",
-                        },
-                    )
-                    reason = f"taking over from {holder}, whose run {old_run} died"
-                elif status == "succeeded":
-                    entry = tuple(row[:6])
-                    if accept_hit and self.is_fresh(entry):
-                        return entry
-                    if not row[1]:
-                        reason = "not cached"
-                    elif row[5] != KEY_SCHEME:
-                        reason = "written under another key scheme"
-                        self._scheme_checked.add(work)
-                        self._warn_scheme(work)
-                    elif row[2] is not None and backend.expired(row[2]):
-                        reason = "expired"
-                    elif not accept_hit and cached:
-                        reason = "stored result unreadable"
-                    else:
-                        reason = "not cached"
-                else:
-                    reason = "failed before"
+                reason = "failed before"
             run_values["now"] = values["now"] = stamp
             run_id = backend.inserted_id(backend.execute(cur, "run_insert", run_values))
             values["run_id"] = run_id
-            if row is None:
+            if held is None:
                 if backend.execute(cur, "call_insert", values).rowcount == 0:
                     absent = False  # someone inserted it after all: read it, from the start
                     raise _Retry()
@@ -526,16 +523,7 @@ class Store:
             return "new version"
         return "new"
 
-    def _alive(
-        self,
-        holder: str,
-        start: str | None,
-        beat: Any,
-        lease_s: float | None,
-        now: Any,
-        run_id: int,
-        backend: Backend,
-    ) -> bool:
+    def _alive(self, held: Held, now: Any, backend: Backend) -> bool:
         """Whether the owner of a running call still runs it.
 
         On this host the process answers, whatever its heartbeat says: a dead owner is
@@ -546,14 +534,15 @@ class Store:
         (``heartbeats.release_later``). Elsewhere only the heartbeat can answer, so a silent
         owner on another host is dead once its lease lapses.
         """
-        host, _, pid_text = (holder or "").rpartition(":")
+        host, _, pid_text = (held.owner or "").rpartition(":")
         if host == self._host and pid_text.isdigit():
             pid = int(pid_text)
             if pid == _owner.pid():
-                return heartbeats.owns(run_id)
-            return _owner.is_alive(pid, start)
+                return held.run_id is not None and heartbeats.owns(held.run_id)
+            return _owner.is_alive(pid, held.owner_start)
+        beat = held.heartbeat_at
         return beat is not None and (
-            backend.epoch(now) - backend.epoch(beat) < (lease_s or DEFAULT_LEASE)
+            backend.epoch(now) - backend.epoch(beat) < (held.lease_s or DEFAULT_LEASE)
         )
 
     def finish(self, claim: Claim, outcome: Outcome) -> bool:
@@ -939,18 +928,19 @@ class Store:
             ).all()
         backend = self._backend
         swept = 0
-        for work, key, run_id in running:
-            params = {"work": work, "key": key, "run_id": run_id}
+        for call in running:
+            params = {"work": call.work, "key": call.key, "run_id": call.run_id}
 
             def release_dead(cur: Any, params: dict[str, Any] = params) -> int:
                 now = backend.now(cur)
                 row = backend.execute(cur, "sweep_select", params).fetchone()
-                if row is None or row[0] != "running" or row[10] != params["run_id"]:
+                held = None if row is None else Held._make(row)
+                if held is None or held.status != "running" or held.run_id != params["run_id"]:
                     return 0
-                if self._alive(row[6], row[7], row[8], row[9], now, row[10], backend):
+                if self._alive(held, now, backend):
                     return 0
                 backend.execute(cur, "call_release", params)
-                error = f"owner {row[6]} died; swept by prune"
+                error = f"owner {held.owner} died; swept by prune"
                 backend.execute(
                     cur,
                     "run_interrupt",
@@ -959,15 +949,15 @@ class Store:
                 return 1
 
             swept += backend.transaction(release_dead)
-        for run_id, host, pid in orphans:
-            # A run with no entry pointing at it was taken over or forgotten. Only a run of
-            # this host can be judged without its entry: by its pid.
-            if host != self._host or heartbeats.owns(run_id):
+        for run in orphans:
+            # A run with no call pointing at it was taken over or forgotten. Only a run of
+            # this host can be judged without its call: by its pid.
+            if run.host != self._host or heartbeats.owns(run.id):
                 continue
-            if pid != os.getpid() and _owner.is_alive(pid, None):
+            if run.pid != os.getpid() and _owner.is_alive(run.pid, None):
                 continue
 
-            def mark(cur: Any, run_id: int = run_id) -> int:
+            def mark(cur: Any, run_id: int = run.id) -> int:
                 values = {
                     "run_id": run_id,
                     "now": backend.now(cur),
@@ -1076,9 +1066,9 @@ class Store:
         import pickle
 
         entry = self.lookup(work, key)
-        if entry is None or entry[3] is None:
+        if entry is None or entry.result is None:
             raise KeyError(f"{work} [{key}] has no stored result")
-        return pickle.loads(entry[3])
+        return pickle.loads(entry.result)
 
     def result_type(self, work: str, key: str) -> str | None:
         """The type of an entry's stored result, read from the pickle's opcodes (``dict``,
@@ -1087,12 +1077,9 @@ class Store:
         from ._pickled import pickled_type
 
         entry = self.lookup(work, key)
-        if entry is None:
+        if entry is None or entry.result is None:
             return None
-        _status, _cached, _expires_at, result, _state, _scheme = entry
-        if result is None:
-            return None
-        return pickled_type(bytes(result)) or "unknown"
+        return pickled_type(bytes(entry.result)) or "unknown"
 
     def forget_all(self, work: str, *, force: bool = False) -> int:
         """Remove every entry of ``work`` (running ones: see ``forget``)."""

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import concurrent.futures as _cf
 
     from ._periodic import BackfillReport
+    from ._records import Stored
 
 __all__ = ["CachedFunction", "Work", "work"]
 
@@ -664,11 +665,11 @@ class Work:
                 self._cw_status = previous
             raise
 
-    def _serve(self, entry: tuple[Any, ...], name: str, key: str) -> Any:
+    def _serve(self, entry: Stored, name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
         try:
-            value = pickle.loads(entry[3])
-            state = pickle.loads(entry[4]) if entry[4] is not None else None
+            value = pickle.loads(entry.result)  # type: ignore[arg-type]
+            state = pickle.loads(entry.state) if entry.state is not None else None
         except Exception as e:
             message = f"cachework: the stored result of {name} [{key}] no longer loads ({e!r}); running again"
             log.warning(message)
@@ -758,7 +759,7 @@ class Work:
                 time.sleep(delay)
                 delay = min(delay * 1.5, _POLL_MAX_S)
                 entry = store.lookup(name, key)
-                if entry is None or entry[0] != "running":
+                if entry is None or entry.status != "running":
                     absent = entry is None
                     break
                 if time.monotonic() - last_claim > _RECLAIM_EVERY_S:

@@ -375,7 +375,7 @@ def test_a_claim_told_absent_still_meets_an_entry_made_meanwhile(url):
     f(1)
     s = cachework.Store(url)
     hit = s.claim("race", f.key(1), "{}", cached=True, accept_hit=True, lease=60, absent=True)
-    assert not isinstance(hit, (Claim, Busy)) and pickle.loads(hit[3]) == 2
+    assert not isinstance(hit, (Claim, Busy)) and pickle.loads(hit.result) == 2
 
     key = f.key(2)
     mine = s.claim("race", key, "{}", cached=True, accept_hit=True, lease=60, absent=True)
@@ -426,3 +426,45 @@ def test_timestamps_keep_time_order_across_seconds():
         assert abs(backend.epoch(text) - t) < 2e-6
         second = dt.datetime.fromtimestamp(int(t), dt.timezone.utc)
         assert text[:19] == second.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def test_records_name_the_columns_their_statements_read():
+    """Rows leave the driver as records; a record's fields are its statement's columns."""
+    from cachework._records import Held, Stored
+
+    assert Stored._fields == tuple(c.name for c in _sql.LOOKUP_COLUMNS)
+    assert Held._fields == tuple(c.name for c in _sql.CLAIM_COLUMNS)
+
+
+def test_a_claim_carries_its_call_and_owns_its_heartbeat(url):
+    """The handle knows its call; it is in the heartbeats from the claim to its finish or
+    release, and leaving ``with claim`` without either hands the call to the next caller."""
+    import pickle
+
+    from cachework._heartbeat import heartbeats
+
+    s = cachework.Store(url)
+    one = s.claim("handle", "k1", "{}", cached=True, accept_hit=True, lease=60)
+    assert isinstance(one, Claim) and (one.store, one.work, one.key) == (s, "handle", "k1")
+    assert one.reason == "new" and heartbeats.owns(one.run_id)
+    assert one.finish(Outcome("succeeded", 0.1, result=pickle.dumps(1))) is True
+    assert not heartbeats.owns(one.run_id)
+    entry = s.lookup("handle", "k1")
+    assert entry is not None and entry.status == "succeeded" and s.is_fresh(entry)
+
+    two = s.claim("handle", "k2", "{}", cached=True, accept_hit=True, lease=60)
+    assert isinstance(two, Claim) and heartbeats.owns(two.run_id)
+    two.release("test")
+    assert not heartbeats.owns(two.run_id) and s.lookup("handle", "k2") is None
+
+    three = s.claim("handle", "k3", "{}", cached=True, accept_hit=True, lease=60)
+    assert isinstance(three, Claim)
+    with three:
+        assert isinstance(
+            s.claim("handle", "k3", "{}", cached=True, accept_hit=True, lease=60), Busy
+        )
+    taker = s.claim("handle", "k3", "{}", cached=True, accept_hit=True, lease=60)
+    assert isinstance(taker, Claim) and taker.reason.startswith("taking over")
+    taker.finish(Outcome("failed", 0.1, error_type="E"))
+    statuses = {r.key: r.status for r in reversed(s.history("handle"))}
+    assert statuses == {"k1": "succeeded", "k2": "interrupted", "k3": "failed"}
