@@ -1,16 +1,17 @@
-"""The dialect layer: connections, transactions, retries and clocks for SQLite and servers.
+"""The dialect layer: opening, connections, transactions, retries, clocks, read-only
+queries and upkeep, for SQLite and for PostgreSQL.
 
-Everything dialect-specific lives here; ``store.py`` speaks through these methods only.
-The SQLite backend opens its connections with the standard library alone, so a process
-that only hits never imports SQLAlchemy (it costs ~200 ms to import).
+Everything dialect-specific lives here, declared once by ``Backend``; the rest of the
+store speaks through its methods only. The SQLite backend opens and hits with the standard
+library alone, so a process that only hits never imports SQLAlchemy (~200 ms to import).
 """
 
 from __future__ import annotations
 
+import abc
 import datetime as _dt
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -18,7 +19,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _owner
+from ._filelock import migration_lock
+from ._formats import VERSION_TABLE, parse_utc, utc_text
 from ._records import Stored, new_record
+from ._urls import mask_url, sqlite_path, sqlite_uri
 from .errors import StoreError
 
 if TYPE_CHECKING:
@@ -59,56 +63,45 @@ SQLITE_LOOKUP = (
     "FROM cachework_calls \n"
     'WHERE cachework_calls.work = ? AND cachework_calls."key" = ?'
 )
-REVISION_SQL = "SELECT version_num FROM cachework_alembic_version"
+REVISION_SQL = f"SELECT version_num FROM {VERSION_TABLE}"
 
 
-#: A URL's password: after ``user:`` up to the last ``@`` (SQLAlchemy stops at the first,
-#: RFC 3986 at the last: masking to the last hides the secret under either reading), and
-#: any ``password=``-like option in the query (libpq takes ``?password=`` too).
-_URL_PASSWORD = re.compile(r"^([\w+]+://[^:/]*:).*@")
-_QUERY_PASSWORD = re.compile(r"([?&][^=&]*password=)[^&]*", re.IGNORECASE)
+__all__ = ["Backend", "SQLiteBackend", "ServerBackend", "backend_for", "mask_url", "utc_text"]
 
 
-def mask_url(url: str) -> str:
-    """The URL as every message, log line and repr shows it: its password replaced by ***."""
-    url = _URL_PASSWORD.sub(r"\1***@", url, count=1)
-    return _QUERY_PASSWORD.sub(r"\1***", url)
+def backend_for(url: str) -> Backend:
+    """The backend of a resolved store URL: the one place that tells the dialects apart."""
+    path = sqlite_path(url)
+    return SQLiteBackend(url, path) if path is not None else ServerBackend(url)
 
 
-def sqlite_uri(path: str, options: str) -> str:
-    """A ``file:`` URI for SQLite naming exactly ``path``: ``?``, ``#`` and ``%`` in a file
-    name would otherwise start the URI's query or fragment, or be decoded."""
-    from urllib.parse import quote
-
-    return f"file://{quote(os.fsencode(os.path.abspath(path)), safe='/')}?{options}"
-
-
-_second: tuple[int, str] = (-1, "")
-
-
-def utc_text(t: float | None = None) -> str:
-    """SQLite's timestamp text, the format ``schema.Timestamp`` reads: sortable ISO-8601 UTC.
-
-    Every miss stamps two times; formatting the whole second once per second saves most of it.
-    """
-    global _second
-    if t is None:
-        t = time.time()
-    whole = int(t // 1)
-    cached = _second  # one read: another thread may replace it meanwhile
-    if cached[0] != whole:
-        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{cached[1]}.{int((t - whole) * 1_000_000):06d}Z"
+def _check_revision(shown: str, found: str | None, revision: str, known: tuple[str, ...]) -> None:
+    """Refuse a store at a revision this library does not know: a newer one's."""
+    if found is not None and found not in known:
+        raise StoreError(
+            f"store {shown} has schema revision {found!r}, newer than this cachework "
+            f"(which knows up to {revision!r}): upgrade cachework to use it"
+        )
 
 
 class _Retry(Exception):
     """A transaction lost a race it can simply run again (e.g. two first inserts on a server)."""
 
 
-class Backend:
-    """What ``Store`` needs from a database; one subclass per dialect."""
+class Backend(abc.ABC):
+    """Every operation that differs between databases; one subclass per dialect.
+
+    ``open`` makes the store usable once (a SQLite file: the folder lock, WAL, the schema's
+    revision checked and migrated; a server: reached, revision checked and migrated). The
+    hot path is ``lookup``; claims and finishes go through ``transaction`` and ``execute``
+    with the statements of ``_sql``; listings use the SQLAlchemy ``engine``.
+    """
 
     name = ""
+    #: The file of a SQLite store; None for a server database.
+    path: str | None = None
+    #: A store that serves hits but cannot record a run (SQLite: no write permission).
+    read_only = False
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -141,8 +134,33 @@ class Backend:
     def _discard(self, conn: Any) -> None:
         conn.close()
 
+    @abc.abstractmethod
     def _connect(self) -> Any:
-        raise NotImplementedError
+        """A new DBAPI connection for the call path."""
+
+    # -- opening ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def open(self, create: bool, revision: str, known: tuple[str, ...]) -> None:
+        """Make the store usable, once per process: create it (if ``create``) or upgrade it
+        to ``revision``, the one this library writes; ``known`` lists every revision it can
+        upgrade from. A store at any other revision is a newer library's: refused."""
+
+    def exists(self) -> bool:
+        """Whether the database is there to open (a server's always is)."""
+        return True
+
+    def safe_url(self) -> str:
+        """The URL with any password hidden: the only form of it a message may show."""
+        return self.shown
+
+    def location(self) -> str:
+        """Where the data lives, as ``stats`` shows it: the file, else the URL."""
+        return self.path or self.shown
+
+    def _migrate(self) -> None:
+        from . import _migrate
+
+        _migrate.upgrade(self.engine)
 
     @property
     def engine(self) -> Any:
@@ -158,8 +176,9 @@ class Backend:
                 self._engine_pid = os.getpid()
             return self._engine
 
+    @abc.abstractmethod
     def _make_engine(self) -> Any:
-        raise NotImplementedError
+        """The SQLAlchemy engine (created on first use)."""
 
     def dispose(self) -> None:
         self.drop_connection()
@@ -175,8 +194,9 @@ class Backend:
             self._statements = _sql.compile_all(self._dialect())
         return self._statements[name]
 
+    @abc.abstractmethod
     def _dialect(self) -> Any:
-        raise NotImplementedError
+        """The SQLAlchemy dialect the statements compile for."""
 
     def execute(self, cur: Any, name: str, params: dict[str, Any]) -> Any:
         text, fixed, values = self.sql(name)
@@ -190,40 +210,58 @@ class Backend:
         return cur.fetchone()[0]  # type: ignore[no-any-return]
 
     # -- transactions ----------------------------------------------------------------------
+    @abc.abstractmethod
     def transaction(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(cursor)`` in one write transaction, retried from the start while busy."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def max_blob_bytes(self) -> int:
-        """The most bytes the database takes in one entry's stored values, read from it."""
-        raise NotImplementedError
+        """The most bytes the database takes in one call's stored values, read from it."""
 
+    @abc.abstractmethod
     def read(self, text: str, params: Any) -> Any:
-        raise NotImplementedError
+        """The first row of one read statement, retried while the database is busy."""
 
     def lookup(self, work: str, key: str) -> Stored | None:
         """What a hit needs of the call (work, key), or None: the hot path."""
         row = self.read(self.sql("lookup")[0], {"work": work, "key": key})
         return None if row is None else new_record(Stored, row)
 
+    # -- reports and upkeep ----------------------------------------------------------------
+    @abc.abstractmethod
+    def query(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one query on a connection the database itself keeps from changing anything
+        (see ``Store.query``); any refusal or failure is one ``StoreError``."""
+
+    @abc.abstractmethod
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back (and refresh the planner's statistics)."""
+
+    @abc.abstractmethod
+    def size_bytes(self) -> int:
+        """How much room the store's tables take."""
+
     # -- clocks ----------------------------------------------------------------------------
+    @abc.abstractmethod
     def now(self, cur: Any) -> Any:
         """The store's time, for Python to compare: a lease, an expiry."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def stamp(self, cur: Any) -> Any:
         """What statements bind as ``now``: SQLite's clock text; None on a server, whose
         statements write ``now()`` themselves (``_sql.statements``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def epoch(self, value: Any) -> float:
-        raise NotImplementedError
+        """A time of the store as seconds since the epoch."""
 
+    @abc.abstractmethod
     def later(self, value: Any, seconds: float) -> Any:
-        raise NotImplementedError
+        """A time of the store ``seconds`` after ``value``, as the store writes it."""
 
+    @abc.abstractmethod
     def expired(self, expires_at: Any) -> bool:
-        raise NotImplementedError
+        """Whether a call's ``expires_at`` has passed."""
 
 
 class SQLiteBackend(Backend):
@@ -231,10 +269,68 @@ class SQLiteBackend(Backend):
 
     def __init__(self, url: str, path: str) -> None:
         super().__init__(url)
-        self.path = path
-        self.read_only = False
+        self.path: str = path
 
-    def open(self, read_only: bool = False) -> sqlite3.Connection:
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def open(self, create: bool, revision: str, known: tuple[str, ...]) -> None:
+        path, shown = self.path, self.shown
+        folder = os.path.dirname(path) or "."
+        if os.path.isdir(path):
+            raise StoreError(f"store {shown}: {path} is a folder, not a database file")
+        if not os.path.exists(path):
+            if not create:
+                raise StoreError(f"store {shown} does not exist")
+            if not os.path.isdir(folder):
+                raise StoreError(f"store {shown}: folder {folder} does not exist")
+            if not os.access(folder, os.W_OK):
+                raise StoreError(f"store {shown}: folder {folder} is not writable")
+            self._create(folder, revision, known)
+            return
+        if not os.access(folder, os.W_OK) or not os.access(path, os.W_OK):
+            # SQLite needs to create -wal/-shm files beside a WAL database to write; without
+            # them we open read-only, which still serves every hit.
+            self.read_only = True
+        found = self._revision()
+        if found == revision:
+            return
+        _check_revision(shown, found, revision, known)
+        if self.read_only or not create:
+            raise StoreError(f"store {shown} has no cachework schema and cannot be upgraded here")
+        self._create(folder, revision, known)
+
+    def _revision(self) -> str | None:
+        try:
+            row = self.read(REVISION_SQL, ())
+        except StoreError as e:
+            if "no such table" in str(e):
+                return None
+            raise
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"store {self.shown}: {e}") from e
+        finally:
+            self.drop_connection()
+        return row[0] if row else None
+
+    def _create(self, folder: str, revision: str, known: tuple[str, ...]) -> None:
+        # Several processes may open a new file at once: an exclusive lock makes one migrate
+        # while the others wait, then find the schema in place.
+        with migration_lock(self.path, folder):
+            found = self._revision() if os.path.exists(self.path) else None
+            _check_revision(self.shown, found, revision, known)
+            if found == revision:
+                return
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")  # persistent: set once, at creation
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"store {self.shown}: {e}") from e
+            finally:
+                conn.close()
+            self._migrate()
+
+    def connect_file(self, read_only: bool = False) -> sqlite3.Connection:
         """A new connection to the file, the one way every connection is opened (the hot
         path's, SQLAlchemy's, a query's); ``read_only``: one that cannot write it, which is
         also what a read-only store always gets."""
@@ -251,7 +347,7 @@ class SQLiteBackend(Backend):
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = self.open()
+            conn = self.connect_file()
             for pragma, value in DEFAULT_SETTINGS.items():
                 conn.execute(f"PRAGMA {pragma}={value}")
         except sqlite3.Error as e:
@@ -268,9 +364,9 @@ class SQLiteBackend(Backend):
 
         # Built from the path, not from text: SQLAlchemy would read a '?' in a folder name
         # as the start of options and decode a '%41' as 'A'.
-        # Opened by ``open`` too, so a read-only store reads through SQLAlchemy as it hits.
+        # Opened by ``connect_file`` too, so a read-only store reads through SQLAlchemy as it hits.
         url = sa.engine.URL.create("sqlite", database=self.path)
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, creator=self.open)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, creator=self.connect_file)
 
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -363,13 +459,55 @@ class SQLiteBackend(Backend):
             return 1_000_000_000
         return int(getlimit(length))
 
+    def query(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        # mode=ro stops writes to the store; the authorizer, what would write beside it.
+        refused: list[str] = []
+
+        def authorize(action: int, arg1: Any, arg2: Any, _db: Any, _trigger: Any) -> int:
+            what = _OUTSIDE_WRITES.get(action)
+            if what is None and action == sqlite3.SQLITE_FUNCTION and arg2 == "load_extension":
+                what = "loading an extension"
+            if what is None:
+                return sqlite3.SQLITE_OK
+            refused.append(what)
+            return sqlite3.SQLITE_DENY
+
+        try:
+            conn = self.connect_file(read_only=True)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open store {self.shown}: {e}") from e
+        try:
+            conn.set_authorizer(authorize)
+            cur = conn.execute(sql, params)
+            columns = [d[0] for d in cur.description or ()]
+            return columns, [tuple(r) for r in cur.fetchall()]
+        except sqlite3.Error as e:
+            if refused:
+                raise StoreError(
+                    f"query refused: {refused[0]} is not allowed (queries only read the store)"
+                ) from e
+            raise StoreError(f"query refused: {e}") from e
+        finally:
+            conn.close()
+
+    def vacuum(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)  # VACUUM needs no transaction
+        try:
+            conn.execute("VACUUM")
+        finally:
+            conn.close()
+
+    def size_bytes(self) -> int:
+        files = (self.path, self.path + "-wal")
+        return sum(os.path.getsize(p) for p in files if os.path.exists(p))
+
     def now(self, cur: Any) -> str:
         return utc_text()
 
     stamp = now
 
     def epoch(self, value: Any) -> float:
-        return _dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return parse_utc(value).timestamp()
 
     def later(self, value: Any, seconds: float) -> str:
         return utc_text(self.epoch(value) + seconds)
@@ -402,6 +540,31 @@ class ServerBackend(Backend):
 
     def _dialect(self) -> Any:
         return self.engine.dialect
+
+    def _connect(self) -> Any:
+        # The call path borrows from the lender (``_lend``) instead: one connection per
+        # thread ran out of connections with more than 15 threads.
+        raise TypeError("a server store lends connections per statement: use _lend")
+
+    def open(self, create: bool, revision: str, known: tuple[str, ...]) -> None:
+        import sqlalchemy as sa
+
+        try:
+            with self.engine.connect() as conn:
+                has = sa.inspect(conn).has_table(VERSION_TABLE)
+                found = conn.exec_driver_sql(REVISION_SQL).scalar() if has else None
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(
+                f"cannot reach store {self.shown}: {_first_line(getattr(e, 'orig', None) or e)}"
+            ) from e
+        if found == revision:
+            return
+        _check_revision(self.shown, found, revision, known)
+        if not create:
+            raise StoreError(
+                f"store {self.shown} has no cachework schema: run `cachework db upgrade`"
+            )
+        self._migrate()
 
     def _make_lender(self) -> _Lender:
         engine = self.engine  # before the lock: it takes the same one
@@ -446,9 +609,6 @@ class ServerBackend(Backend):
         if lender is not None and lender.pid == _getpid():
             lender.close()
 
-    def safe_url(self) -> str:
-        return self.shown
-
     def _retrying(self, fn: Callable[[], T]) -> T:
         import random
 
@@ -486,6 +646,59 @@ class ServerBackend(Backend):
         return self._retrying(
             lambda: self._lend(lambda conn: conn.execute(text, params).fetchone())
         )
+
+    def query(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        import psycopg
+        import sqlalchemy as sa
+
+        engine = self.engine
+        try:
+            # SQLAlchemy turns :name into psycopg's placeholders (and doubles a literal %).
+            compiled = sa.text(sql).compile(dialect=engine.dialect)
+            values = compiled.construct_params(params)
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"query refused: {_first_line(e)}") from e
+        _, connect = engine.dialect.create_connect_args(engine.url)
+        # Appended last, so it wins over any option of the URL's; a fresh session, so
+        # nothing a statement SETs outlives the call.
+        options = f"{connect.get('options') or ''} -c default_transaction_read_only=on"
+        try:
+            conn = psycopg.connect(**{**connect, "options": options.strip()})
+        except psycopg.Error as e:
+            raise StoreError(f"cannot reach store {self.shown}: {_first_line(e)}") from e
+        try:
+            conn.read_only = True
+            cur = conn.cursor()
+            # prepare=True sends the text through the extended protocol, which holds one
+            # statement; DECLARE takes only a query, and refuses data-modifying WITH.
+            cur.execute(
+                "DECLARE cachework_query NO SCROLL CURSOR FOR " + str(compiled),
+                values,
+                prepare=True,
+            )
+            cur.execute("FETCH ALL FROM cachework_query")
+            columns = [d.name for d in cur.description or ()]
+            return columns, [tuple(r) for r in cur.fetchall()]
+        except psycopg.Error as e:
+            raise StoreError(f"query refused: {_first_line(e)}{_ONE_QUERY}") from e
+        finally:
+            conn.close()  # never committed: the transaction ends with the session
+
+    def _tables(self) -> tuple[str, ...]:
+        from .schema import calls, runs
+
+        return calls.name, runs.name
+
+    def vacuum(self) -> None:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in self._tables():
+                conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
+
+    def size_bytes(self) -> int:
+        sizes = " + ".join(f"pg_total_relation_size('{table}')" for table in self._tables())
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql(f"SELECT {sizes}").scalar() or 0)
 
     def now(self, cur: Any) -> _dt.datetime:
         return cur.execute("SELECT now()").fetchone()[0]
@@ -575,6 +788,21 @@ class _Lender:
                 conn.close()
             except Exception:
                 pass
+
+
+#: What a SQLite query may not do although ``mode=ro`` allows it: each writes a file beside
+#: the store (``VACUUM INTO`` attaches its target first).
+_OUTSIDE_WRITES = {
+    sqlite3.SQLITE_ATTACH: "ATTACH (or VACUUM INTO)",
+    sqlite3.SQLITE_DETACH: "DETACH",
+    sqlite3.SQLITE_CREATE_TEMP_INDEX: "a temporary index",
+    sqlite3.SQLITE_CREATE_TEMP_TABLE: "a temporary table",
+    sqlite3.SQLITE_CREATE_TEMP_TRIGGER: "a temporary trigger",
+    sqlite3.SQLITE_CREATE_TEMP_VIEW: "a temporary view",
+}
+
+#: Said with every refusal on PostgreSQL, whose grammar words it as a syntax error.
+_ONE_QUERY = " (a query here is one SELECT, VALUES, TABLE or WITH ... SELECT, and only reads)"
 
 
 def _first_line(e: BaseException) -> str:

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from ._backends import mask_url
+from ._urls import mask_url
 from .schema import VERSION_TABLE
 
 log = logging.getLogger("cachework")

@@ -10,25 +10,16 @@ import contextlib
 import datetime as _dt
 import logging
 import os
-import sqlite3  # loaded by _backends anyway: a SQLite store needs nothing else
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, overload
 
 from . import _owner
-from ._backends import (
-    REVISION_SQL,
-    Backend,
-    ServerBackend,
-    SQLiteBackend,
-    _first_line,
-    _Retry,
-    mask_url,
-)
+from ._backends import Backend, _first_line, _Retry, backend_for
 from ._claims import Busy, Claim, Outcome
-from ._filelock import migration_lock
 from ._heartbeat import heartbeats
 from ._records import Held, Stored
+from ._urls import DEFAULT_URL, mask_url, resolve_url
 from .errors import StoreError
 from .keys import KEY_SCHEME, jsonable
 
@@ -46,7 +37,6 @@ __all__ = [
 
 log = logging.getLogger("cachework")
 
-DEFAULT_URL = "sqlite:///cachework.db"
 #: The schema revision this library reads and writes; tests check it is Alembic's head.
 SCHEMA_REVISION = "0002"
 #: Every revision this library can upgrade from. A store at any other is newer than us.
@@ -55,71 +45,6 @@ KNOWN_REVISIONS = ("0001", "0002")
 DEFAULT_LEASE = 60.0
 #: Every status a run of the history can have; an entry's status is one of the first three.
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
-#: The databases a store can live in (a URL's scheme, before any ``+driver``).
-_DIALECTS = ("sqlite", "postgresql")
-
-
-def resolve_url(spec: str | os.PathLike[str] | None = None) -> str:
-    """A SQLAlchemy URL from a URL, a path, or nothing (``CACHEWORK_URL``, else ``cachework.db``)."""
-    if spec is None:
-        spec = os.environ.get("CACHEWORK_URL") or DEFAULT_URL
-    if isinstance(spec, os.PathLike):
-        spec = os.fspath(spec)
-    if not isinstance(spec, str) or not spec.strip():
-        raise StoreError(f"store must be a URL or a file path, not {spec!r}")
-    if "://" in spec:
-        # Errors name the scheme only: the rest of a URL may hold a password.
-        scheme, _, rest = spec.partition("://")
-        dialect, _, driver = scheme.partition("+")
-        if dialect not in _DIALECTS:
-            raise StoreError(
-                f"store URL must start with sqlite:// or postgresql:// (cachework keeps its "
-                f"tables in SQLite or PostgreSQL), not {scheme}://"
-            )
-        if dialect == "postgresql":
-            if driver not in ("", "psycopg"):
-                raise StoreError(
-                    f"cachework talks to PostgreSQL through psycopg 3: write "
-                    f"postgresql+psycopg:// or postgresql://, not {scheme}://"
-                )
-            # Spelled out: SQLAlchemy 2.0 would pick psycopg2 for a bare postgresql://.
-            return f"postgresql+psycopg://{rest}"
-        return spec
-    return "sqlite:///" + _quote_path(os.path.abspath(os.path.expanduser(spec)))
-
-
-def _quote_path(path: str) -> str:
-    """A file path as the database part of a URL. SQLAlchemy ends that part at the first
-    ``?`` and decodes ``%XX``; ``#`` starts a fragment in any other URL reader. Nothing else
-    is escaped, so an ordinary path reads the same in the URL."""
-    return path.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
-
-
-def _sqlite_path(url: str) -> str | None:
-    """The file behind a ``sqlite:///`` URL, or None for any other database.
-
-    Read exactly as SQLAlchemy's ``make_url`` reads the database part (up to the first
-    ``?``, ``%XX`` decoded), so this file and the one migrations and reports open are one.
-    """
-    from urllib.parse import unquote
-
-    scheme, _, rest = url.partition("://")
-    if scheme.split("+")[0] != "sqlite":
-        return None
-    rest, sep, options = rest.partition("?")
-    if sep:
-        # Ignoring it would open another file than meant when the '?' was part of a name.
-        raise StoreError(
-            f"store {mask_url(url)}: cachework takes no options in a SQLite URL (?{options}); "
-            "write a '?' in a file name as %3F, or give the store as a path"
-        )
-    path = unquote(rest[1:] if rest.startswith("/") else rest, errors="surrogateescape")
-    if path in ("", ":memory:"):
-        raise StoreError(
-            f"store {mask_url(url)}: an in-memory SQLite store cannot be shared between connections; "
-            "use a file path"
-        )
-    return os.path.abspath(os.path.expanduser(path))
 
 
 class Run(NamedTuple):
@@ -213,11 +138,7 @@ class Store:
         self.url = resolve_url(url)
         self._shown = mask_url(self.url)  # what messages, logs and repr show: no password
         self._create = create
-        path = _sqlite_path(self.url)
-        self._backend: Backend = (
-            SQLiteBackend(self.url, path) if path is not None else ServerBackend(self.url)
-        )
-        self._path = path
+        self._backend: Backend = backend_for(self.url)
         self._ready = False
         self._ready_lock = threading.Lock()
         self._host = storable(_owner.host())  # an env var or a node name may hold any bytes
@@ -237,120 +158,23 @@ class Store:
     @property
     def path(self) -> str | None:
         """The SQLite file, or None for a server database."""
-        return self._path
+        return self._backend.path
 
     # -- opening ----------------------------------------------------------------------------
     def _ensure(self) -> Backend:
         if not self._ready:
             with self._ready_lock:
                 if not self._ready:
-                    if self._path is not None:
-                        self._open_sqlite(self._path)
-                    else:
-                        self._open_server()
+                    self._backend.open(self._create, SCHEMA_REVISION, KNOWN_REVISIONS)
                     self._ready = True
         return self._backend
-
-    def _open_sqlite(self, path: str) -> None:
-        folder = os.path.dirname(path) or "."
-        if os.path.isdir(path):
-            raise StoreError(f"store {self._shown}: {path} is a folder, not a database file")
-        if not os.path.exists(path):
-            if not self._create:
-                raise StoreError(f"store {self._shown} does not exist")
-            if not os.path.isdir(folder):
-                raise StoreError(f"store {self._shown}: folder {folder} does not exist")
-            if not os.access(folder, os.W_OK):
-                raise StoreError(f"store {self._shown}: folder {folder} is not writable")
-            self._migrate_sqlite(path, folder)
-            return
-        if not os.access(folder, os.W_OK) or not os.access(path, os.W_OK):
-            # SQLite needs to create -wal/-shm files beside a WAL database to write; without
-            # them we open read-only, which still serves every hit.
-            self._backend.read_only = True  # type: ignore[attr-defined]
-        revision = self._sqlite_revision(path)
-        if revision == SCHEMA_REVISION:
-            return
-        self._check_revision(revision)
-        if self._backend.read_only or not self._create:  # type: ignore[attr-defined]
-            raise StoreError(
-                f"store {self._shown} has no cachework schema and cannot be upgraded here"
-            )
-        self._migrate_sqlite(path, folder)
-
-    def _sqlite_revision(self, path: str) -> str | None:
-        import sqlite3
-
-        try:
-            row = self._backend.read(REVISION_SQL, ())
-        except StoreError as e:
-            if "no such table" in str(e):
-                return None
-            raise
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"store {self._shown}: {e}") from e
-        finally:
-            self._backend.drop_connection()
-        return row[0] if row else None
-
-    def _check_revision(self, revision: str | None) -> None:
-        if revision is not None and revision not in KNOWN_REVISIONS:
-            raise StoreError(
-                f"store {self._shown} has schema revision {revision!r}, newer than this cachework "
-                f"(which knows up to {SCHEMA_REVISION!r}): upgrade cachework to use it"
-            )
-
-    def _migrate_sqlite(self, path: str, folder: str) -> None:
-        # Several processes may open a new file at once: an exclusive lock makes one migrate
-        # while the others wait, then find the schema in place.
-        with migration_lock(path, folder):
-            revision = self._sqlite_revision(path) if os.path.exists(path) else None
-            self._check_revision(revision)
-            if revision == SCHEMA_REVISION:
-                return
-            import sqlite3
-
-            conn = sqlite3.connect(path, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")  # persistent: set once, at creation
-            except sqlite3.DatabaseError as e:
-                raise StoreError(f"store {self._shown}: {e}") from e
-            finally:
-                conn.close()
-            self._upgrade()
-
-    def _open_server(self) -> None:
-        import sqlalchemy as sa
-
-        engine = self._backend.engine
-        try:
-            with engine.connect() as conn:
-                has = sa.inspect(conn).has_table("cachework_alembic_version")
-                revision = conn.exec_driver_sql(REVISION_SQL).scalar() if has else None
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(
-                f"cannot reach store {self._shown}: {_first_line(getattr(e, 'orig', None) or e)}"
-            ) from e
-        if revision == SCHEMA_REVISION:
-            return
-        self._check_revision(revision)
-        if not self._create:
-            raise StoreError(
-                f"store {self._shown} has no cachework schema: run `cachework db upgrade`"
-            )
-        self._upgrade()
-
-    def _upgrade(self) -> None:
-        from . import _migrate
-
-        _migrate.upgrade(self._backend.engine)
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (Alembic); what ``cachework db upgrade`` runs."""
         from . import _migrate
 
-        if self._path is not None and not os.path.exists(self._path):
-            self._ensure()
+        if not self._backend.exists():
+            self._ensure()  # creates it, with the folder lock and WAL a new store needs
             return
         _migrate.upgrade(self._backend.engine, revision)
         self._ready = False
@@ -846,19 +670,11 @@ class Store:
             entries = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
             q = sa.select(t.runs.c.status, sa.func.count()).group_by(t.runs.c.status)
             by_status = {status: n for status, n in conn.execute(q)}
-            if self._path is not None:
-                files = (self._path, self._path + "-wal")
-                size = sum(os.path.getsize(p) for p in files if os.path.exists(p))
-            else:
-                size = conn.exec_driver_sql(
-                    "SELECT pg_total_relation_size('cachework_calls') + "
-                    "pg_total_relation_size('cachework_runs')"
-                ).scalar()
         return {
             "url": self.safe_url(),
             "dialect": self.dialect,
-            "location": self._path or self.safe_url(),
-            "size_bytes": size,
+            "location": self._backend.location(),
+            "size_bytes": self._backend.size_bytes(),
             "revision": self.revision(),
             "works": works,
             "entries": entries,
@@ -868,7 +684,7 @@ class Store:
 
     def safe_url(self) -> str:
         """The URL with any password hidden: the only form of it a message may show."""
-        return self._shown
+        return self._backend.safe_url()
 
     def prune(
         self, older_than: _dt.timedelta, *, history: bool = False, vacuum: bool = False
@@ -894,19 +710,8 @@ class Store:
                         t.runs.c.status != "running", t.runs.c.started_at < cutoff
                     )
                 ).rowcount
-        if vacuum and self._path is not None:
-            import sqlite3
-
-            conn = sqlite3.connect(self._path, isolation_level=None)  # VACUUM needs no transaction
-            try:
-                conn.execute("VACUUM")
-            finally:
-                conn.close()
-        elif vacuum:
-            with self._engine().connect() as conn:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("VACUUM ANALYZE cachework_calls")
-                conn.exec_driver_sql("VACUUM ANALYZE cachework_runs")
+        if vacuum:
+            self._backend.vacuum()
         return {"entries": entries, "runs": runs, "interrupted": swept}
 
     def sweep(self) -> int:
@@ -982,84 +787,7 @@ class Store:
         refuses a second statement, ``COPY``, ``SET`` or ``DO``, and the transaction is
         rolled back. A refusal, like any other failure, is one ``StoreError``.
         """
-        self._ensure()
-        if self._path is not None:
-            return self._query_sqlite(sql, dict(params or {}))
-        return self._query_server(sql, dict(params or {}))
-
-    def _query_sqlite(
-        self, sql: str, params: dict[str, Any]
-    ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        refused: list[str] = []
-
-        def authorize(action: int, arg1: Any, arg2: Any, _db: Any, _trigger: Any) -> int:
-            # mode=ro stops writes to the store; these would write beside it instead.
-            what = _OUTSIDE_WRITES.get(action)
-            if what is None and action == sqlite3.SQLITE_FUNCTION and arg2 == "load_extension":
-                what = "loading an extension"
-            if what is None:
-                return sqlite3.SQLITE_OK
-            refused.append(what)
-            return sqlite3.SQLITE_DENY
-
-        backend = self._backend
-        assert isinstance(backend, SQLiteBackend)
-        try:
-            conn = backend.open(read_only=True)
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open store {self._shown}: {e}") from e
-        try:
-            conn.set_authorizer(authorize)
-            cur = conn.execute(sql, params)
-            columns = [d[0] for d in cur.description or ()]
-            return columns, [tuple(r) for r in cur.fetchall()]
-        except sqlite3.Error as e:
-            if refused:
-                raise StoreError(
-                    f"query refused: {refused[0]} is not allowed (queries only read the store)"
-                ) from e
-            raise StoreError(f"query refused: {e}") from e
-        finally:
-            conn.close()
-
-    def _query_server(
-        self, sql: str, params: dict[str, Any]
-    ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        import psycopg
-        import sqlalchemy as sa
-
-        engine = self._backend.engine
-        try:
-            # SQLAlchemy turns :name into psycopg's placeholders (and doubles a literal %).
-            compiled = sa.text(sql).compile(dialect=engine.dialect)
-            values = compiled.construct_params(params)
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"query refused: {_first_line(e)}") from e
-        _, connect = engine.dialect.create_connect_args(engine.url)
-        # Appended last, so it wins over any option of the URL's; a fresh session, so
-        # nothing a statement SETs outlives the call.
-        options = f"{connect.get('options') or ''} -c default_transaction_read_only=on"
-        try:
-            conn = psycopg.connect(**{**connect, "options": options.strip()})
-        except psycopg.Error as e:
-            raise StoreError(f"cannot reach store {self._shown}: {_first_line(e)}") from e
-        try:
-            conn.read_only = True
-            cur = conn.cursor()
-            # prepare=True sends the text through the extended protocol, which holds one
-            # statement; DECLARE takes only a query, and refuses data-modifying WITH.
-            cur.execute(
-                "DECLARE cachework_query NO SCROLL CURSOR FOR " + str(compiled),
-                values,
-                prepare=True,
-            )
-            cur.execute("FETCH ALL FROM cachework_query")
-            columns = [d.name for d in cur.description or ()]
-            return columns, [tuple(r) for r in cur.fetchall()]
-        except psycopg.Error as e:
-            raise StoreError(f"query refused: {_first_line(e)}{_ONE_QUERY}") from e
-        finally:
-            conn.close()  # never committed: the transaction ends with the session
+        return self._ensure().query(sql, dict(params or {}))
 
     def result(self, work: str, key: str) -> Any:
         """The stored return value of one entry, loaded (``KeyError`` if there is none)."""
@@ -1162,20 +890,6 @@ def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
             return False
     return True
 
-
-#: What a SQLite query may not do although ``mode=ro`` allows it: each writes a file beside
-#: the store (``VACUUM INTO`` attaches its target first).
-_OUTSIDE_WRITES = {
-    sqlite3.SQLITE_ATTACH: "ATTACH (or VACUUM INTO)",
-    sqlite3.SQLITE_DETACH: "DETACH",
-    sqlite3.SQLITE_CREATE_TEMP_INDEX: "a temporary index",
-    sqlite3.SQLITE_CREATE_TEMP_TABLE: "a temporary table",
-    sqlite3.SQLITE_CREATE_TEMP_TRIGGER: "a temporary trigger",
-    sqlite3.SQLITE_CREATE_TEMP_VIEW: "a temporary view",
-}
-
-#: Said with every refusal on PostgreSQL, whose grammar words it as a syntax error.
-_ONE_QUERY = " (a query here is one SELECT, VALUES, TABLE or WITH ... SELECT, and only reads)"
 
 _registry: dict[str, Store] = {}
 _registry_lock = threading.Lock()

@@ -1,0 +1,40 @@
+"""What the store writes in a form SQL does not type for it, each spelled once: SQLite's
+time text and the name of Alembic's version table. Standard library only: a SQLite store
+opens and hits without SQLAlchemy, and reads both."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+
+#: On SQLite, times are UTC ISO-8601 text (``2026-11-25T14:03:07.123456Z``): text order is
+#: time order and ``date(started_at)`` works. ``schema.Timestamp`` reads and writes it too.
+SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# The fraction ("%f") is formatted by hand: below the whole second, around it the rest.
+_WHOLE_SECOND, _, _AFTER_FRACTION = SQLITE_TIME_FORMAT.partition(".%f")
+
+#: Alembic's table of the schema revision (``alembic_version`` would clash in a shared database).
+VERSION_TABLE = "cachework_alembic_version"
+
+_second: tuple[int, str] = (-1, "")
+
+
+def utc_text(t: float | None = None) -> str:
+    """``t`` (default: now) as SQLite's time text.
+
+    Every miss stamps two times; formatting the whole second once per second saves most of it.
+    """
+    global _second
+    if t is None:
+        t = time.time()
+    whole = int(t // 1)
+    cached = _second  # one read: another thread may replace it meanwhile
+    if cached[0] != whole:
+        cached = _second = (whole, time.strftime(_WHOLE_SECOND, time.gmtime(whole)))
+    return f"{cached[1]}.{int((t - whole) * 1_000_000):06d}{_AFTER_FRACTION}"
+
+
+def parse_utc(text: str) -> _dt.datetime:
+    """ISO-8601 text as a datetime; a trailing ``Z`` (which ``fromisoformat`` takes only from
+    Python 3.11) reads as UTC. A time without a zone stays naive: the caller decides."""
+    return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
