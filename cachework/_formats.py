@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from typing import Any, overload
 
 #: On SQLite, times are UTC ISO-8601 text (``2026-11-25T14:03:07.123456Z``): text order is
 #: time order and ``date(started_at)`` works. ``schema.Timestamp`` reads and writes it too.
@@ -38,3 +39,35 @@ def parse_utc(text: str) -> _dt.datetime:
     """ISO-8601 text as a datetime; a trailing ``Z`` (which ``fromisoformat`` takes only from
     Python 3.11) reads as UTC. A time without a zone stays naive: the caller decides."""
     return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def as_utc(value: Any) -> _dt.datetime | None:
+    """A stored time (SQLite's text, a datetime) or a given one as an aware UTC datetime;
+    a time without a zone is UTC, as every stored time is."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_utc(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=_dt.timezone.utc)  # stored times are UTC
+    # SQLite stores the wall-clock fields as text: compare in UTC, whatever zone was given.
+    return value.astimezone(_dt.timezone.utc)
+
+
+@overload
+def storable(text: str) -> str: ...
+@overload
+def storable(text: None) -> None: ...
+def storable(text: str | None) -> str | None:
+    """``text`` as every database can store it: a lone surrogate (``os.fsdecode`` of bytes
+    that are not UTF-8) and NUL (refused by PostgreSQL's text) become readable escapes,
+    ``\\udce9`` and ``\\x00``. Anything else is kept as it is."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 from ._owner import pid as _getpid
 
 if TYPE_CHECKING:
-    from ._claims import Claim
-    from .store import Store
+    from ._claims import Claim, Claims
 
 log = logging.getLogger("cachework")
 
@@ -89,7 +88,7 @@ class Heartbeats:
                 recompute, self._recompute = self._recompute, False
                 if recompute and not self._releases:
                     continue
-            by_store: dict[int, tuple[Store, list[Claim]]] = {}
+            by_store: dict[int, tuple[Claims, list[Claim]]] = {}
             for claim in owned:
                 by_store.setdefault(id(claim.store), (claim.store, []))[1].append(claim)
             for store, claims in by_store.values():

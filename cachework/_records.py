@@ -4,7 +4,11 @@ counts to it. Standard library only: the hit path builds ``Stored``.
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any, NamedTuple
+
+#: Every status a run of the history can have; a call's status is one of the first three.
+RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
 
 
 class Stored(NamedTuple):
@@ -43,3 +47,40 @@ class Held(NamedTuple):
 #: path's one record, at a sixth of ``Stored._make``'s cost (no Python frame, no length
 #: check: the row comes from the statement that names exactly these columns).
 new_record = tuple.__new__
+
+
+class Run(NamedTuple):
+    """One execution of a call, as recorded in ``cachework_runs``."""
+
+    id: int
+    work: str
+    key: str
+    args: dict[str, Any]
+    status: str
+    started_at: _dt.datetime
+    finished_at: _dt.datetime | None
+    duration_s: float | None
+    error_type: str | None
+    error: str | None
+    traceback: str | None
+    host: str
+    pid: int
+    cached: bool
+
+
+class Call(NamedTuple):
+    """One cache entry, as recorded in ``cachework_calls`` (the blobs by size only)."""
+
+    work: str
+    key: str
+    args: dict[str, Any]
+    status: str
+    created_at: _dt.datetime
+    finished_at: _dt.datetime | None
+    expires_at: _dt.datetime | None
+    owner: str | None
+    heartbeat_at: _dt.datetime | None
+    result_size: int | None
+    state_size: int | None
+    cached: bool
+    key_scheme: int

@@ -826,7 +826,7 @@ class Work:
         duration = time.perf_counter() - t0
         try:
             result, state = self._pack(value)
-            _check_fits(claim.store, name, result, state, args_json)
+            _check_fits(self.store, name, result, state, args_json)
         except UnstorableResult as e:
             self._cw_status = "failed"
             unstorable = Outcome(

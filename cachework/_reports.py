@@ -1,0 +1,419 @@
+"""Reports and upkeep of a store: history, calls, works, stats, stored results read
+without running code, forgetting, pruning and read-only SQL. Off the hot path: SQLAlchemy
+Core, imported on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._backends import _first_line
+from ._formats import as_utc
+from ._records import RUN_STATUSES, Call, Run
+from .errors import StoreError
+from .keys import jsonable
+
+if TYPE_CHECKING:
+    from ._backends import Backend
+    from ._records import Stored
+
+log = logging.getLogger("cachework")
+
+
+class Reports:
+    """What a store tells and tidies, mixed into ``Store`` (its one public face)."""
+
+    if TYPE_CHECKING:
+        _backend: Backend
+        _shown: str
+
+        def _ensure(self) -> Backend: ...
+        def _engine(self) -> Any: ...
+        def lookup(self, work: str, key: str) -> Stored | None: ...
+        def sweep(self) -> int: ...
+        def safe_url(self) -> str: ...
+        def revision(self) -> str | None: ...
+        @property
+        def dialect(self) -> str: ...
+
+    def _tables(self) -> Any:
+        from . import schema
+
+        return schema
+
+    @contextlib.contextmanager
+    def _reading(self, **options: Any) -> Iterator[Any]:
+        """A SQLAlchemy connection for listings and reports; a driver's error (a locked or
+        unreadable file, a lost server) comes out as one line naming the store."""
+        import sqlalchemy as sa
+
+        try:
+            with self._engine().connect().execution_options(**options) as conn:
+                yield conn
+        except sa.exc.DBAPIError as e:
+            raise StoreError(f"store {self._shown}: {_first_line(e.orig or e)}") from e
+
+    def history(
+        self,
+        work: str | None = None,
+        *,
+        status: str | None = None,
+        key: str | None = None,
+        since: _dt.datetime | None = None,
+        limit: int | None = 20,
+        args: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> list[Run]:
+        """Runs, newest first, filtered by work, status, key, start time and argument values.
+
+        Argument values come as keywords or, for a parameter named like one of this
+        method's own (``key``, ``status``, ``limit`` ...), in ``args``; both forms merge.
+        """
+        values = _arg_filters(args, values)
+        if status is not None and status not in RUN_STATUSES:
+            raise ValueError(f"status must be one of {RUN_STATUSES}, not {status!r}")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ValueError(f"limit must be a whole number >= 0 or None, not {limit!r}")
+        if limit == 0:
+            return []
+        import sqlalchemy as sa
+
+        runs = self._tables().runs
+        q = sa.select(runs).order_by(runs.c.id.desc())
+        if work is not None:
+            q = q.where(runs.c.work == work)
+        if status is not None:
+            q = q.where(runs.c.status == status)
+        if key is not None:
+            q = q.where(runs.c.key == key)
+        if since is not None:
+            try:
+                q = q.where(runs.c.started_at >= as_utc(since))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"since must be a datetime or ISO-8601 text, not {since!r}"
+                ) from None
+        if not values and limit is not None:
+            q = q.limit(limit)  # else the values are matched here, reading rows as they come
+        out = []
+        with self._reading(stream_results=True) as conn:
+            for row in conn.execute(q):
+                if values and not _matches(_args(row.args), values):
+                    continue
+                out.append(
+                    Run(
+                        id=row.id,
+                        work=row.work,
+                        key=row.key,
+                        args=_args(row.args),
+                        status=row.status,
+                        started_at=as_utc(row.started_at),  # type: ignore[arg-type]
+                        finished_at=as_utc(row.finished_at),
+                        duration_s=row.duration_s,
+                        error_type=row.error_type,
+                        error=row.error,
+                        traceback=row.traceback,
+                        host=row.host,
+                        pid=row.pid,
+                        cached=bool(row.cached),
+                    )
+                )
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def calls(
+        self,
+        work: str | None = None,
+        *,
+        key: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> list[Call]:
+        """Cache entries of a work (or all), optionally only those whose args hold ``values``
+        (keywords, or ``args`` for a parameter named ``key`` or ``work``; both forms merge)."""
+        return list(self._calls(work, key=key, values=_arg_filters(args, values)))
+
+    def _calls(
+        self, work: str | None, *, key: str | None = None, values: Mapping[str, Any] | None = None
+    ) -> Iterator[Call]:
+        import sqlalchemy as sa
+
+        calls = self._tables().calls
+        cols = [c for c in calls.c if c.name not in ("result", "state")]
+        q = sa.select(
+            *cols,
+            sa.func.length(calls.c.result).label("result_size"),
+            sa.func.length(calls.c.state).label("state_size"),
+        ).order_by(calls.c.work, calls.c.created_at)
+        if work is not None:
+            q = q.where(calls.c.work == work)
+        if key is not None:
+            q = q.where(calls.c.key == key)
+        with self._reading() as conn:
+            for row in conn.execute(q):
+                args = _args(row.args)
+                if values and not _matches(args, values):
+                    continue
+                yield Call(
+                    work=row.work,
+                    key=row.key,
+                    args=args,
+                    status=row.status,
+                    created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+                    finished_at=as_utc(row.finished_at),
+                    expires_at=as_utc(row.expires_at),
+                    owner=row.owner,
+                    heartbeat_at=as_utc(row.heartbeat_at),
+                    result_size=row.result_size,
+                    state_size=row.state_size,
+                    cached=bool(row.cached),
+                    key_scheme=row.key_scheme,
+                )
+
+    def forget(
+        self,
+        work: str,
+        *,
+        key: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        force: bool = False,
+        **values: Any,
+    ) -> int:
+        """Remove the entries of ``work`` whose args hold ``values`` (or the one ``key``).
+
+        Argument values come as keywords or, for a parameter named ``key`` or ``work``, in
+        ``args`` (``forget("w", args={"key": "k"})``); both forms merge.
+        History stays: forgetting only makes the next call with those arguments run again.
+        A running entry is left alone (its owner's finish must still record, and nobody
+        may run it meanwhile); ``force`` marks it instead, so that its result is recorded but
+        never served and the next call runs again. Returns how many entries were removed
+        (or, with ``force``, removed or marked).
+        """
+        values = _arg_filters(args, values)
+        if key is None and not values:
+            raise ValueError(
+                "forget needs argument values or a key; use forget_all to clear a work"
+            )
+        if key is not None and not values:
+            keys = [key]
+        else:
+            keys = [c.key for c in self._calls(work, key=key, values=values)]
+        return self._delete(work, keys, force)
+
+    def forget_calls(self, calls: list[Call], *, force: bool = False) -> int:
+        """Remove exactly these entries (as listed by ``calls``): what ``cachework forget`` runs.
+
+        Running entries are left alone, or with ``force`` marked to run again (see ``forget``).
+        """
+        by_work: dict[str, list[str]] = {}
+        for c in calls:
+            by_work.setdefault(c.work, []).append(c.key)
+        return sum(self._delete(w, keys, force) for w, keys in by_work.items())
+
+    def works(self) -> list[dict[str, Any]]:
+        """One summary per work: entries by status, runs, the last run, mean duration."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        calls, runs = t.calls, t.runs
+        out: dict[str, dict[str, Any]] = {}
+        with self._reading() as conn:
+            q = sa.select(calls.c.work, calls.c.status, sa.func.count()).group_by(
+                calls.c.work, calls.c.status
+            )
+            for work, status, n in conn.execute(q):
+                row = out.setdefault(work, _work_summary(work))
+                row["entries"] += n
+                if status in ("succeeded", "failed", "running"):
+                    row[status] += n
+            q = sa.select(
+                runs.c.work,
+                sa.func.count(),
+                sa.func.max(runs.c.started_at),
+                sa.func.avg(runs.c.duration_s),
+            ).group_by(runs.c.work)
+            for work, n, last, mean in conn.execute(q):
+                row = out.setdefault(work, _work_summary(work))
+                row.update(runs=n, last_run=as_utc(last), mean_duration_s=mean)
+        return [out[w] for w in sorted(out)]
+
+    def stats(self) -> dict[str, Any]:
+        """Works, entries, runs by status, where the database is, its size, its revision."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        with self._reading() as conn:
+            works = conn.execute(sa.select(sa.func.count(sa.distinct(t.calls.c.work)))).scalar()
+            entries = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
+            q = sa.select(t.runs.c.status, sa.func.count()).group_by(t.runs.c.status)
+            by_status = {status: n for status, n in conn.execute(q)}
+        return {
+            "url": self.safe_url(),
+            "dialect": self.dialect,
+            "location": self._backend.location(),
+            "size_bytes": self._backend.size_bytes(),
+            "revision": self.revision(),
+            "works": works,
+            "entries": entries,
+            "runs": sum(by_status.values()),
+            "runs_by_status": by_status,
+        }
+
+    def prune(
+        self, older_than: _dt.timedelta, *, history: bool = False, vacuum: bool = False
+    ) -> dict[str, int]:
+        """Remove entries not refreshed for ``older_than`` and expired ones; with ``history``,
+        runs that old too. First sweeps runs left ``running`` by owners that died."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        now = _dt.datetime.now(_dt.timezone.utc)
+        cutoff = now - older_than
+        swept = self.sweep()
+        with self._engine().begin() as conn:
+            stale = sa.func.coalesce(t.calls.c.finished_at, t.calls.c.created_at) < cutoff
+            expired = t.calls.c.expires_at < now
+            entries = conn.execute(
+                sa.delete(t.calls).where(t.calls.c.status != "running", sa.or_(stale, expired))
+            ).rowcount
+            runs = 0
+            if history:
+                runs = conn.execute(
+                    sa.delete(t.runs).where(
+                        t.runs.c.status != "running", t.runs.c.started_at < cutoff
+                    )
+                ).rowcount
+        if vacuum:
+            self._backend.vacuum()
+        return {"entries": entries, "runs": runs, "interrupted": swept}
+
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one query (SELECT, VALUES, WITH ... SELECT) on a connection that the database
+        itself keeps from changing anything; it is opened for this call and closed after it.
+
+        SQLite: a ``mode=ro`` connection that may attach no database (which is also how
+        ``VACUUM INTO`` would write a copy) nor create temporary tables. PostgreSQL: a
+        session whose transactions are read-only, the text sent as the one query of a
+        ``DECLARE ... CURSOR`` through the extended protocol, so the server's grammar
+        refuses a second statement, ``COPY``, ``SET`` or ``DO``, and the transaction is
+        rolled back. A refusal, like any other failure, is one ``StoreError``.
+        """
+        return self._ensure().query(sql, dict(params or {}))
+
+    def result(self, work: str, key: str) -> Any:
+        """The stored return value of one entry, loaded (``KeyError`` if there is none)."""
+        import pickle
+
+        entry = self.lookup(work, key)
+        if entry is None or entry.result is None:
+            raise KeyError(f"{work} [{key}] has no stored result")
+        return pickle.loads(entry.result)
+
+    def result_type(self, work: str, key: str) -> str | None:
+        """The type of an entry's stored result, read from the pickle's opcodes (``dict``,
+        ``pandas.DataFrame``): never loaded, so showing a row cannot run code it names.
+        None if the entry has no result; ``unknown`` if it is not a pickle this can follow."""
+        from ._pickled import pickled_type
+
+        entry = self.lookup(work, key)
+        if entry is None or entry.result is None:
+            return None
+        return pickled_type(bytes(entry.result)) or "unknown"
+
+    def forget_all(self, work: str, *, force: bool = False) -> int:
+        """Remove every entry of ``work`` (running ones: see ``forget``)."""
+        return self._delete(work, None, force)
+
+    def _delete(self, work: str, keys: list[str] | None, force: bool = False) -> int:
+        import sqlalchemy as sa
+
+        calls = self._tables().calls
+        which = calls.c.work == work
+        if keys is not None:
+            if not keys:
+                return 0
+            which = sa.and_(which, calls.c.key.in_(keys))
+        running = sa.and_(which, calls.c.status == "running")
+        with self._engine().begin() as conn:
+            if force:
+                # Marked before the delete: an entry that finishes in between is then
+                # deleted, not missed by both statements. Its owner's finish still writes
+                # the entry (the run id still matches), but not cached it is never a hit.
+                busy = conn.execute(sa.update(calls).where(running).values(cached=False)).rowcount
+            n = conn.execute(sa.delete(calls).where(which, calls.c.status != "running")).rowcount
+            if not force:
+                count = sa.select(sa.func.count()).select_from(calls).where(running)
+                busy = conn.execute(count).scalar() or 0
+        log.info("forgot %d entr%s of %s", n, _y(n), work)
+        if busy and force:
+            log.info("marked %d running entr%s of %s to run again", busy, _y(busy), work)
+        elif busy:
+            log.warning(
+                "left %d running entr%s of %s alone: forgetting must not let a second caller "
+                "run it meanwhile (force=True, or `cachework forget --force`, marks it to run "
+                "again once it finishes)",
+                busy,
+                _y(busy),
+                work,
+            )
+        return n + busy if force else n
+
+
+def _args(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        import json
+
+        return json.loads(value)
+    return dict(value or {})
+
+
+def _y(n: int) -> str:
+    return "y" if n == 1 else "ies"
+
+
+def _work_summary(work: str) -> dict[str, Any]:
+    return {
+        "work": work,
+        "entries": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "running": 0,
+        "runs": 0,
+        "last_run": None,
+        "mean_duration_s": None,
+    }
+
+
+def _arg_filters(args: Mapping[str, Any] | None, values: dict[str, Any]) -> dict[str, Any]:
+    """The argument values to match: ``args=`` and the keyword form, merged."""
+    if args is None:
+        return values
+    if not isinstance(args, Mapping):
+        raise TypeError(
+            f"args must map argument names to values, not be a {type(args).__qualname__}"
+        )
+    both = sorted(set(args) & set(values))
+    if both:
+        raise ValueError(f"argument {both[0]!r} is given twice: in args= and as a keyword")
+    return {**args, **values}
+
+
+def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    """Whether stored args hold ``values``, compared as stored (so ``1`` never matches ``"1"``)."""
+    import json
+
+    for name, value in values.items():
+        if name not in args:
+            return False
+        if json.dumps(args[name], sort_keys=True) != json.dumps(jsonable(value), sort_keys=True):
+            return False
+    return True
