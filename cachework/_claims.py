@@ -129,18 +129,18 @@ class Claims:
         backend = self._backend if self._ready else self._ensure()
         return backend.lookup(work, key)
 
-    def is_fresh(self, entry: Stored) -> bool:
+    def is_fresh(self, call: Stored) -> bool:
         """Whether a call's result may be served: it succeeded and is not stale."""
-        return entry.status == "succeeded" and not self._stale(entry)
+        return call.status == "succeeded" and not self._stale(call)
 
-    def _stale(self, entry: Stored) -> str:
+    def _stale(self, call: Stored) -> str:
         """Why a succeeded call may not be served, or "" if it may: the one place of the
         rules, asked by every hit and by a claim that must say why it runs."""
-        if not entry.cached:
+        if not call.cached:
             return "not cached"
-        if entry.key_scheme != KEY_SCHEME:
+        if call.key_scheme != KEY_SCHEME:
             return "written under another key scheme"
-        if entry.expires_at is not None and self._backend.expired(entry.expires_at):
+        if call.expires_at is not None and self._backend.expired(call.expires_at):
             return "expired"
         return ""
 
@@ -160,8 +160,8 @@ class Claims:
         """Take (work, key) for this process, atomically: a ``Claim`` to run it, else who
         holds it (``Busy``), or, with ``accept_hit``, the call a result appeared in meanwhile.
 
-        ``absent`` says a lookup just found no entry: the claim then inserts at once and
-        reads the entry only if that insert meets one (a statement less on every miss).
+        ``absent`` says a lookup just found no call: the claim then inserts at once and
+        reads the call only if that insert meets one (a statement less on every miss).
         A claimed call joins this process's heartbeats before the claim commits, so another
         thread of this process never mistakes it for a leftover of a lost commit.
         """
@@ -244,7 +244,7 @@ class Claims:
 
     def _warn_scheme(self, work: str) -> None:
         log.warning(
-            "%s has entries written under another key scheme than %d; they will not be hit "
+            "%s has calls written under another key scheme than %d; they will not be hit "
             "(`cachework forget %s --all` removes them)",
             work,
             KEY_SCHEME,
@@ -254,7 +254,7 @@ class Claims:
     def _why_new(
         self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: bool
     ) -> str:
-        """Why a call with no entry runs. Each question costs a query, so ask only when the
+        """Why a call the store has no row of runs. Each question costs a query, so ask only when the
         answer is logged; the key-scheme check runs once per work and process, as a warning.
         "new version" looks at the store's latest ``_sql.RECENT_RUNS`` runs only: the same
         cost at any history length, inside the write lock."""
@@ -341,8 +341,8 @@ class Claims:
         owned = backend.transaction(attempt)
         if not owned:
             log.warning(
-                "%s [%s]: run %d ended %s, but it no longer owned the entry (taken over by "
-                "another caller, or forgotten): the entry is left as it is and the outcome "
+                "%s [%s]: run %d ended %s, but it no longer owned the call (taken over by "
+                "another caller, or forgotten): the call is left as it is and the outcome "
                 "goes to this caller only",
                 work,
                 key,
@@ -380,7 +380,7 @@ class Claims:
         backend.transaction(attempt)
 
     def sweep(self) -> int:
-        """Mark ``interrupted`` every run whose owner is dead, and free its entry."""
+        """Mark ``interrupted`` every run whose owner is dead, and free its call."""
         import sqlalchemy as sa
 
         from .schema import calls, runs

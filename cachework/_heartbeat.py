@@ -50,7 +50,7 @@ class Heartbeats:
     def release_later(self, claim: Claim, why: str) -> None:
         """Keep trying to release a run this process gave up but could not release.
 
-        A live owner on this host is never taken over, so its entry would stay ``running``
+        A live owner on this host is never taken over, so its call would stay ``running``
         until the process exits: the heartbeat thread retries at once, then every
         ``RELEASE_RETRY_S``, until the store takes the release.
         """

@@ -46,7 +46,12 @@ def host() -> str:
     return os.environ.get("CACHEWORK_HOST") or _node
 
 
-def _proc_stat(pid: int) -> bytes | None:
+#: Where ``/proc/<pid>/stat``'s fields after the command name hold the process's state
+#: (``Z``: a zombie) and its start time (``man 5 proc``: fields 3 and 22).
+_STATE, _START = 0, 19
+
+
+def _proc_stat(pid: int) -> list[bytes] | None:
     """The fields of ``/proc/<pid>/stat`` after the command name, or None without /proc."""
     try:
         with open(f"{_PROC}/{pid}/stat", "rb") as f:
@@ -54,7 +59,7 @@ def _proc_stat(pid: int) -> bytes | None:
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses; fields after it do not.
-    return stat[stat.rindex(b")") + 2 :]
+    return stat[stat.rindex(b")") + 2 :].split()
 
 
 def process_start(pid: int) -> str | None:
@@ -62,8 +67,8 @@ def process_start(pid: int) -> str | None:
     a live owner from a reused pid. None where the platform does not say."""
     if sys.platform == "win32":
         return _win_process_start(pid)
-    stat = _proc_stat(pid)
-    return None if stat is None else stat.split()[19].decode()
+    fields = _proc_stat(pid)
+    return None if fields is None else fields[_START].decode()
 
 
 _start: tuple[int, str | None] = (0, None)
@@ -84,15 +89,13 @@ def is_alive(pid: int, start: str | None) -> bool:
         return False
     if start is None:
         return True
-    now = process_start(pid)
-    if now is None:
+    if sys.platform == "win32":
+        now = _win_process_start(pid)
+        return now is None or now == start
+    fields = _proc_stat(pid)  # read once: the start time and the state of one moment
+    if fields is None:
         return True  # no /proc here: the pid alone has to do
-    return now == start and not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    stat = _proc_stat(pid)
-    return stat is not None and stat[:1] == b"Z"
+    return fields[_START].decode() == start and fields[_STATE] != b"Z"
 
 
 if sys.platform == "win32":

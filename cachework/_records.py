@@ -69,7 +69,7 @@ class Run(NamedTuple):
 
 
 class Call(NamedTuple):
-    """One cache entry, as recorded in ``cachework_calls`` (the blobs by size only)."""
+    """One call, as recorded in ``cachework_calls`` (the blobs by size only)."""
 
     work: str
     key: str

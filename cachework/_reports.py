@@ -136,7 +136,7 @@ class Reports:
         args: Mapping[str, Any] | None = None,
         **values: Any,
     ) -> list[Call]:
-        """Cache entries of a work (or all), optionally only those whose args hold ``values``
+        """Calls of a work (or all), optionally only those whose args hold ``values``
         (keywords, or ``args`` for a parameter named ``key`` or ``work``; both forms merge)."""
         return list(self._calls(work, key=key, values=_arg_filters(args, values)))
 
@@ -186,14 +186,14 @@ class Reports:
         force: bool = False,
         **values: Any,
     ) -> int:
-        """Remove the entries of ``work`` whose args hold ``values`` (or the one ``key``).
+        """Remove the calls of ``work`` whose args hold ``values`` (or the one ``key``).
 
         Argument values come as keywords or, for a parameter named ``key`` or ``work``, in
         ``args`` (``forget("w", args={"key": "k"})``); both forms merge.
         History stays: forgetting only makes the next call with those arguments run again.
-        A running entry is left alone (its owner's finish must still record, and nobody
+        A running call is left alone (its owner's finish must still record, and nobody
         may run it meanwhile); ``force`` marks it instead, so that its result is recorded but
-        never served and the next call runs again. Returns how many entries were removed
+        never served and the next call runs again. Returns how many calls were removed
         (or, with ``force``, removed or marked).
         """
         values = _arg_filters(args, values)
@@ -208,9 +208,9 @@ class Reports:
         return self._delete(work, keys, force)
 
     def forget_calls(self, calls: list[Call], *, force: bool = False) -> int:
-        """Remove exactly these entries (as listed by ``calls``): what ``cachework forget`` runs.
+        """Remove exactly these calls (as listed by ``calls``): what ``cachework forget`` runs.
 
-        Running entries are left alone, or with ``force`` marked to run again (see ``forget``).
+        Running calls are left alone, or with ``force`` marked to run again (see ``forget``).
         """
         by_work: dict[str, list[str]] = {}
         for c in calls:
@@ -218,7 +218,7 @@ class Reports:
         return sum(self._delete(w, keys, force) for w, keys in by_work.items())
 
     def works(self) -> list[dict[str, Any]]:
-        """One summary per work: entries by status, runs, the last run, mean duration."""
+        """One summary per work: calls by status, runs, the last run, mean duration."""
         import sqlalchemy as sa
 
         t = self._tables()
@@ -245,13 +245,13 @@ class Reports:
         return [out[w] for w in sorted(out)]
 
     def stats(self) -> dict[str, Any]:
-        """Works, entries, runs by status, where the database is, its size, its revision."""
+        """Works, calls, runs by status, where the database is, its size, its revision."""
         import sqlalchemy as sa
 
         t = self._tables()
         with self._reading() as conn:
             works = conn.execute(sa.select(sa.func.count(sa.distinct(t.calls.c.work)))).scalar()
-            entries = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
+            n_calls = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
             q = sa.select(t.runs.c.status, sa.func.count()).group_by(t.runs.c.status)
             by_status = {status: n for status, n in conn.execute(q)}
         return {
@@ -261,7 +261,7 @@ class Reports:
             "size_bytes": self._backend.size_bytes(),
             "revision": self.revision(),
             "works": works,
-            "entries": entries,
+            "entries": n_calls,
             "runs": sum(by_status.values()),
             "runs_by_status": by_status,
         }
@@ -269,7 +269,7 @@ class Reports:
     def prune(
         self, older_than: _dt.timedelta, *, history: bool = False, vacuum: bool = False
     ) -> dict[str, int]:
-        """Remove entries not refreshed for ``older_than`` and expired ones; with ``history``,
+        """Remove calls not refreshed for ``older_than`` and expired ones; with ``history``,
         runs that old too. First sweeps runs left ``running`` by owners that died."""
         import sqlalchemy as sa
 
@@ -280,7 +280,7 @@ class Reports:
         with self._engine().begin() as conn:
             stale = sa.func.coalesce(t.calls.c.finished_at, t.calls.c.created_at) < cutoff
             expired = t.calls.c.expires_at < now
-            entries = conn.execute(
+            n_calls = conn.execute(
                 sa.delete(t.calls).where(t.calls.c.status != "running", sa.or_(stale, expired))
             ).rowcount
             runs = 0
@@ -292,7 +292,7 @@ class Reports:
                 ).rowcount
         if vacuum:
             self._backend.vacuum()
-        return {"entries": entries, "runs": runs, "interrupted": swept}
+        return {"entries": n_calls, "runs": runs, "interrupted": swept}
 
     def query(
         self, sql: str, params: Mapping[str, Any] | None = None
@@ -310,27 +310,27 @@ class Reports:
         return self._ensure().query(sql, dict(params or {}))
 
     def result(self, work: str, key: str) -> Any:
-        """The stored return value of one entry, loaded (``KeyError`` if there is none)."""
+        """The stored return value of one call, loaded (``KeyError`` if there is none)."""
         import pickle
 
-        entry = self.lookup(work, key)
-        if entry is None or entry.result is None:
+        call = self.lookup(work, key)
+        if call is None or call.result is None:
             raise KeyError(f"{work} [{key}] has no stored result")
-        return pickle.loads(entry.result)
+        return pickle.loads(call.result)
 
     def result_type(self, work: str, key: str) -> str | None:
-        """The type of an entry's stored result, read from the pickle's opcodes (``dict``,
+        """The type of a call's stored result, read from the pickle's opcodes (``dict``,
         ``pandas.DataFrame``): never loaded, so showing a row cannot run code it names.
-        None if the entry has no result; ``unknown`` if it is not a pickle this can follow."""
+        None if the call has no result; ``unknown`` if it is not a pickle this can follow."""
         from ._pickled import pickled_type
 
-        entry = self.lookup(work, key)
-        if entry is None or entry.result is None:
+        call = self.lookup(work, key)
+        if call is None or call.result is None:
             return None
-        return pickled_type(bytes(entry.result)) or "unknown"
+        return pickled_type(bytes(call.result)) or "unknown"
 
     def forget_all(self, work: str, *, force: bool = False) -> int:
-        """Remove every entry of ``work`` (running ones: see ``forget``)."""
+        """Remove every call of ``work`` (running ones: see ``forget``)."""
         return self._delete(work, None, force)
 
     def _delete(self, work: str, keys: list[str] | None, force: bool = False) -> int:
@@ -345,24 +345,24 @@ class Reports:
         running = sa.and_(which, calls.c.status == "running")
         with self._engine().begin() as conn:
             if force:
-                # Marked before the delete: an entry that finishes in between is then
+                # Marked before the delete: a call that finishes in between is then
                 # deleted, not missed by both statements. Its owner's finish still writes
-                # the entry (the run id still matches), but not cached it is never a hit.
+                # the call (the run id still matches), but not cached it is never a hit.
                 busy = conn.execute(sa.update(calls).where(running).values(cached=False)).rowcount
             n = conn.execute(sa.delete(calls).where(which, calls.c.status != "running")).rowcount
             if not force:
                 count = sa.select(sa.func.count()).select_from(calls).where(running)
                 busy = conn.execute(count).scalar() or 0
-        log.info("forgot %d entr%s of %s", n, _y(n), work)
+        log.info("forgot %d call%s of %s", n, _s(n), work)
         if busy and force:
-            log.info("marked %d running entr%s of %s to run again", busy, _y(busy), work)
+            log.info("marked %d running call%s of %s to run again", busy, _s(busy), work)
         elif busy:
             log.warning(
-                "left %d running entr%s of %s alone: forgetting must not let a second caller "
+                "left %d running call%s of %s alone: forgetting must not let a second caller "
                 "run it meanwhile (force=True, or `cachework forget --force`, marks it to run "
                 "again once it finishes)",
                 busy,
-                _y(busy),
+                _s(busy),
                 work,
             )
         return n + busy if force else n
@@ -376,8 +376,8 @@ def _args(value: Any) -> dict[str, Any]:
     return dict(value or {})
 
 
-def _y(n: int) -> str:
-    return "y" if n == 1 else "ies"
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
 
 
 def _work_summary(work: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ _OWNER: dict[str, Any] = {
     "lease_s": sa.bindparam("lease_s"),
     "run_id": sa.bindparam("run_id"),
 }
-#: What a claim writes into both the history row and a new entry.
+#: What a claim writes into both the history row and a new call.
 _STARTED: dict[str, Any] = {
     "work": sa.bindparam("work"),
     "key": sa.bindparam("key"),

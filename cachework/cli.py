@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from . import __version__
+from ._formats import parse_utc
 from .errors import CacheworkError
 from .store import RUN_STATUSES, Call, Store
 
@@ -61,7 +62,7 @@ def _since(text: str | None) -> _dt.datetime | None:
     if _DURATION.match(text.strip()):
         return _dt.datetime.now(_dt.timezone.utc) - _duration(text, "--since")
     try:
-        moment = _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = parse_utc(text.strip())
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is neither a duration (2d, 12h) nor a date (2026-11-01)",

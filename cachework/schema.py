@@ -6,20 +6,39 @@ statement the store runs is built from these ``Table`` objects, so the schema li
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ._formats import SQLITE_TIME_FORMAT, VERSION_TABLE
+
+__all__ = ["SQLITE_TIME_FORMAT", "VERSION_TABLE", "calls", "metadata", "runs", "works"]
+
 metadata = sa.MetaData()
 
-#: On SQLite, timestamps are UTC ISO-8601 text (``2026-11-25T14:03:07.123456Z``) so that
+#: SQLAlchemy's spelling of each ``strftime`` field of ``SQLITE_TIME_FORMAT``: how it
+#: writes a field, and its number in the regexp that reads one.
+_FIELDS = {
+    "%Y": "%(year)04d",
+    "%m": "%(month)02d",
+    "%d": "%(day)02d",
+    "%H": "%(hour)02d",
+    "%M": "%(minute)02d",
+    "%S": "%(second)02d",
+    "%f": "%(microsecond)06d",
+}
+_FIELD = re.compile("|".join(_FIELDS))
+
+#: On SQLite, timestamps are UTC ISO-8601 text (``SQLITE_TIME_FORMAT``) so that
 #: ``date(started_at)`` works and text order is time order; PostgreSQL gets ``timestamptz``.
-SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 Timestamp = sa.DateTime(timezone=True).with_variant(
     sqlite.DATETIME(
-        storage_format=(
-            "%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06dZ"
+        storage_format=_FIELD.sub(lambda m: _FIELDS[m.group()], SQLITE_TIME_FORMAT),
+        regexp="".join(
+            r"(\d+)" if part in _FIELDS else re.escape(part)
+            for part in re.split(f"({_FIELD.pattern})", SQLITE_TIME_FORMAT)
         ),
-        regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d+)Z",
     ),
     "sqlite",
 )
@@ -92,5 +111,3 @@ works = sa.Table(
     sa.Column("lag", sa.Integer, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )
-
-VERSION_TABLE = "cachework_alembic_version"

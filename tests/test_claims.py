@@ -136,7 +136,7 @@ def test_a_late_finish_after_a_takeover_keeps_the_takers_entry_and_the_interrupt
             owner.kill()
     assert owner.returncode == 0, stderr
     assert stdout.strip() == f"value of {owner.pid}"  # the late caller keeps its own value
-    assert "no longer owned the entry" in stderr
+    assert "no longer owned the call" in stderr
     store = cachework.Store(url)
     late, taker = sorted(store.history("gil"), key=lambda r: r.id)
     assert (late.host, late.status) == ("elsewhere", "interrupted")

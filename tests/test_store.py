@@ -468,3 +468,26 @@ def test_a_claim_carries_its_call_and_owns_its_heartbeat(url):
     taker.finish(Outcome("failed", 0.1, error_type="E"))
     statuses = {r.key: r.status for r in reversed(s.history("handle"))}
     assert statuses == {"k1": "succeeded", "k2": "interrupted", "k3": "failed"}
+
+
+def test_forget_all_clears_one_work_as_forgets_error_recommends(url):
+    """``forget`` with nothing to match names ``forget_all``: it removes every finished
+    call of that work, and only of that work; the history stays."""
+
+    @cachework.work(name="all.a", store=url)
+    def a(x):
+        return x
+
+    @cachework.work(name="all.b", store=url)
+    def b(x):
+        return x
+
+    for x in range(3):
+        a(x)
+    b(1)
+    s = cachework.Store(url)
+    with pytest.raises(ValueError, match="forget_all"):
+        s.forget("all.a")
+    assert s.forget_all("all.a") == 3
+    assert s.calls("all.a") == [] and [c.key for c in s.calls("all.b")] == [b.key(1)]
+    assert len(s.history("all.a")) == 3
