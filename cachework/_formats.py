@@ -41,6 +41,10 @@ def parse_utc(text: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+@overload
+def as_utc(value: None) -> None: ...
+@overload
+def as_utc(value: str | _dt.datetime) -> _dt.datetime: ...
 def as_utc(value: Any) -> _dt.datetime | None:
     """A stored time (SQLite's text, a datetime) or a given one as an aware UTC datetime;
     a time without a zone is UTC, as every stored time is."""

@@ -113,7 +113,7 @@ class Reports:
                         key=row.key,
                         args=_args(row.args),
                         status=row.status,
-                        started_at=as_utc(row.started_at),  # type: ignore[arg-type]
+                        started_at=as_utc(row.started_at),
                         finished_at=as_utc(row.finished_at),
                         duration_s=row.duration_s,
                         error_type=row.error_type,
@@ -166,7 +166,7 @@ class Reports:
                     key=row.key,
                     args=args,
                     status=row.status,
-                    created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+                    created_at=as_utc(row.created_at),
                     finished_at=as_utc(row.finished_at),
                     expires_at=as_utc(row.expires_at),
                     owner=row.owner,
