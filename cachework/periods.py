@@ -339,13 +339,20 @@ class Period:
     def _fields(self) -> tuple[Any, ...]:
         return (self.label, self.start, self.end, self.every, self.tz)
 
+    # Equal when they are the same period of the same schedule, however the zone was
+    # spelt ("UTC" or ZoneInfo("UTC")): as ordering says, so a == b exactly when a <= b <= a,
+    # and a set or dict of periods holds each period once. Periods of different units
+    # ("day" and timedelta(days=1)) or zones are never equal, even where they coincide.
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Period:
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        if self is other:
+            return True
+        pair = self._order(other)
+        return pair is not None and pair[0] == pair[1] and self.label == other.label  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash(self._fields())
+        return hash((self.label, self.every, self.start))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Period, self._fields())
@@ -500,6 +507,12 @@ def _parse(every: str | _dt.timedelta, tz: Any, zone: _dt.tzinfo | None, label: 
         # Where the clocks go back by less than the unit (Lord Howe: 30 minutes), the
         # hour's start is not repeated; its second pass follows the first.
         period = period.next()
+    if period.label != label and isinstance(every, _dt.timedelta):
+        # Not a clock change: steps are UTC time, so the label is simply not a step's start.
+        raise ValueError(
+            f"{label!r} is not the start of a period of every={_every_text(every)} (those "
+            f"around it are {period.previous().label!r} and {period.label!r})"
+        )
     if period.label != label:
         where = f"in {tz}" if tz is not None else "in this machine's local time"
         raise ValueError(
