@@ -264,12 +264,48 @@ def test_catch_up_from_a_given_start_and_limit(url, clock):
     ran: list[str] = []
     clock.set(dt.datetime(2026, 11, 24, 10, tzinfo=UTC))
     capped = daily_work(url, ran, catchup=dt.date(2026, 11, 19), catchup_limit=4)
-    with pytest.raises(ValueError, match="would run 5 periods .*catchup_limit=4; nothing ran"):
+    with pytest.raises(
+        ValueError, match="would run more than 4 periods .*catchup_limit=4; nothing"
+    ):
         capped()
     assert ran == [] and history(url, "daily") == []
     daily = daily_work(url, ran, catchup="2026-11-22")
     assert daily() == "2026-11-24"
     assert ran == ["2026-11-22", "2026-11-23", "2026-11-24"]
+
+
+def test_catch_up_limit_is_checked_without_walking_the_whole_span(url, clock):
+    """A minute schedule told to catch up from a month back: was refused only after building
+    and checking all 43,000 periods (87 queries; years back took minutes and gigabytes).
+    Now the refusal comes once the limit is passed; exactly the limit still runs."""
+    ran: list[str] = []
+
+    @cachework.work(name="m", store=url, every="minute", tz="UTC", catchup="2026-10-20T10:00")
+    def minutely(period):
+        ran.append(period.label)
+
+    minutely.store.lookup("m", "-")  # open the store first: only the catch-up is counted
+    queries: list[str] = []
+    engine = minutely.store._engine()
+
+    def count(conn, cursor, statement, *rest):
+        queries.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    with pytest.raises(ValueError, match=r"more than 1000 periods \(from 2026-10-20T10:00;"):
+        minutely()
+    sa.event.remove(engine, "before_cursor_execute", count)
+    assert ran == [] and history(url, "m") == []
+    assert len([q for q in queries if "cachework_calls" in q]) <= 3
+
+    @cachework.work(
+        name="m", store=url, every="minute", tz="UTC", catchup="2026-11-20T09:57", catchup_limit=3
+    )
+    def exactly(period):
+        ran.append(period.label)
+
+    exactly()  # 09:57, 09:58, 09:59: exactly the limit
+    assert ran == ["2026-11-20T09:57", "2026-11-20T09:58", "2026-11-20T09:59", "2026-11-20T10:00"]
 
 
 def test_a_failed_period_does_not_stop_the_catch_up(url, clock):
