@@ -23,6 +23,7 @@ __all__ = [
     "every_text",
     "parse_every",
     "period_label",
+    "tz_of_text",
     "tz_text",
 ]
 
@@ -295,10 +296,37 @@ def parse_every(text: str) -> str | _dt.timedelta:
 
 
 def tz_text(tz: str | _dt.tzinfo | None) -> str | None:
-    """``tz`` as stored: a zoneinfo name, or None for the machine's local time."""
+    """``tz`` as stored: a zoneinfo name, ``UTC+02:00`` for a fixed offset, or None for
+    the machine's local time."""
     if tz is None or isinstance(tz, str):
         return tz
+    if isinstance(tz, _dt.timezone):
+        # By its offset: str() of a named one is its name ("EET"), which zoneinfo reads
+        # as another zone, one with DST.
+        return str(_dt.timezone(tz.utcoffset(None)))
     return getattr(tz, "key", None) or str(tz)
+
+
+_OFFSET_RE = re.compile(r"UTC([+-])(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{6}))?)?")
+
+
+def tz_of_text(text: str | None) -> str | _dt.tzinfo | None:
+    """The inverse of ``tz_text``: a fixed offset as a ``timezone``, a name as itself
+    (checked: a ``ValueError`` names one no zoneinfo knows)."""
+    if text is None:
+        return None
+    match = _OFFSET_RE.fullmatch(text)
+    if match is None:
+        _zone(text)
+        return text
+    sign, hours, minutes, seconds, micros = match.groups()
+    offset = _dt.timedelta(
+        hours=int(hours),
+        minutes=int(minutes),
+        seconds=int(seconds or 0),
+        microseconds=int(micros or 0),
+    )
+    return _dt.timezone(-offset if sign == "-" else offset)
 
 
 class Period:
