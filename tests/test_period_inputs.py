@@ -388,6 +388,74 @@ def test_two_processes_catching_up_at_once_run_each_period_once(url, clock, tmp_
     ]
 
 
+KILLED_SCRIPT = """
+import os, sys, time
+import cachework
+from cachework import periods
+
+url, out, hang = sys.argv[1:4]
+periods.clock = lambda: {now!r}
+
+@cachework.work(name="daily", store=url, every="day", tz="UTC", catchup=True)
+def daily(period):
+    with open(out, "a") as f:
+        f.write(f"{{period.label}} {{os.getpid()}}\\n")
+    if period.label == hang:
+        time.sleep(600)  # killed here
+    return period.label
+
+print(daily())
+"""
+
+
+def test_a_catch_up_killed_mid_period_is_finished_by_the_next_start(url, clock, tmp_path):
+    """kill -9 while the second of three missed days runs: the next start runs that day
+    again (its dead owner's claim is taken over, recorded interrupted) and the days after
+    it, and not the day that had succeeded."""
+    ran: list[str] = []
+    daily_work(url, ran, catchup=True)()  # 2026-11-20
+    script = KILLED_SCRIPT.format(now=dt.datetime(2026, 11, 24, 10, tzinfo=UTC).timestamp())
+    out = tmp_path / "ran"
+    first = subprocess.Popen(
+        [sys.executable, "-c", script, url, str(out), "2026-11-22"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "2026-11-22" not in (out.read_text() if out.exists() else ""):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        first.kill()  # SIGKILL: no handler, no release
+        first.wait(60)
+    again = subprocess.run(
+        [sys.executable, "-c", script, url, str(out), "never"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "2026-11-24"
+    runs = [line.split() for line in out.read_text().splitlines()]
+    assert [label for label, _ in runs] == [
+        "2026-11-21",
+        "2026-11-22",  # killed
+        "2026-11-22",
+        "2026-11-23",
+        "2026-11-24",
+    ]
+    assert history(url, "daily") == [
+        ("2026-11-20", "succeeded"),
+        ("2026-11-21", "succeeded"),
+        ("2026-11-22", "interrupted"),
+        ("2026-11-22", "succeeded"),
+        ("2026-11-23", "succeeded"),
+        ("2026-11-24", "succeeded"),
+    ]
+
+
 # Catch-up and backfill across the hard parts of calendars: (every, tz, first call, a later
 # call, the periods in between).
 CALENDARS = [
