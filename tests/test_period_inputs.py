@@ -588,6 +588,23 @@ def test_backfill_reports_a_failure_and_runs_the_rest(url, clock):
         fill.backfill("2026-11-20", "2026-11-25", "north")
 
 
+def test_a_function_with_start_and_end_parameters_can_be_backfilled(url, clock):
+    """``missing(start, end, *args, **kwargs)`` took a pipeline's own ``start=`` as its
+    range: "got multiple values for argument 'start'". The range is positional now."""
+    clock.set(dt.datetime(2026, 11, 22, 10, tzinfo=UTC))
+
+    @cachework.work(name="window", store=url, every="day", tz="UTC")
+    def window(period, start=0, end=24):
+        return (period.label, start, end)
+
+    assert window.run_for("2026-11-21", start=6, end=18) == ("2026-11-21", 6, 18)
+    assert window.missing("2026-11-20", "2026-11-21", start=6, end=18) == ["2026-11-20"]
+    report = window.backfill("2026-11-20", None, start=6, end=18)
+    assert report.ran == ["2026-11-20", "2026-11-22"] and report.hit == ["2026-11-21"]
+    assert window.missing("2026-11-20", None, start=6, end=18) == []
+    assert window.missing("2026-11-20", None) == ["2026-11-20", "2026-11-21", "2026-11-22"]
+
+
 # -- the works table ---------------------------------------------------------------------------
 def schedules(url: str) -> dict[str, tuple]:
     engine = sa.create_engine(url)
