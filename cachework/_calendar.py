@@ -9,6 +9,7 @@ are blank. ``cachework calendar`` draws it; ``--json`` prints ``Calendar.as_dict
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -16,6 +17,8 @@ from . import periods
 from ._periodic import first_period, label_column
 from .periods import Period
 from .store import Store
+
+log = logging.getLogger("cachework")
 
 __all__ = ["BEFORE_FIRST_RUN", "NEVER_RUN", "STATUSES", "CalendarRow", "calendar"]
 
@@ -64,10 +67,19 @@ def calendar(
     """
     wanted = None if works is None else set(works)
     rows = []
-    for name, every_text, tz, lag in _schedules(store):
+    for name, every_text, tz_text, lag in _schedules(store):
         if wanted is not None and name not in wanted:
             continue
-        every = periods.parse_every(every_text)
+        try:
+            every = periods.parse_every(every_text)
+            tz = periods.tz_of_text(tz_text)
+        except (ValueError, OverflowError) as e:
+            # A schedule this library cannot read (a zone it does not know, say one written
+            # by a machine with other zone data): that work only, not the whole calendar.
+            if wanted is not None:
+                raise ValueError(f"cannot draw the calendar of {name}: {e}") from None
+            log.warning("calendar: leaving out %s, whose schedule cannot be read: %s", name, e)
+            continue
         span = _span(every, tz, since, until)
         first_run = first_period(store, name, every, tz)
         found = _statuses(store, name, [p.label for p in span])
@@ -75,7 +87,7 @@ def calendar(
         for p in span:
             expected = first_run is not None and p >= first_run
             cells.append((p.label, found.get(p.label, NEVER_RUN if expected else BEFORE_FIRST_RUN)))
-        rows.append(CalendarRow(name, every_text, tz, lag, cells))
+        rows.append(CalendarRow(name, every_text, tz_text, lag, cells))
     if wanted is not None:
         unknown = wanted - {r.work for r in rows}
         if unknown:
@@ -95,24 +107,25 @@ def _moment(value: _dt.datetime | _dt.date, end: bool) -> _dt.datetime:
 
 def _span(
     every: str | _dt.timedelta,
-    tz: str | None,
+    tz: str | _dt.tzinfo | None,
     since: _dt.datetime | _dt.date | None,
     until: _dt.datetime | _dt.date | None,
 ) -> list[Period]:
     now = periods.current(every, tz)
     last = now if until is None else min(Period.of(every, tz, _moment(until, True)), now)
     if since is None:
-        first = last
-        for _ in range(DEFAULT_PERIODS - 1):
-            first = first.previous()
+        first, most = None, DEFAULT_PERIODS
     else:
-        first = Period.of(every, tz, _moment(since, False))
+        first, most = Period.of(every, tz, _moment(since, False)), MAX_PERIODS
+    # From the latest back: only the periods shown are made, however far back ``since`` is
+    # (a minute schedule since a year ago is half a million periods).
     out: list[Period] = []
-    p = first
-    while p <= last:
+    p = last
+    while len(out) < most and (first is None or p >= first):
         out.append(p)
-        p = p.next()
-    return out[-MAX_PERIODS:]
+        p = p.previous()
+    out.reverse()
+    return out
 
 
 def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:

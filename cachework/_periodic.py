@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import keys, periods
@@ -272,30 +272,41 @@ def _succeeded(store: Store, name: str, wanted: list[str]) -> set[str]:
     return done
 
 
-def between(first: Period, last: Period) -> list[Period]:
-    """Every period from ``first`` to ``last``, both included, oldest first."""
-    out = []
+def between(first: Period, last: Period) -> Iterator[Period]:
+    """Every period from ``first`` to ``last``, both included, oldest first, as they are
+    needed: a span can be millions of minutes long."""
     p = first
     while p <= last:
-        out.append(p)
+        yield p
         p = p.next()
-    return out
+
+
+def each_succeeded(
+    work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Iterator[tuple[Period, bool]]:
+    """Every period from ``first`` to ``last``, oldest first, with whether it has a
+    succeeded entry for these arguments (a failed or never run period has not), read
+    ``_CHUNK`` periods at a time, so a caller that has seen enough can stop."""
+    bound = bind(work, args, kwargs, first)
+    version = work._cw_version
+    keyed: list[tuple[Period, str]] = []
+    for p in between(first, last):
+        bound["_period"] = p.label
+        keyed.append((p, keys.key_for(bound, version)))
+        if len(keyed) == _CHUNK:
+            done = _succeeded(work.store, work.name, [k for _, k in keyed])
+            yield from ((p, k in done) for p, k in keyed)
+            keyed = []
+    if keyed:
+        done = _succeeded(work.store, work.name, [k for _, k in keyed])
+        yield from ((p, k in done) for p, k in keyed)
 
 
 def succeeded(
     work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> list[tuple[Period, bool]]:
-    """Every period from ``first`` to ``last``, oldest first, with whether it has a
-    succeeded entry for these arguments (a failed or never run period has not)."""
-    span = between(first, last)
-    bound = bind(work, args, kwargs, first)
-    version = work._cw_version
-    keyed = []
-    for p in span:
-        bound["_period"] = p.label
-        keyed.append((p, keys.key_for(bound, version)))
-    done = _succeeded(work.store, work.name, [k for _, k in keyed])
-    return [(p, k in done) for p, k in keyed]
+    """``each_succeeded``, all of it."""
+    return list(each_succeeded(work, first, last, args, kwargs))
 
 
 # -- catch-up and backfill ----------------------------------------------------------------------
@@ -336,14 +347,21 @@ def catch_up(
         start = work._cw_catchup
     failed: dict[str, str] = {}
     if start is not None and start < current:
-        todo = [p for p, ok in succeeded(work, start, current.previous(), args, kwargs) if not ok]
         limit = work._cw_catchup_limit
-        if len(todo) > limit:
-            raise ValueError(
-                f"{work.name}: catching up would run {len(todo)} periods ({todo[0]} to "
-                f"{todo[-1]}), over catchup_limit={limit}; nothing ran. Raise catchup_limit, "
-                "or fill them with work.backfill(start, end)"
-            )
+        last = current.previous()
+        todo = []
+        # Stop looking once over the limit: a start years back on a minute schedule would
+        # otherwise build and check millions of periods only to refuse them.
+        for p, ok in each_succeeded(work, start, last, args, kwargs):
+            if not ok:
+                todo.append(p)
+                if len(todo) > limit:
+                    raise ValueError(
+                        f"{work.name}: catching up would run more than {limit} periods (from "
+                        f"{todo[0]}; the catch-up spans {start} to {last}), over "
+                        f"catchup_limit={limit}; nothing ran. Raise catchup_limit, or fill "
+                        "them with work.backfill(start, end)"
+                    )
         if todo:
             log.info(
                 "%s: catching up %d periods, %s to %s", work.name, len(todo), todo[0], todo[-1]

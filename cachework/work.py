@@ -464,7 +464,7 @@ class Work:
         return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
 
     def run_for(
-        self, period: Period | str | _dt.date | _dt.datetime, *args: Any, **kwargs: Any
+        self, period: Period | str | _dt.date | _dt.datetime, /, *args: Any, **kwargs: Any
     ) -> Any:
         """Run (or hit) the call of a past or current ``period``: a label, date, datetime or
         Period of this work's schedule. No catch-up runs before it."""
@@ -478,11 +478,13 @@ class Work:
         self,
         start: Period | str | _dt.date | _dt.datetime,
         end: Period | str | _dt.date | _dt.datetime | None = None,
+        /,
         *args: Any,
         **kwargs: Any,
     ) -> list[str]:
         """Labels of the periods from ``start`` to ``end`` (default: the current period),
-        oldest first, with no succeeded entry for these arguments."""
+        oldest first, with no succeeded entry for these arguments. ``start`` and ``end`` are
+        positional, so the function's own ``start=``/``end=`` arguments pass through."""
         from . import _periodic
 
         first, last = self._period_range(start, end, "missing")
@@ -492,6 +494,7 @@ class Work:
         self,
         start: Period | str | _dt.date | _dt.datetime,
         end: Period | str | _dt.date | _dt.datetime | None = None,
+        /,
         *args: Any,
         dry_run: bool = False,
         **kwargs: Any,
