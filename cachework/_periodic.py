@@ -149,10 +149,46 @@ def function(work: Work) -> Callable[..., Any]:
     return work.__dict__.get("_cw_raw") or type(work)._cw_raw
 
 
+#: The name the period's label has in the key and the args JSON. A parameter or keyword of
+#: that name would be overwritten by the label: two calls differing in it would share a key.
+PERIOD_ARG = "_period"
+
+
+def refuse_period_arg(fn: Callable[..., Any], name: str) -> None:
+    """Refuse, when an every= work is made, a function with a parameter named ``_period``
+    (of any kind): the period's label takes that name in the bound arguments, so its value
+    would never reach the key, and calls differing only in it would hit each other's entry.
+    Read from the code object where it can, so a cold start never imports ``inspect``."""
+    code = getattr(fn, "__code__", None)
+    if code is not None and not hasattr(fn, "__wrapped__"):
+        count = code.co_argcount + code.co_kwonlyargcount
+        count += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)  # *args, **kwargs
+        names: Any = code.co_varnames[:count]
+    else:
+        import inspect
+
+        try:
+            names = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return
+    if PERIOD_ARG in names:
+        raise ValueError(
+            f"{name}: a work with every= cannot have a parameter named {PERIOD_ARG}: that name "
+            f"holds the period's label in the key and the args JSON, so its value would be "
+            f"overwritten; rename it (a parameter named period receives the call's Period)"
+        )
+
+
 def bind(
     work: Work, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
 ) -> dict[str, Any]:
     """The bound arguments of a call for ``period``: the caller's, plus ``_period``."""
+    if PERIOD_ARG in kwargs:
+        # Into **kwargs it would bind as _period and be overwritten by the label below.
+        raise TypeError(
+            f"{work.name}: {PERIOD_ARG} is the period's label, set by cachework, not an "
+            f"argument; to run another period, call run_for(period, ...)"
+        )
     takes = takes_period(function(work), work._cw_bound_self)
     if takes is None:
         bound = work._cw_binder(args, kwargs)
@@ -163,7 +199,7 @@ def bind(
                 f"caller; to run another period, call run_for(period, ...)"
             )
         bound = takes.binder(args, kwargs)
-    bound["_period"] = period.label
+    bound[PERIOD_ARG] = period.label
     return bound
 
 
@@ -223,8 +259,8 @@ def label_column(args: Any, dialect: str) -> Any:
     import sqlalchemy as sa
 
     if dialect == "postgresql":
-        return sa.func.jsonb_extract_path_text(args, "_period")
-    return sa.func.json_extract(args, "$._period")
+        return sa.func.jsonb_extract_path_text(args, PERIOD_ARG)
+    return sa.func.json_extract(args, f"$.{PERIOD_ARG}")
 
 
 def first_period(
@@ -292,7 +328,7 @@ def succeeded(
     version = work._cw_version
     keyed = []
     for p in span:
-        bound["_period"] = p.label
+        bound[PERIOD_ARG] = p.label
         keyed.append((p, keys.key_for(bound, version)))
     done = _succeeded(work.store, work.name, [k for _, k in keyed])
     return [(p, k in done) for p, k in keyed]
@@ -320,7 +356,7 @@ def catch_up(
     period's check starts where this one ended.
     """
     bound = bind(work, args, kwargs, current)
-    del bound["_period"]
+    del bound[PERIOD_ARG]
     these = keys.key_for(bound, work._cw_version)  # the arguments, whatever the period
     caught = work.__dict__.get("_cw_caught")
     if caught is None:

@@ -329,6 +329,11 @@ class Work:
         self._cw_max_result_bytes = max_result_bytes
         self._cw_status = "not_started"
         self._init_schedule(lag, catchup, catchup_limit)
+        raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
+        if every is not None and raw is not None:
+            from ._periodic import refuse_period_arg
+
+            refuse_period_arg(raw, self.name)
 
     def _init_schedule(self, lag: Any, catchup: Any, catchup_limit: Any) -> None:
         """Check and keep ``lag``, ``catchup`` and ``catchup_limit`` (periods, with every=)."""
@@ -1000,6 +1005,10 @@ class CachedFunction(Work, Generic[P, R]):
         self._cw_binder = _Binder(fn, skip_self=False)
         if self._cw_name is None:
             self._cw_name = _default_name(fn.__module__, fn.__qualname__)
+        if self._cw_every is not None:
+            from ._periodic import refuse_period_arg
+
+            refuse_period_arg(fn, self._cw_name)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self._cw_parallel or self._cw_every is not None:
