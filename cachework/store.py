@@ -251,7 +251,15 @@ class Store:
         if revision == SCHEMA_REVISION:
             return
         self._check_revision(revision)
-        if self._backend.read_only or not self._create:  # type: ignore[attr-defined]
+        read_only = self._backend.read_only  # type: ignore[attr-defined]
+        if revision is not None and (read_only or not self._create):
+            # A known older revision this process may not upgrade (a read-only file, or a
+            # reading command: `db current` must say 0001, not upgrade it first). Later
+            # revisions only add tables that runs write (refused on a read-only store anyway),
+            # so it serves every hit and every reading command as it stands.
+            log.info("store %s is at revision %s: opened as it is", self._shown, revision)
+            return
+        if read_only or not self._create:
             raise StoreError(
                 f"store {self._shown} has no cachework schema and cannot be upgraded here"
             )
