@@ -405,15 +405,16 @@ def backfill(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     dry_run: bool,
+    progress: Callable[[str, str, int], None] | None = None,
 ) -> BackfillReport:
+    """``progress(label, outcome, total)``, if given, is told of each period as it is done
+    (outcome ``ran``, ``hit``, ``failed`` or, under ``dry_run``, ``todo``): the command's bar."""
     span = succeeded(work, first, last, args, kwargs)
     outcome = {p.label: "hit" if ok else "todo" for p, ok in span}
     failed: dict[str, str] = {}
-    if not dry_run:
-        fn = function(work)
-        for p, ok in span:
-            if ok:
-                continue
+    fn = function(work)
+    for p, ok in span:
+        if not ok and not dry_run:
             call = PeriodCall(fn, p, work)
             work._cw_period = p
             try:
@@ -421,8 +422,10 @@ def backfill(
             except Exception as e:  # recorded failed by the call; the others still run
                 failed[p.label] = _error(e)
                 outcome[p.label] = "failed"
-                continue
-            outcome[p.label] = "ran" if call.ran else "hit"
+            else:
+                outcome[p.label] = "ran" if call.ran else "hit"
+        if progress is not None:
+            progress(p.label, outcome[p.label], len(span))
 
     def of(kind: str) -> list[str]:
         return [label for label, o in outcome.items() if o == kind]  # dicts keep the order

@@ -494,6 +494,131 @@ def calendar(
             click.echo("\t".join([row.work, *(status for _, status in row.cells)]))
 
 
+def _import_work(spec: str) -> Any:
+    """``MODULE:ATTR`` imported as ``uvicorn app:app`` does: the current directory first on
+    the path, ATTR may be dotted; a Work subclass is made with no arguments."""
+    import importlib
+    import os
+
+    from .work import Work
+
+    module_name, sep, attrs = spec.partition(":")
+    if not sep or not module_name or not attrs:
+        raise click.BadParameter(
+            f"{spec!r} is not MODULE:ATTR (e.g. pipeline:ingest)", param_hint="WORK"
+        )
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (module_name + ".").startswith(e.name + "."):
+            raise Problem(f"importing {module_name} failed: ModuleNotFoundError: {e}") from e
+        raise Problem(f"cannot import module {module_name!r} (from {here}): {_one_line(e)}") from e
+    except Exception as e:  # the module itself raised while it was imported
+        raise Problem(f"importing {module_name} failed: {type(e).__name__}: {_one_line(e)}") from e
+    found: Any = module
+    for attr in attrs.split("."):
+        try:
+            found = getattr(found, attr)
+        except AttributeError:
+            raise Problem(f"module {module_name} has no attribute {attrs!r}") from None
+    if isinstance(found, type) and issubclass(found, Work):
+        found = found()
+    if not isinstance(found, Work):
+        raise Problem(
+            f"{spec} is {type(found).__name__} {found!r:.60}, not a cachework Work or @work function"
+        )
+    if found.every is None:
+        raise Problem(f"{spec} ({found.name}) has no every= periods to backfill")
+    return found
+
+
+def _period_arg(work: Any, text: str, what: str) -> Any:
+    """A period label of the work's schedule (``2026-11-24``, ``2026-W48``), or an ISO date
+    naming the period that holds it (``2026-11-24`` for a weekly work)."""
+    from .periods import Period
+
+    try:
+        return Period.of(work.every, work.tz, text)
+    except ValueError as e:
+        try:
+            return Period.of(work.every, work.tz, _dt.date.fromisoformat(text))
+        except ValueError:
+            raise click.BadParameter(str(e), param_hint=what) from None
+
+
+@cli.command()
+@click.argument("spec", metavar="MODULE:ATTR")
+@click.option("--from", "start", required=True, help="First period: a label or a date.")
+@click.option("--to", "end", help="Last period [default: the current one, after lag].")
+@click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
+@click.option("--dry-run", is_flag=True, help="List the periods that would run; run nothing.")
+@_json_option
+@click.pass_context
+def backfill(
+    ctx: click.Context,
+    spec: str,
+    start: str,
+    end: str | None,
+    arg_pairs: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Run the missing and failed periods of a work, oldest first (exit 1 if any failed).
+
+    MODULE:ATTR is imported as uvicorn does (the current directory first on the path); the
+    work runs in its own store (--url for a work that names none).
+    """
+    from . import _periodic
+    from .store import get_store
+
+    values = _args(arg_pairs)
+    work = _import_work(spec)
+    if work._cw_store is None and ctx.obj["url"]:
+        work._cw_store = get_store(ctx.obj["url"])
+    first = _period_arg(work, start, "--from")
+    last = None if end is None else _period_arg(work, end, "--to")
+    try:
+        first, last = work._period_range(first, last, "backfill")
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--from/--to") from None
+    if _terminal() and not ctx.obj["json"]:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"{work.name}", total=None)
+
+            def advance(label: str, outcome: str, total: int) -> None:
+                bar.update(task, total=total, advance=1, description=f"{work.name} {label}")
+
+            report = _periodic.backfill(work, first, last, (), values, dry_run, advance)
+    else:
+        report = _periodic.backfill(work, first, last, (), values, dry_run)
+    if ctx.obj["json"]:
+        click.echo(
+            json.dumps({"work": work.name, "dry_run": dry_run, **report._asdict()}, indent=2)
+        )
+    else:
+        for label in report.would_run:
+            click.echo(f"would run {label}")
+        for label in report.ran:
+            click.echo(f"ran {label}")
+        for label, error in report.failed.items():
+            click.echo(f"failed {label}: {error}")
+        click.echo(
+            f"{work.name} {first.label} .. {last.label}: "
+            + (
+                f"{len(report.would_run)} would run, {len(report.hit)} already succeeded"
+                if dry_run
+                else f"{len(report.ran)} ran, {len(report.failed)} failed, "
+                f"{len(report.hit)} already succeeded"
+            )
+        )
+    if report.failed:
+        raise Problem(f"{len(report.failed)} of the periods failed: {', '.join(report.failed)}")
+
+
 @cli.group()
 def db() -> None:
     """Schema migrations (Alembic)."""

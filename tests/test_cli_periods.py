@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -165,3 +170,120 @@ def test_calendar_piped_is_tab_separated_text(sqlite_url, clock):
     header, row = r.output.splitlines()
     assert header.split("\t") == ["work", *(label for label, _ in EXPECTED)]
     assert row.split("\t") == ["daily", *(status for _, status in EXPECTED)]
+
+
+# -- cachework backfill MODULE:ATTR -----------------------------------------------------------------
+PIPELINE = """
+import datetime as dt
+import cachework
+from cachework import periods
+
+# The test's "now": 2026-11-24 10:00 UTC.
+periods.clock = lambda: dt.datetime(2026, 11, 24, 10, tzinfo=dt.timezone.utc).timestamp()
+
+@cachework.work(name="ingest", store="pipeline.db", every="day", tz="UTC", lag=1)
+def ingest(period):
+    if period.label == "2026-11-21":
+        raise ValueError("the 21st's file is corrupt")
+    return period.label
+
+class NotAWork:
+    pass
+"""
+
+
+def backfill_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m cachework backfill ...`` as a user runs it, in ``folder``."""
+    here = str(Path(__file__).resolve().parents[1])  # this tree's cachework, not an installed one
+    env = {**os.environ, "PYTHONPATH": here}
+    return subprocess.run(
+        [sys.executable, "-m", "cachework", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_backfill_from_the_command_line_with_one_failing_period(tmp_path):
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(PIPELINE))
+    # Nothing ran yet: a dry run lists the periods, runs none, and succeeds.
+    r = backfill_cli(tmp_path, "backfill", "pipeline:ingest", "--from", "2026-11-19", "--dry-run")
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    assert r.stdout.splitlines() == [
+        *(f"would run 2026-11-{d}" for d in (19, 20, 21, 22, 23)),  # lag=1: up to yesterday
+        "ingest 2026-11-19 .. 2026-11-23: 5 would run, 0 already succeeded",
+    ]
+    assert not (tmp_path / "pipeline.db").exists() or not cachework.Store(
+        tmp_path / "pipeline.db"
+    ).history("ingest")
+
+    r = backfill_cli(tmp_path, "backfill", "pipeline:ingest", "--from", "2026-11-19")
+    assert r.returncode == 1
+    assert r.stdout.splitlines() == [
+        "ran 2026-11-19",
+        "ran 2026-11-20",
+        "ran 2026-11-22",
+        "ran 2026-11-23",
+        "failed 2026-11-21: ValueError: the 21st's file is corrupt",
+        "ingest 2026-11-19 .. 2026-11-23: 4 ran, 1 failed, 0 already succeeded",
+    ]
+    assert r.stderr.count("\n") == 1 and "1 of the periods failed: 2026-11-21" in r.stderr
+    store = cachework.Store(tmp_path / "pipeline.db")
+    runs = store.history("ingest", limit=None)
+    assert [(run.args["_period"], run.status) for run in reversed(runs)] == [
+        ("2026-11-19", "succeeded"),
+        ("2026-11-20", "succeeded"),
+        ("2026-11-21", "failed"),  # oldest first, the failure did not stop the rest
+        ("2026-11-22", "succeeded"),
+        ("2026-11-23", "succeeded"),
+    ]
+    (failed,) = store.history("ingest", status="failed")
+    assert failed.error_type == "ValueError" and "corrupt" in failed.error
+
+    # Again, as JSON, to a given end: only the failed period runs (and fails again).
+    r = backfill_cli(
+        tmp_path,
+        "backfill",
+        "pipeline:ingest",
+        "--from",
+        "2026-11-20",
+        "--to",
+        "2026-11-22",
+        "--json",
+    )
+    assert r.returncode == 1
+    report = json.loads(r.stdout)
+    assert report == {
+        "work": "ingest",
+        "dry_run": False,
+        "ran": [],
+        "hit": ["2026-11-20", "2026-11-22"],
+        "failed": {"2026-11-21": "ValueError: the 21st's file is corrupt"},
+        "would_run": [],
+    }
+    assert len(store.history("ingest", limit=None)) == 6
+
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("pipeline", "is not MODULE:ATTR"),
+        ("nosuchmodule:ingest", "cannot import module 'nosuchmodule'"),
+        ("broken:ingest", "importing broken failed: ModuleNotFoundError: No module named 'nope'"),
+        ("pipeline:missing", "module pipeline has no attribute 'missing'"),
+        ("pipeline:NotAWork", "not a cachework Work or @work function"),
+        ("pipeline:dt", "not a cachework Work or @work function"),
+        ("plain:plain", "has no every= periods to backfill"),
+    ],
+)
+def test_backfill_names_what_could_not_be_imported(tmp_path, spec, message):
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(PIPELINE))
+    (tmp_path / "broken.py").write_text("import nope\n")
+    (tmp_path / "plain.py").write_text(
+        "import cachework\n@cachework.work(store='p.db')\ndef plain():\n    return 1\n"
+    )
+    r = backfill_cli(tmp_path, "backfill", spec, "--from", "2026-11-19")
+    assert r.returncode in (1, 2) and message in r.stderr, r.stderr
+    assert r.stdout == ""
