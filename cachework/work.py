@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from . import keys, periods
 from ._heartbeat import heartbeats
 from ._periodic import PeriodCall as _PeriodCall
+from ._periodic import bind as _bind_period
 from .errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
 from .periods import Period
 from .store import DEFAULT_LEASE, Store, get_store
@@ -517,14 +518,6 @@ class Work:
         return future.result(timeout)
 
     # -- the machinery ----------------------------------------------------------------------
-    def _bind(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
-    ) -> dict[str, Any]:
-        """The bound arguments of an every= call: ``period`` is the call's, not the caller's."""
-        from ._periodic import bind
-
-        return bind(self, args, kwargs, period)
-
     def _bound_key(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], raw: Any = None
     ) -> tuple[dict[str, Any], str, tuple[Any, ...] | None]:
@@ -536,7 +529,7 @@ class Work:
                 period = raw.period
             else:
                 period = periods.current(self._cw_every, self._cw_tz, self._cw_lag)
-            bound = self._bind(args, kwargs, period)
+            bound = _bind_period(self, args, kwargs, period)  # the call's period, not the caller's
             return bound, keys.key_for(bound, self._cw_version), None
         memo_key = _memo_key(args, kwargs)
         if memo_key is not None:
@@ -1011,9 +1004,11 @@ class CachedFunction(Work, Generic[P, R]):
             refuse_period_arg(fn, self._cw_name)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self._cw_parallel or self._cw_every is not None:
-            # spelled out rather than via _cw_call for the plain case: one call less per hit
-            return self._cw_call(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
+        # Spelled out rather than via _cw_call: one call less per hit.
+        if self._cw_every is not None:
+            return self._cw_call_period(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
+        if self._cw_parallel:
+            return self._cw_submit(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
         return self._cw_execute(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
