@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from ._calendar import CalendarRow
 from ._periodic import BackfillReport
 from .errors import (
     AlreadyRunning,
@@ -32,6 +33,7 @@ __all__ = [
     "BackfillReport",
     "CacheworkError",
     "CachedFunction",
+    "CalendarRow",
     "CatchupFailed",
     "Call",
     "Run",

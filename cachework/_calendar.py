@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from . import periods
 from ._periodic import first_period, label_column
+from .errors import StoreError
 from .periods import Period
 from .store import Store
 
@@ -24,7 +25,8 @@ __all__ = ["BEFORE_FIRST_RUN", "NEVER_RUN", "STATUSES", "CalendarRow", "calendar
 
 #: A period of the work's schedule with no entry and no run: it should have run and did not.
 NEVER_RUN = "never run"
-#: A period before the work's first run: nothing was expected of it yet.
+#: A period nothing was expected of: before the work's first run, or not due yet (with
+#: ``lag=1`` today's period runs tomorrow). Shown blank.
 BEFORE_FIRST_RUN = ""
 #: Every status a cell can have, worst first: a period with several calls (other arguments)
 #: shows the worst of them.
@@ -36,7 +38,9 @@ MAX_PERIODS = 1000
 
 
 class CalendarRow(NamedTuple):
-    """One work's row: its schedule and, oldest first, (period label, status) cells."""
+    """One work's row of ``Store.calendar``: its schedule and, oldest first, (period label,
+    status) cells. A status is ``succeeded``, ``failed``, ``running``, ``interrupted``,
+    ``never run`` (due, and no entry or run at all) or ``""`` (nothing expected of it)."""
 
     work: str
     every: str
@@ -52,6 +56,9 @@ class CalendarRow(NamedTuple):
             "lag": self.lag,
             "periods": [{"period": label, "status": status} for label, status in self.cells],
         }
+
+
+CalendarRow.__module__ = "cachework"
 
 
 def calendar(
@@ -82,10 +89,11 @@ def calendar(
             continue
         span = _span(every, tz, since, until)
         first_run = first_period(store, name, every, tz)
+        due = periods.current(every, tz, lag)
         found = _statuses(store, name, [p.label for p in span])
         cells = []
         for p in span:
-            expected = first_run is not None and p >= first_run
+            expected = first_run is not None and first_run <= p <= due
             cells.append((p.label, found.get(p.label, NEVER_RUN if expected else BEFORE_FIRST_RUN)))
         rows.append(CalendarRow(name, every_text, tz_text, lag, cells))
     if wanted is not None:
@@ -133,7 +141,14 @@ def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:
 
     from .schema import works
 
-    with store._engine().connect() as conn:
+    revision = store.revision()
+    if revision is not None and revision < "0002":
+        # A store opened as it is (read-only, or by a reading command): it has no schedules.
+        raise StoreError(
+            f"store {store.safe_url()} is at schema revision {revision}, which records no "
+            "schedules: `cachework db upgrade` adds them, and each work's next run records its own"
+        )
+    with store._reading() as conn:
         q = sa.select(works.c.work, works.c.every, works.c.tz, works.c.lag).order_by(works.c.work)
         return [(r.work, r.every, r.tz, r.lag) for r in conn.execute(q)]
 
@@ -146,10 +161,9 @@ def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
 
     from .schema import calls, runs
 
-    engine = store._engine()
-    dialect = engine.dialect.name
+    dialect = store.dialect
     per_key: dict[str, tuple[str, str]] = {}  # key -> (label, status)
-    with engine.connect() as conn:
+    with store._reading() as conn:
         for i in range(0, len(labels), 500):
             chunk = labels[i : i + 500]
             run_label = label_column(runs.c.args, dialect)

@@ -149,10 +149,46 @@ def function(work: Work) -> Callable[..., Any]:
     return work.__dict__.get("_cw_raw") or type(work)._cw_raw
 
 
+#: The name the period's label has in the key and the args JSON. A parameter or keyword of
+#: that name would be overwritten by the label: two calls differing in it would share a key.
+PERIOD_ARG = "_period"
+
+
+def refuse_period_arg(fn: Callable[..., Any], name: str) -> None:
+    """Refuse, when an every= work is made, a function with a parameter named ``_period``
+    (of any kind): the period's label takes that name in the bound arguments, so its value
+    would never reach the key, and calls differing only in it would hit each other's entry.
+    Read from the code object where it can, so a cold start never imports ``inspect``."""
+    code = getattr(fn, "__code__", None)
+    if code is not None and not hasattr(fn, "__wrapped__"):
+        count = code.co_argcount + code.co_kwonlyargcount
+        count += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)  # *args, **kwargs
+        names: Any = code.co_varnames[:count]
+    else:
+        import inspect
+
+        try:
+            names = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return
+    if PERIOD_ARG in names:
+        raise ValueError(
+            f"{name}: a work with every= cannot have a parameter named {PERIOD_ARG}: that name "
+            f"holds the period's label in the key and the args JSON, so its value would be "
+            f"overwritten; rename it (a parameter named period receives the call's Period)"
+        )
+
+
 def bind(
     work: Work, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
 ) -> dict[str, Any]:
     """The bound arguments of a call for ``period``: the caller's, plus ``_period``."""
+    if PERIOD_ARG in kwargs:
+        # Into **kwargs it would bind as _period and be overwritten by the label below.
+        raise TypeError(
+            f"{work.name}: {PERIOD_ARG} is the period's label, set by cachework, not an "
+            f"argument; to run another period, call run_for(period, ...)"
+        )
     takes = takes_period(function(work), work._cw_bound_self)
     if takes is None:
         bound = work._cw_binder(args, kwargs)
@@ -163,7 +199,7 @@ def bind(
                 f"caller; to run another period, call run_for(period, ...)"
             )
         bound = takes.binder(args, kwargs)
-    bound["_period"] = period.label
+    bound[PERIOD_ARG] = period.label
     return bound
 
 
@@ -223,8 +259,8 @@ def label_column(args: Any, dialect: str) -> Any:
     import sqlalchemy as sa
 
     if dialect == "postgresql":
-        return sa.func.jsonb_extract_path_text(args, "_period")
-    return sa.func.json_extract(args, "$._period")
+        return sa.func.jsonb_extract_path_text(args, PERIOD_ARG)
+    return sa.func.json_extract(args, f"$.{PERIOD_ARG}")
 
 
 def first_period(
@@ -291,7 +327,7 @@ def each_succeeded(
     version = work._cw_version
     keyed: list[tuple[Period, str]] = []
     for p in between(first, last):
-        bound["_period"] = p.label
+        bound[PERIOD_ARG] = p.label
         keyed.append((p, keys.key_for(bound, version)))
         if len(keyed) == _CHUNK:
             done = _succeeded(work.store, work.name, [k for _, k in keyed])
@@ -331,7 +367,7 @@ def catch_up(
     period's check starts where this one ended.
     """
     bound = bind(work, args, kwargs, current)
-    del bound["_period"]
+    del bound[PERIOD_ARG]
     these = keys.key_for(bound, work._cw_version)  # the arguments, whatever the period
     caught = work.__dict__.get("_cw_caught")
     if caught is None:
@@ -387,15 +423,16 @@ def backfill(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     dry_run: bool,
+    progress: Callable[[str, str, int], None] | None = None,
 ) -> BackfillReport:
+    """``progress(label, outcome, total)``, if given, is told of each period as it is done
+    (outcome ``ran``, ``hit``, ``failed`` or, under ``dry_run``, ``todo``): the command's bar."""
     span = succeeded(work, first, last, args, kwargs)
     outcome = {p.label: "hit" if ok else "todo" for p, ok in span}
     failed: dict[str, str] = {}
-    if not dry_run:
-        fn = function(work)
-        for p, ok in span:
-            if ok:
-                continue
+    fn = function(work)
+    for p, ok in span:
+        if not ok and not dry_run:
             call = PeriodCall(fn, p, work)
             work._cw_period = p
             try:
@@ -403,8 +440,10 @@ def backfill(
             except Exception as e:  # recorded failed by the call; the others still run
                 failed[p.label] = _error(e)
                 outcome[p.label] = "failed"
-                continue
-            outcome[p.label] = "ran" if call.ran else "hit"
+            else:
+                outcome[p.label] = "ran" if call.ran else "hit"
+        if progress is not None:
+            progress(p.label, outcome[p.label], len(span))
 
     def of(kind: str) -> list[str]:
         return [label for label, o in outcome.items() if o == kind]  # dicts keep the order

@@ -390,6 +390,251 @@ def stats(ctx: click.Context) -> None:
         click.echo(f"{k:>15}: {json.dumps(v) if isinstance(v, dict) else v}")
 
 
+#: How ``cachework calendar`` draws each status: (glyph, rich style). A blank cell: nothing
+#: was expected of that period (before the work's first run, or not due yet).
+CALENDAR_GLYPHS = {
+    "succeeded": ("✔", "green"),
+    "failed": ("✘", "bold red"),
+    "running": ("▶", "cyan"),
+    "interrupted": ("!", "bold yellow"),
+    "never run": ("○", "magenta"),
+    "": (" ", ""),
+}
+
+
+def _calendar_bound(text: str | None, what: str) -> _dt.datetime | _dt.date | None:
+    """``30d`` (that long ago), a date (in each work's own zone) or a date and time (naive:
+    wall time in each work's zone)."""
+    if text is None:
+        return None
+    text = text.strip()
+    if _DURATION.match(text):
+        from . import periods
+
+        now = _dt.datetime.fromtimestamp(periods.clock(), _dt.timezone.utc)  # the periods' clock
+        return now - _duration(text, what)
+    try:
+        if len(text) == 10:
+            return _dt.date.fromisoformat(text)
+        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a duration (30d, 12h) nor a date (2026-11-01)", param_hint=what
+        ) from None
+
+
+def _short_labels(labels: list[str]) -> list[str]:
+    """Column headers narrow enough for a terminal: each label's last part (the day of
+    ``2026-11-24``, the hour of ``2026-11-24T10``), with the part before it where that one
+    changes (``11-30``, ``12-01``, ``02`` ...). The title gives the whole range."""
+    out, parent = [], None
+    for label in labels:
+        cuts = [i for i, c in enumerate(label) if c in "-T:"]
+        last = cuts[-1] if cuts else -1
+        if label[:last] == parent:
+            out.append(label[last + 1 :])
+        else:
+            out.append(label[cuts[-2] + 1 :] if len(cuts) > 1 else label)
+        parent = label[:last]
+    return out
+
+
+def _calendar_grids(rows: list[Any]) -> list[tuple[list[str], list[Any]]]:
+    """Rows grouped by their periods (works of one schedule share a grid), in row order."""
+    grids: dict[tuple[str, ...], list[Any]] = {}
+    for row in rows:
+        grids.setdefault(tuple(label for label, _ in row.cells), []).append(row)
+    return [(list(labels), group) for labels, group in grids.items()]
+
+
+def _draw_calendar(rows: list[Any]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    for labels, group in _calendar_grids(rows):
+        first = group[0]
+        zone = f" {first.tz}" if first.tz else ""
+        title = f"every {first.every}{zone}: {labels[0]} .. {labels[-1]}" if labels else ""
+        console.print(Text(title, style="italic"))  # not the table's title: that wraps to its width
+        table = Table(box=box.MINIMAL, padding=(0, 0))
+        width = max(len(row.work) for row in group) + 1
+        table.add_column("work", no_wrap=True, style="bold", min_width=width)
+        for header in _short_labels(labels):
+            table.add_column(header, justify="center", no_wrap=True)
+        for row in group:
+            cells = [Text(*CALENDAR_GLYPHS[status]) for _, status in row.cells]
+            table.add_row(row.work + " ", *cells)
+        console.print(table)
+    legend = Text()
+    for status, (glyph, style) in CALENDAR_GLYPHS.items():
+        if status:
+            legend.append(f"{glyph} ", style=style).append(f"{status}   ")
+    console.print(legend.append("blank: nothing due"))
+
+
+@cli.command()
+@click.argument("works", nargs=-1)
+@click.option(
+    "--since",
+    help="First period: a duration ago (30d) or a date (2026-11-01) [default: the last 30 periods].",
+)
+@click.option("--until", help="Last period: a date (2026-11-30) [default: now].")
+@_json_option
+@click.pass_context
+def calendar(
+    ctx: click.Context, works: tuple[str, ...], since: str | None, until: str | None
+) -> None:
+    """Works x periods: the status of every period of each work with every= (or WORK ...)."""
+    start = _calendar_bound(since, "--since")
+    end = _calendar_bound(until, "--until")
+    try:
+        rows = _store(ctx).calendar(works or None, since=start, until=end)
+    except ValueError as e:  # a work without a recorded schedule
+        raise Problem(str(e)) from None
+    if ctx.obj["json"]:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no work with every= has run in this store")
+        return
+    if _terminal():
+        _draw_calendar(rows)
+        return
+    # For a program: one header line of full labels per schedule, then a line per work.
+    for labels, group in _calendar_grids(rows):
+        click.echo("\t".join(["work", *labels]))
+        for row in group:
+            click.echo("\t".join([row.work, *(status for _, status in row.cells)]))
+
+
+def _import_work(spec: str) -> Any:
+    """``MODULE:ATTR`` imported as ``uvicorn app:app`` does: the current directory first on
+    the path, ATTR may be dotted; a Work subclass is made with no arguments."""
+    import importlib
+    import os
+
+    from .work import Work
+
+    module_name, sep, attrs = spec.partition(":")
+    if not sep or not module_name or not attrs:
+        raise click.BadParameter(
+            f"{spec!r} is not MODULE:ATTR (e.g. pipeline:ingest)", param_hint="WORK"
+        )
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (module_name + ".").startswith(e.name + "."):
+            raise Problem(f"importing {module_name} failed: ModuleNotFoundError: {e}") from e
+        raise Problem(f"cannot import module {module_name!r} (from {here}): {_one_line(e)}") from e
+    except Exception as e:  # the module itself raised while it was imported
+        raise Problem(f"importing {module_name} failed: {type(e).__name__}: {_one_line(e)}") from e
+    found: Any = module
+    for attr in attrs.split("."):
+        try:
+            found = getattr(found, attr)
+        except AttributeError:
+            raise Problem(f"module {module_name} has no attribute {attrs!r}") from None
+    if isinstance(found, type) and issubclass(found, Work):
+        found = found()
+    if not isinstance(found, Work):
+        raise Problem(
+            f"{spec} is {type(found).__name__} {found!r:.60}, not a cachework Work or @work function"
+        )
+    if found.every is None:
+        raise Problem(f"{spec} ({found.name}) has no every= periods to backfill")
+    return found
+
+
+def _period_arg(work: Any, text: str, what: str) -> Any:
+    """A period label of the work's schedule (``2026-11-24``, ``2026-W48``), or an ISO date
+    naming the period that holds it (``2026-11-24`` for a weekly work)."""
+    from .periods import Period
+
+    try:
+        return Period.of(work.every, work.tz, text)
+    except ValueError as e:
+        try:
+            return Period.of(work.every, work.tz, _dt.date.fromisoformat(text))
+        except ValueError:
+            raise click.BadParameter(str(e), param_hint=what) from None
+
+
+@cli.command()
+@click.argument("spec", metavar="MODULE:ATTR")
+@click.option("--from", "start", required=True, help="First period: a label or a date.")
+@click.option("--to", "end", help="Last period [default: the current one, after lag].")
+@click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
+@click.option("--dry-run", is_flag=True, help="List the periods that would run; run nothing.")
+@_json_option
+@click.pass_context
+def backfill(
+    ctx: click.Context,
+    spec: str,
+    start: str,
+    end: str | None,
+    arg_pairs: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Run the missing and failed periods of a work, oldest first (exit 1 if any failed).
+
+    MODULE:ATTR is imported as uvicorn does (the current directory first on the path); the
+    work runs in its own store (--url for a work that names none).
+    """
+    from . import _periodic
+    from .store import get_store
+
+    values = _args(arg_pairs)
+    work = _import_work(spec)
+    if work._cw_store is None and ctx.obj["url"]:
+        work._cw_store = get_store(ctx.obj["url"])
+    first = _period_arg(work, start, "--from")
+    last = None if end is None else _period_arg(work, end, "--to")
+    try:
+        first, last = work._period_range(first, last, "backfill")
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--from/--to") from None
+    if _terminal() and not ctx.obj["json"]:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"{work.name}", total=None)
+
+            def advance(label: str, outcome: str, total: int) -> None:
+                bar.update(task, total=total, advance=1, description=f"{work.name} {label}")
+
+            report = _periodic.backfill(work, first, last, (), values, dry_run, advance)
+    else:
+        report = _periodic.backfill(work, first, last, (), values, dry_run)
+    if ctx.obj["json"]:
+        click.echo(
+            json.dumps({"work": work.name, "dry_run": dry_run, **report._asdict()}, indent=2)
+        )
+    else:
+        for label in report.would_run:
+            click.echo(f"would run {label}")
+        for label in report.ran:
+            click.echo(f"ran {label}")
+        for label, error in report.failed.items():
+            click.echo(f"failed {label}: {error}")
+        click.echo(
+            f"{work.name} {first.label} .. {last.label}: "
+            + (
+                f"{len(report.would_run)} would run, {len(report.hit)} already succeeded"
+                if dry_run
+                else f"{len(report.ran)} ran, {len(report.failed)} failed, "
+                f"{len(report.hit)} already succeeded"
+            )
+        )
+    if report.failed:
+        raise Problem(f"{len(report.failed)} of the periods failed: {', '.join(report.failed)}")
+
+
 @cli.group()
 def db() -> None:
     """Schema migrations (Alembic)."""

@@ -12,8 +12,8 @@ import logging
 import os
 import sqlite3  # loaded by _backends anyway: a SQLite store needs nothing else
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple, overload
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from . import _owner
 from ._backends import (
@@ -29,6 +29,9 @@ from ._filelock import migration_lock
 from ._heartbeat import heartbeats
 from .errors import StoreError
 from .keys import KEY_SCHEME, jsonable
+
+if TYPE_CHECKING:
+    from ._calendar import CalendarRow
 
 __all__ = ["DEFAULT_URL", "SCHEMA_REVISION", "Call", "Run", "Store", "resolve_url"]
 
@@ -270,7 +273,15 @@ class Store:
         if revision == SCHEMA_REVISION:
             return
         self._check_revision(revision)
-        if self._backend.read_only or not self._create:  # type: ignore[attr-defined]
+        read_only = self._backend.read_only  # type: ignore[attr-defined]
+        if revision is not None and (read_only or not self._create):
+            # A known older revision this process may not upgrade (a read-only file, or a
+            # reading command: `db current` must say 0001, not upgrade it first). Later
+            # revisions only add tables that runs write (refused on a read-only store anyway),
+            # so it serves every hit and every reading command as it stands.
+            log.info("store %s is at revision %s: opened as it is", self._shown, revision)
+            return
+        if read_only or not self._create:
             raise StoreError(
                 f"store {self._shown} has no cachework schema and cannot be upgraded here"
             )
@@ -861,6 +872,21 @@ class Store:
                 row = out.setdefault(work, _work_summary(work))
                 row.update(runs=n, last_run=_utc(last), mean_duration_s=mean)
         return [out[w] for w in sorted(out)]
+
+    def calendar(
+        self,
+        works: Iterable[str] | None = None,
+        *,
+        since: _dt.datetime | _dt.date | None = None,
+        until: _dt.datetime | _dt.date | None = None,
+    ) -> list[CalendarRow]:
+        """Works x periods: one row per work with a schedule (``works``: only these), each
+        cell a period and its status, from ``since`` (default: the last 30 periods) to
+        ``until`` (default: now). Read from the store alone, without any work's code; what
+        ``cachework calendar`` draws. See ``cachework.CalendarRow``."""
+        from . import _calendar
+
+        return _calendar.calendar(self, works, since=since, until=until)
 
     def stats(self) -> dict[str, Any]:
         """Works, entries, runs by status, where the database is, its size, its revision."""

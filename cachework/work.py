@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from . import keys, periods
 from ._heartbeat import heartbeats
 from ._periodic import PeriodCall as _PeriodCall
+from ._periodic import bind as _bind_period
 from .errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
 from .periods import Period
 from .store import DEFAULT_LEASE, Store, get_store
@@ -329,6 +330,11 @@ class Work:
         self._cw_max_result_bytes = max_result_bytes
         self._cw_status = "not_started"
         self._init_schedule(lag, catchup, catchup_limit)
+        raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
+        if every is not None and raw is not None:
+            from ._periodic import refuse_period_arg
+
+            refuse_period_arg(raw, self.name)
 
     def _init_schedule(self, lag: Any, catchup: Any, catchup_limit: Any) -> None:
         """Check and keep ``lag``, ``catchup`` and ``catchup_limit`` (periods, with every=)."""
@@ -515,14 +521,6 @@ class Work:
         return future.result(timeout)
 
     # -- the machinery ----------------------------------------------------------------------
-    def _bind(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
-    ) -> dict[str, Any]:
-        """The bound arguments of an every= call: ``period`` is the call's, not the caller's."""
-        from ._periodic import bind
-
-        return bind(self, args, kwargs, period)
-
     def _bound_key(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], raw: Any = None
     ) -> tuple[dict[str, Any], str, tuple[Any, ...] | None]:
@@ -534,7 +532,7 @@ class Work:
                 period = raw.period
             else:
                 period = periods.current(self._cw_every, self._cw_tz, self._cw_lag)
-            bound = self._bind(args, kwargs, period)
+            bound = _bind_period(self, args, kwargs, period)  # the call's period, not the caller's
             return bound, keys.key_for(bound, self._cw_version), None
         memo_key = _memo_key(args, kwargs)
         if memo_key is not None:
@@ -1005,11 +1003,17 @@ class CachedFunction(Work, Generic[P, R]):
         self._cw_binder = _Binder(fn, skip_self=False)
         if self._cw_name is None:
             self._cw_name = _default_name(fn.__module__, fn.__qualname__)
+        if self._cw_every is not None:
+            from ._periodic import refuse_period_arg
+
+            refuse_period_arg(fn, self._cw_name)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self._cw_parallel or self._cw_every is not None:
-            # spelled out rather than via _cw_call for the plain case: one call less per hit
-            return self._cw_call(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
+        # Spelled out rather than via _cw_call: one call less per hit.
+        if self._cw_every is not None:
+            return self._cw_call_period(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
+        if self._cw_parallel:
+            return self._cw_submit(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
         return self._cw_execute(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]

@@ -98,7 +98,7 @@ def test_rows_per_work_with_their_own_periods(url, clock):
         ("2026-11-21", "succeeded"),
         ("2026-11-22", NEVER_RUN),
         ("2026-11-23", "failed"),  # north succeeded, south failed
-        ("2026-11-24", NEVER_RUN),
+        ("2026-11-24", BEFORE_FIRST_RUN),  # lag=1: today is not due before tomorrow
     ]
     (only,) = calendar(store, ["regions"], since=dt.date(2026, 11, 22), until=dt.date(2026, 11, 23))
     assert only.cells == [("2026-11-22", NEVER_RUN), ("2026-11-23", "failed")]

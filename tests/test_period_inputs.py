@@ -688,3 +688,50 @@ def test_public_names():
     assert {"Period", "CatchupFailed", "BackfillReport"} <= set(cachework.__all__)
     assert cachework.Period.__module__ == cachework.BackfillReport.__module__ == "cachework"
     assert issubclass(CatchupFailed, cachework.CacheworkError)
+
+
+# -- a parameter or keyword named _period -----------------------------------------------------------
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(_period): return _period",
+        "def f(x, *, _period=1): return _period",
+        "def f(*_period): return _period",
+        "def f(x, /, _period=None): return _period",
+    ],
+)
+def test_a_parameter_named_period_label_is_refused_when_the_work_is_made(source):
+    """Its value would be overwritten by the label in the bound arguments: calls differing
+    only in it would share one key (a wrong hit)."""
+    namespace: dict = {}
+    exec(source, namespace)
+    with pytest.raises(ValueError, match="cannot have a parameter named _period"):
+        cachework.work(name="w", store="s.db", every="day")(namespace["f"])
+    cachework.work(name="w", store="s.db")(namespace["f"])  # without every=, _period is free
+
+    class Labelled(cachework.Work):
+        def run(self, region, _period=None):
+            return region
+
+    with pytest.raises(ValueError, match="Labelled.*cannot have a parameter named _period"):
+        Labelled(store="s.db", every="day")
+
+
+def test_a_period_label_keyword_is_refused_at_call_time(url, clock):
+    ran = []
+
+    @cachework.work(name="kw", store=url, every="day", tz="UTC")
+    def kw(**options):
+        ran.append(options)
+        return options
+
+    assert kw(region="a") == {"region": "a"}
+    for call in (
+        lambda: kw(_period="x"),
+        lambda: kw.run_for("2026-11-19", _period="x"),
+        lambda: kw.missing("2026-11-19", None, _period="x"),
+    ):
+        with pytest.raises(TypeError, match="_period is the period's label"):
+            call()
+    assert ran == [{"region": "a"}]
+    assert history(url, "kw") == [("2026-11-20", "succeeded")]
