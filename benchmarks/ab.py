@@ -1,13 +1,20 @@
-"""Interleaved A/B of a hit of an ``every="day"`` work between two source trees.
+"""Interleaved A/B of hits and misses between two source trees (before and after a change).
 
-    git worktree add /tmp/ab-old cc53a67          # main just before the periods merge
-    python benchmarks/ab_every.py --old /tmp/ab-old --new .
+    git worktree add /tmp/ab-old cc53a67          # e.g. main just before the periods merge
+    python benchmarks/ab.py --old /tmp/ab-old --new .
+    python benchmarks/ab.py --old /tmp/ab-old --only "daily(),refresh.run()"
 
 Each tree runs in a process of its own (its own PYTHONPATH, its own store in a temporary
-folder), kept warm for the whole run; the parent asks them in turn for one round of hits,
-A then B then A..., so a noisy neighbour slows both alike. Two workloads: a ``@work``
-function ``daily()`` and the seed's ``Work`` subclass ``refresh.run()``, both argument-less
-with ``every="day", tz="UTC"``. The table gives the median over rounds of µs per call.
+folder), kept warm for the whole run; the parent asks them in turn for one round of
+calls, A then B then A..., so a noisy neighbour slows both alike. The workloads:
+
+- ``hit f(day, n)``: the same arguments again and again (the key memo answers);
+- ``hit, 2,000 keys``: 2,000 stored keys cycled, each hit once per cycle, as a pipeline hits;
+- ``miss``: new arguments every call (a claim, a run, a finish: two commits);
+- ``daily()``, ``refresh.run()``: an argument-less ``every="day"`` work, a ``@work``
+  function and the seed's ``Work`` subclass.
+
+The table gives the median over rounds of µs per call.
 """
 
 from __future__ import annotations
@@ -35,26 +42,69 @@ class Refresh(cachework.Work):
         return 1
 
 refresh = Refresh(name="refresh", store="ab.db", every="day", tz="UTC")
-daily(); refresh.run()  # the runs: every timed call after this is a hit
+
+@cachework.work(name="f", store="ab.db")
+def f(day, n):
+    return {"day": day, "n": n}
+
+@cachework.work(name="g", store="ab.db")
+def g(day, n):
+    return {"day": day, "n": n}
+
+@cachework.work(name="m", store="ab.db")
+def m(i):
+    return {"i": i}
+
+DAYS = [f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}" for i in range(2000)]
+daily(); refresh.run(); f("2026-11-25", 3)  # the runs: every timed call after this is a hit
+for i, day in enumerate(DAYS):
+    g(day, i)
+misses = iter(range(10**9))
 print(json.dumps({"file": cachework.__file__}), flush=True)
-workloads = {"daily()": daily, "refresh.run()": refresh.run}
+
+def same(n):
+    for _ in range(n):
+        f("2026-11-25", 3)
+
+def distinct(n):
+    for i in range(n):
+        g(DAYS[i % 2000], i % 2000)
+
+def miss(n):
+    for _ in range(n):
+        m(next(misses))
+
+def repeat(call):
+    def calls(n):
+        for _ in range(n):
+            call()
+    return calls
+
+workloads = {
+    "hit f(day, n)": same,
+    "hit, 2,000 keys": distinct,
+    "miss": miss,
+    "daily()": repeat(daily),
+    "refresh.run()": repeat(refresh.run),
+}
+only = [w for w in sys.argv[1].split(",") if w] or list(workloads)
 for line in sys.stdin:
     n = int(line)
     out = {}
-    for name, call in workloads.items():
+    for name in only:
+        calls = n // 20 if name == "miss" else n  # a miss costs ~20 hits
         t0 = time.perf_counter()
-        for _ in range(n):
-            call()
-        out[name] = (time.perf_counter() - t0) / n * 1e6
+        workloads[name](calls)
+        out[name] = (time.perf_counter() - t0) / calls * 1e6
     print(json.dumps(out), flush=True)
 """
 
 
-def _start(tree: Path, folder: Path) -> subprocess.Popen[str]:
+def _start(tree: Path, folder: Path, only: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
     env.pop("CACHEWORK_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD],
+        [sys.executable, "-c", CHILD, only],
         cwd=folder,
         env=env,
         stdin=subprocess.PIPE,
@@ -80,6 +130,7 @@ def main() -> None:
     parser.add_argument("--new", type=Path, default=Path("."), help="tree B (after)")
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--calls", type=int, default=20_000, help="hits per round and workload")
+    parser.add_argument("--only", default="", help="workloads, comma-separated (default: all)")
     args = parser.parse_args()
     results: dict[str, dict[str, list[float]]] = {"old": {}, "new": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +138,7 @@ def main() -> None:
         for side, tree in (("old", args.old), ("new", args.new)):
             folder = Path(tmp) / side
             folder.mkdir()
-            procs[side] = _start(tree, folder)
+            procs[side] = _start(tree, folder, args.only)
         try:
             _round(procs["old"], args.calls)  # warm-up round, not counted
             _round(procs["new"], args.calls)
@@ -100,7 +151,9 @@ def main() -> None:
             for proc in procs.values():
                 proc.stdin.close()  # type: ignore[union-attr]
                 proc.wait(30)
-    print(f"{args.rounds} interleaved rounds of {args.calls:,} hits per workload\n")
+    print(
+        f"{args.rounds} interleaved rounds of {args.calls:,} hits (misses: a 20th) per workload\n"
+    )
     print("| workload | A: old µs/hit | B: new µs/hit | B / A |")
     print("|---|---:|---:|---:|")
     for name in results["old"]:
