@@ -12,8 +12,8 @@ _lock = threading.Lock()
 
 def _executor(work: Any) -> _cf.Executor:
     global _default
-    if work._cw_executor is not None:
-        return work._cw_executor
+    if work.executor is not None:
+        return work.executor
     with _lock:
         if _default is None:
             _default = _cf.ThreadPoolExecutor(thread_name_prefix="cachework")
@@ -82,6 +82,6 @@ def _run_pickled(payload: bytes) -> tuple[Any, Any, str]:
     import pickle
 
     work, raw, args, kwargs = pickle.loads(payload)
-    work._cw_parallel = False
+    work._cw_options = work._cw_options._replace(parallel=False)
     value = work._cw_execute(raw, args, kwargs)
     return value, work._state(), work._cw_status
