@@ -504,20 +504,75 @@ class Work:
     def _cw_submit(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        """A parallel call: a hit is answered here, so an executor only receives misses."""
         from . import _parallel
 
-        previous, self._cw_status = self._cw_status, "pending"  # before: the call may start
         try:
-            future = _parallel.submit(self, raw, args, kwargs)
-        except BaseException:
-            self._cw_status = previous  # nothing was submitted
-            raise
+            value = self._cw_execute(raw, args, kwargs, hit_only=True)
+        except Exception:
+            # Not a hit that can be told here: the submitted call meets the same error and
+            # reports it through its Future, where it always was.
+            value = _MISS
+        if value is not _MISS:
+            future = _parallel.answered(value)
+        else:
+            previous, self._cw_status = self._cw_status, "pending"  # before: the call may start
+            try:
+                executor = _parallel.executor(self._cw_options.executor)
+                if _parallel.shares_memory(executor):
+                    future = executor.submit(self._cw_execute, raw, args, kwargs)
+                else:
+                    # Set before the result can land: landing sets how the run ended.
+                    self._cw_status = "running"
+                    future = _parallel.submit_elsewhere(
+                        executor,
+                        functools.partial(self._cw_elsewhere, raw, args, kwargs),
+                        self._cw_land,
+                        functools.partial(self._cw_parts, args, kwargs),
+                        self.name,
+                    )
+            except BaseException:
+                self._cw_status = previous  # nothing was submitted
+                raise
         self._cw_future = future
         return future
 
-    def _cw_execute(
+    def _cw_elsewhere(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any] | None, str]:
+        """A call as another process runs it, on its copy of this work: the result, and the
+        state and status to copy back onto the original (``_cw_land``)."""
+        self._cw_options = self._cw_options._replace(parallel=False)
+        value = self._cw_execute(raw, args, kwargs)
+        return value, self._state(), self._cw_status
+
+    def _cw_land(self, remote: _cf.Future[tuple[Any, dict[str, Any] | None, str]]) -> Any:
+        """A call that ran in another process, copied back onto this work."""
+        try:
+            value, state, status = remote.result()
+        except BaseException:
+            self._cw_status = "failed"
+            raise
+        if state:
+            self.__dict__.update(state)
+        self._cw_status = status
+        return value
+
+    def _cw_parts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """What a call sends to another process, named the way its author wrote it."""
+        parts = {f"attribute {k!r}": v for k, v in self.__getstate__().items()}
+        parts.update({f"argument {i}": v for i, v in enumerate(args)})
+        parts.update({f"argument {k!r}": v for k, v in kwargs.items()})
+        return parts
+
+    def _cw_execute(
+        self,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        hit_only: bool = False,
     ) -> Any:
+        """A call, in this thread: a hit, else claimed and run (``hit_only``: ``_MISS``)."""
         # The hot path: every call that hits goes through these lines, so they avoid
         # properties and helper calls where a plain attribute will do.
         bound, key, slot = self._bound_key(args, kwargs, raw)
@@ -537,6 +592,8 @@ class Work:
                         remember(self.__dict__, slot, bound, key)
                     return value
                 accept_hit = False
+        if hit_only:
+            return _MISS
         absent = accept_hit and entry is None
         previous = self._cw_status
         try:
