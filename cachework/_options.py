@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from .periods import Period, check_every
 from .store import Store, get_store
@@ -115,6 +115,10 @@ class Options(NamedTuple):
 DEFAULTS = Options()
 
 
+@overload
+def seconds(value: float | _dt.timedelta, what: str, *, zero: bool = False) -> float: ...
+@overload
+def seconds(value: Any, what: str, *, zero: bool = False) -> float | None: ...
 def seconds(value: Any, what: str, *, zero: bool = False) -> float | None:
     """A duration option in seconds. NaN and infinity are refused here: they would pass as
     a number and fail only when a time is computed from them, after the run."""

@@ -639,7 +639,7 @@ class Work:
                         f"CACHEWORK_LEASE must be a positive number of seconds, not {env!r}"
                     ) from None
             self._cw_options = self._cw_options._replace(lease=lease)
-        return lease  # type: ignore[return-value]
+        return lease
 
     def _claim_and_run(
         self,
