@@ -76,7 +76,7 @@ class _PeriodParameter:
     period back in its place, whatever that place is."""
 
     def __init__(self, signature: Any, bound_self: bool) -> None:
-        from .work import _Binder
+        from ._binding import Binder
 
         self.signature = signature
         self.without = signature.replace(
@@ -86,7 +86,7 @@ class _PeriodParameter:
         def without_period(*args: Any, **kwargs: Any) -> None: ...
 
         without_period.__signature__ = self.without  # type: ignore[attr-defined]
-        self.binder = _Binder(without_period, skip_self=bound_self)
+        self.binder = Binder(without_period, skip_self=bound_self)
 
     def call(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
@@ -214,7 +214,8 @@ def record_schedule(work: Work) -> None:
     failure is logged, not raised: the schedule serves the calendar and must not fail a run.
     """
     store = work.store
-    every, tz, lag = periods.every_text(work._cw_every), periods.tz_text(work._cw_tz), work._cw_lag
+    assert work.every is not None  # only a work with every= makes period calls
+    every, tz, lag = periods.every_text(work.every), periods.tz_text(work.tz), work.lag
     mark = (store.url, work.name, every, tz, lag)
     if mark in _recorded:
         return
@@ -324,7 +325,7 @@ def each_succeeded(
     succeeded entry for these arguments (a failed or never run period has not), read
     ``_CHUNK`` periods at a time, so a caller that has seen enough can stop."""
     bound = bind(work, args, kwargs, first)
-    version = work._cw_version
+    version = work.version
     keyed: list[tuple[Period, str]] = []
     for p in between(first, last):
         bound[PERIOD_ARG] = p.label
@@ -368,7 +369,7 @@ def catch_up(
     """
     bound = bind(work, args, kwargs, current)
     del bound[PERIOD_ARG]
-    these = keys.key_for(bound, work._cw_version)  # the arguments, whatever the period
+    these = keys.key_for(bound, work.version)  # the arguments, whatever the period
     caught = work.__dict__.get("_cw_caught")
     if caught is None:
         caught = work.__dict__["_cw_caught"] = {}
@@ -377,13 +378,14 @@ def catch_up(
         return {}
     if until is not None:
         start: Period | None = until
-    elif work._cw_catchup is True:
-        start = first_period(work.store, work.name, work._cw_every, work._cw_tz)
+    elif work.catchup is True:
+        assert work.every is not None  # catchup= needs every=
+        start = first_period(work.store, work.name, work.every, work.tz)
     else:
-        start = work._cw_catchup
+        start = work.catchup
     failed: dict[str, str] = {}
     if start is not None and start < current:
-        limit = work._cw_catchup_limit
+        limit = work.catchup_limit
         last = current.previous()
         todo = []
         # Stop looking once over the limit: a start years back on a minute schedule would

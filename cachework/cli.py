@@ -591,8 +591,8 @@ def backfill(
 
     values = _args(arg_pairs)
     work = _import_work(spec)
-    if work._cw_store is None and ctx.obj["url"]:
-        work._cw_store = get_store(ctx.obj["url"])
+    if work._cw_options.store is None and ctx.obj["url"]:
+        work._cw_options = work._cw_options._replace(store=get_store(ctx.obj["url"]))
     first = _period_arg(work, start, "--from")
     last = None if end is None else _period_arg(work, end, "--to")
     try:
