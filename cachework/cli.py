@@ -1,8 +1,8 @@
 """The ``cachework`` command: each subcommand is a thin wrapper over a ``Store`` method.
 
-Listings print a rich table on a terminal, tab-separated text when piped, and one JSON
-document with ``--json``. Exit codes: 0 success, 1 a problem found (unknown key, store
-error), 2 bad usage.
+Every filter a command offers is an argument of that method; what it prints goes through
+``_output`` (a table for people, ``--json``, ``--csv`` or ``--tsv`` for programs). Exit
+codes: 0 success, 1 a problem found (no such call, a store error), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ import datetime as _dt
 import json
 import re
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
 from . import __version__
-from .errors import CacheworkError
-from .store import RUN_STATUSES, Call, Store
+from . import _output as output
+from .errors import AmbiguousCall, CacheworkError, NoSuchCall
+from .store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -33,11 +36,6 @@ class Problem(click.ClickException):
     """A problem found while doing what was asked: exit code 1, one line."""
 
     exit_code = 1
-
-
-def _terminal() -> bool:
-    """Whether people read the output (a rich table) rather than a program (plain lines)."""
-    return sys.stdout.isatty()
 
 
 def _interactive() -> bool:
@@ -83,108 +81,79 @@ def _args(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, _dt.datetime):
-        return value.isoformat()
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # Run, Call
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bytes, memoryview)):
-        return f"<{len(value)} bytes>"
-    return value
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, _dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
-
-
-def _emit(
-    ctx: click.Context, title: str, columns: list[str], rows: list[list[Any]], data: Any
-) -> None:
-    if ctx.obj["json"]:
-        click.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False, default=str))
-        return
-    if _terminal():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title)
-        for c in columns:
-            table.add_column(c)
-        for r in rows:
-            table.add_row(*(_cell(v) for v in r))
-        Console().print(table)
-        return
-    click.echo("\t".join(columns))
-    for r in rows:
-        click.echo("\t".join(_cell(v).replace("\t", " ").replace("\n", " ") for v in r))
-
-
 def _store(ctx: click.Context, create: bool = False) -> Store:
     store = Store(ctx.obj["url"], create=create)
-    if not create and store.path is None:
-        store.lookup("", "")  # reach the server now, so an unreachable one is one clear line
-    return store
+    # A reading command opens it now: a missing file or an unreachable server is one line.
+    return store if create else store.open()
+
+
+def _set_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:  # after the subcommand: it wins over the group's (and the env's)
+        ctx.ensure_object(dict)["url"] = value
+
+
+_URL_HELP = "Store URL or SQLite path [env CACHEWORK_URL; default ./cachework.db]."
+
+
+def url_option(f: F) -> F:
+    """``--url`` after the subcommand as well as before it (``cachework works --url x.db``)."""
+    return click.option("--url", expose_value=False, callback=_set_url, help=_URL_HELP)(f)
+
+
+def listing_options(f: F) -> F:
+    """What every listing command takes: ``--url``, ``--json``, ``--csv``, ``--tsv``."""
+    return url_option(output.output_options(f))
+
+
+def record_options(f: F) -> F:
+    """What every command that prints one record takes: ``--url``, ``--json``."""
+    return url_option(output.json_option(f))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--url",
-    envvar="CACHEWORK_URL",
-    help="Store URL or SQLite path [env CACHEWORK_URL; default ./cachework.db].",
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+@click.option("--url", envvar="CACHEWORK_URL", help=_URL_HELP)
+@output.output_options
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(__version__, prog_name="cachework")
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, as_json: bool, debug: bool) -> None:
-    """List, show, forget and prune what cachework has recorded."""
-    ctx.obj = {"url": url, "json": as_json, "debug": debug}
+def cli(ctx: click.Context, url: str | None, debug: bool) -> None:
+    """List, show, forget and prune the calls and runs cachework has recorded."""
+    ctx.ensure_object(dict).update(url=url, debug=debug)
 
 
-def _json_option(f: Any) -> Any:
-    def set_json(ctx: click.Context, _param: Any, value: bool) -> None:
-        if value:  # `cachework works --json` as well as `cachework --json works`
-            ctx.obj["json"] = True
-
-    return click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        expose_value=False,
-        callback=set_json,
-        help="One JSON document, for scripts.",
-    )(f)
+WORKS_FIELDS = [
+    "work",
+    "calls",
+    "succeeded",
+    "failed",
+    "running",
+    "runs",
+    "last_run",
+    "mean_duration_s",
+]
 
 
 @cli.command()
-@_json_option
+@listing_options
 @click.pass_context
 def works(ctx: click.Context) -> None:
-    """One row per work: entries, succeeded/failed/running, runs, last run, mean duration."""
-    rows = _store(ctx).works()
-    cols = [
-        "work",
-        "entries",
-        "succeeded",
-        "failed",
-        "running",
-        "runs",
-        "last_run",
-        "mean_duration_s",
-    ]
-    _emit(ctx, "works", cols, [[r[c] for c in cols] for r in rows], rows)
+    """One row per work: calls, succeeded/failed/running, runs, last run, mean duration."""
+    output.listing(ctx, WORKS_FIELDS, _store(ctx).works(), title="works")
+
+
+#: What ``cachework history`` shows of each run in a table (``--json`` and ``--csv``: all).
+HISTORY_COLUMNS = [
+    "id",
+    "work",
+    "key",
+    "args",
+    "status",
+    "started_at",
+    "duration_s",
+    "error_type",
+    "host",
+    "pid",
+]
 
 
 @cli.command()
@@ -195,7 +164,7 @@ def works(ctx: click.Context) -> None:
 )
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
-@_json_option
+@listing_options
 @click.pass_context
 def history(
     ctx: click.Context,
@@ -209,79 +178,66 @@ def history(
     values = _args(arg_pairs)
     when = _since(since)
     runs = _store(ctx).history(work, status=status, since=when, limit=limit, args=values)
-    cols = [
-        "id",
-        "work",
-        "key",
-        "args",
-        "status",
-        "started_at",
-        "duration_s",
-        "error_type",
-        "host",
-        "pid",
-    ]
-    _emit(ctx, "history", cols, [[getattr(r, c) for c in cols] for r in runs], runs)
+    output.listing(ctx, Run._fields, runs, columns=HISTORY_COLUMNS, title="history")
+
+
+def _show_text(call: Call, result_type: str | None, runs: list[Run]) -> str:
+    lines = [f"{field:>13}: {output.cell(getattr(call, field))}" for field in Call._fields]
+    lines.append(f"{'result_type':>13}: {output.cell(result_type)}")
+    for run in runs:
+        lines.append(
+            f"\nrun {run.id}: {run.status} at {output.cell(run.started_at)} on {run.host}:{run.pid}"
+            f" ({output.cell(run.duration_s)} s)"
+        )
+        if run.error_type:
+            lines.append(f"  {run.error_type}: {run.error}")
+        if run.traceback:
+            lines.append("  " + run.traceback.rstrip().replace("\n", "\n  "))
+    return "\n".join(lines)
 
 
 @cli.command()
 @click.argument("work")
 @click.argument("key", required=False)
 @click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
-@_json_option
+@record_options
 @click.pass_context
 def show(ctx: click.Context, work: str, key: str | None, arg_pairs: tuple[str, ...]) -> None:
-    """The whole record of one entry (by KEY or --arg) and its runs."""
+    """The whole record of one call (by KEY or --arg) and its runs."""
     values = _args(arg_pairs)
     if key is None and not values:
         raise click.UsageError("give a KEY or at least one --arg NAME=VALUE")
     store = _store(ctx)
-    calls = store.calls(work, key=key, args=values)
-    if not calls:
-        known = {w["work"] for w in store.works()}
-        if work not in known:
-            raise Problem(f"no work named {work!r} in {store.safe_url()}")
-        raise Problem(f"no entry of {work} matches {key or values}")
-    if len(calls) > 1:
-        keys = ", ".join(c.key for c in calls[:5])
-        raise Problem(f"{len(calls)} entries of {work} match; name one by KEY ({keys} ...)")
-    call = calls[0]
+    try:
+        call = store.call(work, key, args=values)
+    except (NoSuchCall, AmbiguousCall) as e:
+        raise Problem(str(e)) from None
     runs = store.history(work, key=call.key, limit=None)
     # Read from the pickle's opcodes: loading a stored value runs what it names.
     result_type = store.result_type(work, call.key)
     record = {"call": call, "result_type": result_type, "runs": runs}
-    if ctx.obj["json"]:
-        click.echo(json.dumps(_plain(record), indent=2, ensure_ascii=False, default=str))
-        return
-    for field in Call._fields:
-        click.echo(f"{field:>13}: {_cell(getattr(call, field))}")
-    click.echo(f"{'result_type':>13}: {_cell(result_type)}")
-    for run in runs:
-        click.echo(
-            f"\nrun {run.id}: {run.status} at {_cell(run.started_at)} on {run.host}:{run.pid}"
-            f" ({_cell(run.duration_s)} s)"
-        )
-        if run.error_type:
-            click.echo(f"  {run.error_type}: {run.error}")
-        if run.traceback:
-            click.echo("  " + run.traceback.rstrip().replace("\n", "\n  "))
+    output.record(ctx, record, _show_text(call, result_type, runs))
+
+
+def _calls(n: int) -> str:
+    return f"{n} call{'' if n == 1 else 's'}"
 
 
 @cli.command()
 @click.argument("work")
 @click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
 @click.option("--key", help="Exactly this key.")
-@click.option("--status", type=click.Choice(RUN_STATUSES[:3]))
-@click.option("--older-than", help="Only entries last finished longer ago than this (30d).")
-@click.option("--all", "everything", is_flag=True, help="Every entry of WORK.")
+@click.option("--status", type=click.Choice(CALL_STATUSES))
+@click.option("--older-than", help="Only calls last finished longer ago than this (30d).")
+@click.option("--all", "everything", is_flag=True, help="Every call of WORK.")
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before removing several entries.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before removing several calls.")
 @click.option(
     "--force",
     is_flag=True,
-    help="Also running entries: their result is recorded but not served; the next call runs.",
+    help="Also running calls: their result is recorded but not served; the next call runs.",
 )
-@_json_option
+@record_options
 @click.pass_context
 def forget(
     ctx: click.Context,
@@ -295,9 +251,9 @@ def forget(
     yes: bool,
     force: bool,
 ) -> None:
-    """Remove entries so their next call runs again (the history stays).
+    """Remove calls so that they run again next time (the history stays).
 
-    A running entry is left alone unless --force: then it is marked so that its result,
+    A running call is left alone unless --force: then it is marked so that its result,
     once its run ends, is not served and the next call runs again.
     """
     values = _args(arg_pairs)
@@ -305,90 +261,79 @@ def forget(
         raise click.UsageError("say what to forget: --arg, --key, --status, --older-than or --all")
     age = _duration(older_than, "--older-than") if older_than else None
     store = _store(ctx)
-    calls = store.calls(work, key=key, args=values)
-    if status:
-        calls = [c for c in calls if c.status == status]
-    if age is not None:
-        cutoff = _dt.datetime.now(_dt.timezone.utc) - age
-        calls = [c for c in calls if (c.finished_at or c.created_at) < cutoff]
-    if not ctx.obj["json"]:
+    calls = store.calls(work, key=key, status=status, older_than=age, args=values)
+    people = output.chosen(ctx) is None
+    if people:
         for c in calls:
             click.echo(
-                f"{'would forget' if dry_run else 'forget'} {c.work} {c.key} {_cell(c.args)} [{c.status}]"
+                f"{'would forget' if dry_run else 'forget'} {c.work} {c.key} "
+                f"{output.cell(c.args)} [{c.status}]"
             )
-    if dry_run or not calls:
-        if ctx.obj["json"]:
-            click.echo(
-                json.dumps({"forgotten": 0, "matched": _plain(calls), "dry_run": dry_run}, indent=2)
-            )
-        elif not calls:
-            click.echo("nothing matches")
-        return
-    if len(calls) > 1 and not yes:
-        if not _interactive():
-            raise Problem(f"{len(calls)} entries match; add --yes to forget them all")
-        click.confirm(f"Forget {len(calls)} entries?", abort=True)
-    n = store.forget_calls(calls, force=force)
-    # As listed a moment ago: a count for people, the store decided entry by entry.
-    running = 0 if force else sum(c.status == "running" for c in calls)
-    if ctx.obj["json"]:
-        out = {"forgotten": n, "matched": _plain(calls), "dry_run": False, "left_running": running}
-        click.echo(json.dumps(out, indent=2))
+    n = running = 0
+    if calls and not dry_run:
+        if len(calls) > 1 and not yes:
+            if not _interactive():
+                raise Problem(f"{len(calls)} calls match; add --yes to forget them all")
+            click.confirm(f"Forget {len(calls)} calls?", abort=True)
+        n = store.forget_calls(calls, force=force)
+        # As listed a moment ago: a count for people, the store decided call by call.
+        running = 0 if force else sum(c.status == "running" for c in calls)
+    if not calls:
+        text = "nothing matches"
+    elif dry_run:
+        text = f"{_calls(len(calls))} would be forgotten"
     else:
-        click.echo(f"forgot {n} entr{'y' if n == 1 else 'ies'}")
+        text = f"forgot {_calls(n)}"
         if running:
-            click.echo(
-                f"left {running} running entr{'y' if running == 1 else 'ies'} alone "
+            text += (
+                f"\nleft {_calls(running)} running alone "
                 "(--force marks them to run again once they finish)"
             )
+    data = {"forgotten": n, "matched": calls, "dry_run": dry_run, "left_running": running}
+    output.record(ctx, data, text)
 
 
 @cli.command()
 @click.option(
     "--older-than",
     required=True,
-    help="Remove entries (and with --history, runs) older than this (30d).",
+    help="Remove calls (and with --history, runs) older than this (30d).",
 )
 @click.option("--history", "with_history", is_flag=True, help="Also remove runs older than that.")
 @click.option("--vacuum", is_flag=True, help="Give the freed space back to the file system.")
-@_json_option
+@record_options
 @click.pass_context
 def prune(ctx: click.Context, older_than: str, with_history: bool, vacuum: bool) -> None:
-    """Remove stale and expired entries, sweep runs whose owner died, optionally old history."""
+    """Remove stale and expired calls, sweep runs whose owner died, optionally old history."""
     age = _duration(older_than, "--older-than")
     result = _store(ctx).prune(age, history=with_history, vacuum=vacuum)
-    if ctx.obj["json"]:
-        click.echo(json.dumps(result))
-    else:
-        click.echo(
-            f"removed {result['entries']} entries and {result['runs']} runs; "
-            f"marked {result['interrupted']} dead runs interrupted"
-        )
+    text = (
+        f"removed {_calls(result['calls'])} and {result['runs']} runs; "
+        f"marked {result['interrupted']} dead runs interrupted"
+    )
+    output.record(ctx, result, text)
 
 
 @cli.command()
 @click.argument("query")
-@_json_option
+@listing_options
 @click.pass_context
 def sql(ctx: click.Context, query: str) -> None:
     """Run one read-only SQL statement and print its rows (writes are refused)."""
     columns, rows = _store(ctx).query(query)
-    data = [dict(zip(columns, r, strict=False)) for r in rows]
-    _emit(ctx, "", columns, [list(r) for r in rows], data)
+    output.listing(ctx, columns, [dict(zip(columns, r, strict=False)) for r in rows])
 
 
 @cli.command()
-@_json_option
+@record_options
 @click.pass_context
 def stats(ctx: click.Context) -> None:
-    """Works, entries, runs by status, the database's location and size, the schema revision."""
-    data = _store(ctx).stats()
-    if ctx.obj["json"]:
-        click.echo(json.dumps(data, indent=2))
-        return
-    for k, v in data.items():
-        click.echo(f"{k:>15}: {json.dumps(v) if isinstance(v, dict) else v}")
+    """Works, calls, runs by status, the database's location and size, the schema revision."""
+    output.record(ctx, _store(ctx).stats())
 
+
+#: The fields of ``cachework calendar --csv``: a row per work and period.
+CALENDAR_FIELDS = ["work", "every", "tz", "lag", "period", "status"]
 
 #: How ``cachework calendar`` draws each status: (glyph, rich style). A blank cell: nothing
 #: was expected of that period (before the work's first run, or not due yet).
@@ -482,7 +427,7 @@ def _draw_calendar(rows: list[Any]) -> None:
     help="First period: a duration ago (30d) or a date (2026-11-01) [default: the last 30 periods].",
 )
 @click.option("--until", help="Last period: a date (2026-11-30) [default: now].")
-@_json_option
+@listing_options
 @click.pass_context
 def calendar(
     ctx: click.Context, works: tuple[str, ...], since: str | None, until: str | None
@@ -494,20 +439,31 @@ def calendar(
         rows = _store(ctx).calendar(works or None, since=start, until=end)
     except ValueError as e:  # a work without a recorded schedule
         raise Problem(str(e)) from None
-    if ctx.obj["json"]:
-        click.echo(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo("no work with every= has run in this store")
-        return
-    if _terminal():
-        _draw_calendar(rows)
-        return
-    # For a program: one header line of full labels per schedule, then a line per work.
-    for labels, group in _calendar_grids(rows):
-        click.echo("\t".join(["work", *labels]))
-        for row in group:
-            click.echo("\t".join([row.work, *(status for _, status in row.cells)]))
+
+    def people() -> None:
+        if not rows:
+            click.echo("no work with every= has run in this store")
+        elif output.terminal():
+            _draw_calendar(rows)
+        else:  # piped: a plain grid per schedule, full labels, a status word per cell
+            grids = _calendar_grids(rows)
+            click.echo(
+                "\n\n".join(
+                    output.aligned(
+                        ["work", *labels], [[r.work, *(s for _, s in r.cells)] for r in group]
+                    )
+                    for labels, group in grids
+                )
+            )
+
+    # For programs one flat table, a row per (work, period), since schedules differ in
+    # their periods; JSON keeps the library's shape, a work with its periods.
+    cells = [
+        {"work": r.work, "every": r.every, "tz": r.tz, "lag": r.lag, "period": p, "status": st}
+        for r in rows
+        for p, st in r.cells
+    ]
+    output.listing(ctx, CALENDAR_FIELDS, cells, document=[r.as_dict() for r in rows], people=people)
 
 
 def _import_work(spec: str) -> Any:
@@ -571,7 +527,7 @@ def _period_arg(work: Any, text: str, what: str) -> Any:
 @click.option("--to", "end", help="Last period [default: the current one, after lag].")
 @click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
 @click.option("--dry-run", is_flag=True, help="List the periods that would run; run nothing.")
-@_json_option
+@record_options
 @click.pass_context
 def backfill(
     ctx: click.Context,
@@ -599,7 +555,7 @@ def backfill(
         first, last = work._period_range(first, last, "backfill")
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--from/--to") from None
-    if _terminal() and not ctx.obj["json"]:
+    if output.terminal() and output.chosen(ctx) is None:
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
@@ -611,26 +567,21 @@ def backfill(
             report = _periodic.backfill(work, first, last, (), values, dry_run, advance)
     else:
         report = _periodic.backfill(work, first, last, (), values, dry_run)
-    if ctx.obj["json"]:
-        click.echo(
-            json.dumps({"work": work.name, "dry_run": dry_run, **report._asdict()}, indent=2)
+    lines = [f"would run {label}" for label in report.would_run]
+    lines += [f"ran {label}" for label in report.ran]
+    lines += [f"failed {label}: {error}" for label, error in report.failed.items()]
+    lines.append(
+        f"{work.name} {first.label} .. {last.label}: "
+        + (
+            f"{len(report.would_run)} would run, {len(report.hit)} already succeeded"
+            if dry_run
+            else f"{len(report.ran)} ran, {len(report.failed)} failed, "
+            f"{len(report.hit)} already succeeded"
         )
-    else:
-        for label in report.would_run:
-            click.echo(f"would run {label}")
-        for label in report.ran:
-            click.echo(f"ran {label}")
-        for label, error in report.failed.items():
-            click.echo(f"failed {label}: {error}")
-        click.echo(
-            f"{work.name} {first.label} .. {last.label}: "
-            + (
-                f"{len(report.would_run)} would run, {len(report.hit)} already succeeded"
-                if dry_run
-                else f"{len(report.ran)} ran, {len(report.failed)} failed, "
-                f"{len(report.hit)} already succeeded"
-            )
-        )
+    )
+    output.record(
+        ctx, {"work": work.name, "dry_run": dry_run, **report._asdict()}, "\n".join(lines)
+    )
     if report.failed:
         raise Problem(f"{len(report.failed)} of the periods failed: {', '.join(report.failed)}")
 
@@ -642,6 +593,7 @@ def db() -> None:
 
 @db.command()
 @click.argument("revision", default="head")
+@url_option
 @click.pass_context
 def upgrade(ctx: click.Context, revision: str) -> None:
     """Create or upgrade the schema (the one command that may create a database)."""
@@ -651,17 +603,19 @@ def upgrade(ctx: click.Context, revision: str) -> None:
 
 
 @db.command()
+@url_option
 @click.pass_context
 def current(ctx: click.Context) -> None:
     """The schema revision the store is at."""
     store = Store(ctx.obj["url"], create=False)
-    if store.path is not None:
-        store.lookup("", "")
+    if store.path is not None:  # a server store without the schema still says "none"
+        store.open()
     click.echo(store.revision() or "none")
 
 
 @db.command()
 @click.argument("revision")
+@url_option
 @click.pass_context
 def downgrade(ctx: click.Context, revision: str) -> None:
     """Downgrade the schema to REVISION ('base' drops cachework's tables)."""

@@ -27,7 +27,7 @@ from ._backends import (
 )
 from ._filelock import migration_lock
 from ._heartbeat import heartbeats
-from .errors import StoreError
+from .errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
 from .keys import KEY_SCHEME, jsonable
 
 if TYPE_CHECKING:
@@ -44,8 +44,9 @@ SCHEMA_REVISION = "0002"
 KNOWN_REVISIONS = ("0001", "0002")
 #: A running call whose owner has not beaten for this long is presumed dead (seconds).
 DEFAULT_LEASE = 60.0
-#: Every status a run of the history can have; an entry's status is one of the first three.
+#: Every status a run of the history can have; a call's status is one of the first three.
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
+CALL_STATUSES = RUN_STATUSES[:3]
 #: The databases a store can live in (a URL's scheme, before any ``+driver``).
 _DIALECTS = ("sqlite", "postgresql")
 
@@ -241,6 +242,12 @@ class Store:
         return self._path
 
     # -- opening ----------------------------------------------------------------------------
+    def open(self) -> Store:
+        """Open the store now and return it: a missing file, an unreachable server or an
+        unknown schema is a ``StoreError`` here rather than at the first call."""
+        self._ensure()
+        return self
+
     def _ensure(self) -> Backend:
         if not self._ready:
             with self._ready_lock:
@@ -762,18 +769,72 @@ class Store:
         work: str | None = None,
         *,
         key: str | None = None,
+        status: str | None = None,
+        older_than: _dt.timedelta | None = None,
         args: Mapping[str, Any] | None = None,
         **values: Any,
     ) -> list[Call]:
-        """Cache entries of a work (or all), optionally only those whose args hold ``values``
-        (keywords, or ``args`` for a parameter named ``key`` or ``work``; both forms merge)."""
-        return list(self._calls(work, key=key, values=_arg_filters(args, values)))
+        """Calls of a work (or all), optionally only those with this ``status``, those not
+        finished (or, never finished, created) for ``older_than`` (as ``prune`` reads age),
+        and those whose args hold ``values`` (keywords, or ``args`` for a parameter named
+        like one of this method's own; both forms merge)."""
+        values = _arg_filters(args, values)
+        return list(self._calls(work, key=key, status=status, older_than=older_than, values=values))
+
+    def call(
+        self,
+        work: str,
+        key: str | None = None,
+        *,
+        args: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> Call:
+        """The one call of ``work`` with this key or whose args hold ``values``: what
+        ``cachework show`` prints. Raises ``NoSuchWork`` when the store has no call and no
+        run of ``work``, ``NoSuchCall`` when none matches, ``AmbiguousCall`` when several do."""
+        values = _arg_filters(args, values)
+        if key is None and not values:
+            raise ValueError("call needs a key or argument values")
+        found = list(self._calls(work, key=key, values=values))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise AmbiguousCall(work, [c.key for c in found])
+        if not self._has_work(work):
+            raise NoSuchWork(f"no work named {work!r} in {self._shown}")
+        asked = ", ".join(
+            [*([f"key {key}"] if key else []), *(f"{k}={v!r}" for k, v in values.items())]
+        )
+        raise NoSuchCall(f"no call of {work} matches {asked}")
+
+    def _has_work(self, work: str) -> bool:
+        """Whether any call or run of ``work`` is recorded."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        q = sa.select(
+            sa.or_(
+                sa.exists().where(t.calls.c.work == work), sa.exists().where(t.runs.c.work == work)
+            )
+        )
+        with self._reading() as conn:
+            return bool(conn.execute(q).scalar())
 
     def _calls(
-        self, work: str | None, *, key: str | None = None, values: Mapping[str, Any] | None = None
+        self,
+        work: str | None,
+        *,
+        key: str | None = None,
+        status: str | None = None,
+        older_than: _dt.timedelta | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> Iterator[Call]:
         import sqlalchemy as sa
 
+        if status is not None and status not in CALL_STATUSES:
+            raise ValueError(f"status must be one of {CALL_STATUSES}, not {status!r}")
+        if older_than is not None and not isinstance(older_than, _dt.timedelta):
+            raise TypeError(f"older_than must be a timedelta, not {older_than!r}")
         calls = self._tables().calls
         cols = [c for c in calls.c if c.name not in ("result", "state")]
         q = sa.select(
@@ -785,6 +846,12 @@ class Store:
             q = q.where(calls.c.work == work)
         if key is not None:
             q = q.where(calls.c.key == key)
+        if status is not None:
+            q = q.where(calls.c.status == status)
+        if older_than is not None:
+            q = q.where(
+                _not_refreshed_since(calls, _dt.datetime.now(_dt.timezone.utc) - older_than)
+            )
         with self._reading() as conn:
             for row in conn.execute(q):
                 args = _args(row.args)
@@ -847,7 +914,7 @@ class Store:
         return sum(self._delete(w, keys, force) for w, keys in by_work.items())
 
     def works(self) -> list[dict[str, Any]]:
-        """One summary per work: entries by status, runs, the last run, mean duration."""
+        """One summary per work: calls by status, runs, the last run, mean duration."""
         import sqlalchemy as sa
 
         t = self._tables()
@@ -859,7 +926,7 @@ class Store:
             )
             for work, status, n in conn.execute(q):
                 row = out.setdefault(work, _work_summary(work))
-                row["entries"] += n
+                row["calls"] += n
                 if status in ("succeeded", "failed", "running"):
                     row[status] += n
             q = sa.select(
@@ -889,13 +956,13 @@ class Store:
         return _calendar.calendar(self, works, since=since, until=until)
 
     def stats(self) -> dict[str, Any]:
-        """Works, entries, runs by status, where the database is, its size, its revision."""
+        """Works, calls, runs by status, where the database is, its size, its revision."""
         import sqlalchemy as sa
 
         t = self._tables()
         with self._reading() as conn:
             works = conn.execute(sa.select(sa.func.count(sa.distinct(t.calls.c.work)))).scalar()
-            entries = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
+            calls = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
             q = sa.select(t.runs.c.status, sa.func.count()).group_by(t.runs.c.status)
             by_status = {status: n for status, n in conn.execute(q)}
             if self._path is not None:
@@ -913,7 +980,7 @@ class Store:
             "size_bytes": size,
             "revision": self.revision(),
             "works": works,
-            "entries": entries,
+            "calls": calls,
             "runs": sum(by_status.values()),
             "runs_by_status": by_status,
         }
@@ -925,7 +992,7 @@ class Store:
     def prune(
         self, older_than: _dt.timedelta, *, history: bool = False, vacuum: bool = False
     ) -> dict[str, int]:
-        """Remove entries not refreshed for ``older_than`` and expired ones; with ``history``,
+        """Remove calls not refreshed for ``older_than`` and expired ones; with ``history``,
         runs that old too. First sweeps runs left ``running`` by owners that died."""
         import sqlalchemy as sa
 
@@ -934,9 +1001,9 @@ class Store:
         cutoff = now - older_than
         swept = self.sweep()
         with self._engine().begin() as conn:
-            stale = sa.func.coalesce(t.calls.c.finished_at, t.calls.c.created_at) < cutoff
+            stale = _not_refreshed_since(t.calls, cutoff)
             expired = t.calls.c.expires_at < now
-            entries = conn.execute(
+            removed = conn.execute(
                 sa.delete(t.calls).where(t.calls.c.status != "running", sa.or_(stale, expired))
             ).rowcount
             runs = 0
@@ -959,7 +1026,7 @@ class Store:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 conn.exec_driver_sql("VACUUM ANALYZE cachework_calls")
                 conn.exec_driver_sql("VACUUM ANALYZE cachework_runs")
-        return {"entries": entries, "runs": runs, "interrupted": swept}
+        return {"calls": removed, "runs": runs, "interrupted": swept}
 
     def sweep(self) -> int:
         """Mark ``interrupted`` every run whose owner is dead, and free its entry."""
@@ -1174,6 +1241,13 @@ class Store:
         return n + busy if force else n
 
 
+def _not_refreshed_since(calls: Any, cutoff: _dt.datetime) -> Any:
+    """Calls last finished (or, never finished, created) before ``cutoff``: their age."""
+    import sqlalchemy as sa
+
+    return sa.func.coalesce(calls.c.finished_at, calls.c.created_at) < cutoff
+
+
 def _y(n: int) -> str:
     return "y" if n == 1 else "ies"
 
@@ -1181,7 +1255,7 @@ def _y(n: int) -> str:
 def _work_summary(work: str) -> dict[str, Any]:
     return {
         "work": work,
-        "entries": 0,
+        "calls": 0,
         "succeeded": 0,
         "failed": 0,
         "running": 0,

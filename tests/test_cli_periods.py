@@ -3,7 +3,9 @@ and as a user runs them (a real process)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -133,7 +135,7 @@ def test_calendar_grid_on_a_terminal_has_each_statuss_glyph_and_colour(
     running = threading.Thread(target=today)
     running.start()
     assert started.wait(60)
-    monkeypatch.setattr("cachework.cli._terminal", lambda: True)
+    monkeypatch.setattr("cachework._output.terminal", lambda: True)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("FORCE_COLOR", "1")
     try:
@@ -163,13 +165,21 @@ def test_calendar_grid_on_a_terminal_has_each_statuss_glyph_and_colour(
     assert daily.run_for("2026-11-24") == 1  # the running call finished: a hit
 
 
-def test_calendar_piped_is_tab_separated_text(sqlite_url, clock):
+def test_calendar_piped_is_an_aligned_grid_and_tsv_a_row_per_period(sqlite_url, clock):
     _daily_with_every_status(sqlite_url)
     r = invoke(sqlite_url, "calendar", "daily", "--since", "2026-11-18")
     assert r.exit_code == 0, r.output
     header, row = r.output.splitlines()
-    assert header.split("\t") == ["work", *(label for label, _ in EXPECTED)]
-    assert row.split("\t") == ["daily", *(status for _, status in EXPECTED)]
+    assert header.split() == ["work", *(label for label, _ in EXPECTED)]
+    # Each status word under its period's label (blank cells stay blank).
+    for label, status in EXPECTED:
+        assert row[header.index(label) :].startswith(status or " "), label
+    r = invoke(sqlite_url, "calendar", "daily", "--since", "2026-11-18", "--tsv")
+    rows = list(csv.DictReader(io.StringIO(r.output), dialect="excel-tab"))
+    assert [(x["work"], x["period"], x["status"]) for x in rows] == [
+        ("daily", label, status) for label, status in EXPECTED
+    ]
+    assert {(x["every"], x["tz"], x["lag"]) for x in rows} == {("day", "UTC", "0")}
 
 
 # -- cachework backfill MODULE:ATTR -----------------------------------------------------------------
