@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 
+from ._calendar import CalendarRow
 from ._periodic import BackfillReport
 from .errors import (
     AlreadyRunning,
+    AmbiguousCall,
     CacheworkError,
     CatchupFailed,
+    NoSuchCall,
+    NoSuchWork,
     StoreError,
     UnhashableArgument,
     UnstorableResult,
@@ -29,11 +33,15 @@ __all__ = [
     "KEY_SCHEME",
     "Period",
     "AlreadyRunning",
+    "AmbiguousCall",
     "BackfillReport",
     "CacheworkError",
     "CachedFunction",
+    "CalendarRow",
     "CatchupFailed",
     "Call",
+    "NoSuchCall",
+    "NoSuchWork",
     "Run",
     "Store",
     "StoreError",

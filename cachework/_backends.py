@@ -296,6 +296,13 @@ class SQLiteBackend(Backend):
         if found == revision:
             return
         _check_revision(shown, found, revision, known)
+        if found is not None and (self.read_only or not create):
+            # A known older revision this process may not upgrade (a read-only file, or a
+            # reading command: `db current` must say 0001, not upgrade it first). Later
+            # revisions only add tables that runs write (refused on a read-only store anyway),
+            # so it serves every hit and every reading command as it stands.
+            log.info("store %s is at revision %s: opened as it is", shown, found)
+            return
         if self.read_only or not create:
             raise StoreError(f"store {shown} has no cachework schema and cannot be upgraded here")
         self._create(folder, revision, known)

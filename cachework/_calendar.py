@@ -9,19 +9,24 @@ are blank. ``cachework calendar`` draws it; ``--json`` prints ``Calendar.as_dict
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from . import periods
 from ._periodic import first_period, label_column
+from .errors import StoreError
 from .periods import Period
 from .store import Store
+
+log = logging.getLogger("cachework")
 
 __all__ = ["BEFORE_FIRST_RUN", "NEVER_RUN", "STATUSES", "CalendarRow", "calendar"]
 
 #: A period of the work's schedule with no entry and no run: it should have run and did not.
 NEVER_RUN = "never run"
-#: A period before the work's first run: nothing was expected of it yet.
+#: A period nothing was expected of: before the work's first run, or not due yet (with
+#: ``lag=1`` today's period runs tomorrow). Shown blank.
 BEFORE_FIRST_RUN = ""
 #: Every status a cell can have, worst first: a period with several calls (other arguments)
 #: shows the worst of them.
@@ -33,7 +38,9 @@ MAX_PERIODS = 1000
 
 
 class CalendarRow(NamedTuple):
-    """One work's row: its schedule and, oldest first, (period label, status) cells."""
+    """One work's row of ``Store.calendar``: its schedule and, oldest first, (period label,
+    status) cells. A status is ``succeeded``, ``failed``, ``running``, ``interrupted``,
+    ``never run`` (due, and no entry or run at all) or ``""`` (nothing expected of it)."""
 
     work: str
     every: str
@@ -51,6 +58,9 @@ class CalendarRow(NamedTuple):
         }
 
 
+CalendarRow.__module__ = "cachework"
+
+
 def calendar(
     store: Store,
     works: Iterable[str] | None = None,
@@ -64,18 +74,28 @@ def calendar(
     """
     wanted = None if works is None else set(works)
     rows = []
-    for name, every_text, tz, lag in _schedules(store):
+    for name, every_text, tz_text, lag in _schedules(store):
         if wanted is not None and name not in wanted:
             continue
-        every = periods.parse_every(every_text)
+        try:
+            every = periods.parse_every(every_text)
+            tz = periods.tz_of_text(tz_text)
+        except (ValueError, OverflowError) as e:
+            # A schedule this library cannot read (a zone it does not know, say one written
+            # by a machine with other zone data): that work only, not the whole calendar.
+            if wanted is not None:
+                raise ValueError(f"cannot draw the calendar of {name}: {e}") from None
+            log.warning("calendar: leaving out %s, whose schedule cannot be read: %s", name, e)
+            continue
         span = _span(every, tz, since, until)
         first_run = first_period(store, name, every, tz)
+        due = periods.current(every, tz, lag)
         found = _statuses(store, name, [p.label for p in span])
         cells = []
         for p in span:
-            expected = first_run is not None and p >= first_run
+            expected = first_run is not None and first_run <= p <= due
             cells.append((p.label, found.get(p.label, NEVER_RUN if expected else BEFORE_FIRST_RUN)))
-        rows.append(CalendarRow(name, every_text, tz, lag, cells))
+        rows.append(CalendarRow(name, every_text, tz_text, lag, cells))
     if wanted is not None:
         unknown = wanted - {r.work for r in rows}
         if unknown:
@@ -95,24 +115,25 @@ def _moment(value: _dt.datetime | _dt.date, end: bool) -> _dt.datetime:
 
 def _span(
     every: str | _dt.timedelta,
-    tz: str | None,
+    tz: str | _dt.tzinfo | None,
     since: _dt.datetime | _dt.date | None,
     until: _dt.datetime | _dt.date | None,
 ) -> list[Period]:
     now = periods.current(every, tz)
     last = now if until is None else min(Period.of(every, tz, _moment(until, True)), now)
     if since is None:
-        first = last
-        for _ in range(DEFAULT_PERIODS - 1):
-            first = first.previous()
+        first, most = None, DEFAULT_PERIODS
     else:
-        first = Period.of(every, tz, _moment(since, False))
+        first, most = Period.of(every, tz, _moment(since, False)), MAX_PERIODS
+    # From the latest back: only the periods shown are made, however far back ``since`` is
+    # (a minute schedule since a year ago is half a million periods).
     out: list[Period] = []
-    p = first
-    while p <= last:
+    p = last
+    while len(out) < most and (first is None or p >= first):
         out.append(p)
-        p = p.next()
-    return out[-MAX_PERIODS:]
+        p = p.previous()
+    out.reverse()
+    return out
 
 
 def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:
@@ -120,7 +141,14 @@ def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:
 
     from .schema import works
 
-    with store._engine().connect() as conn:
+    revision = store.revision()
+    if revision is not None and revision < "0002":
+        # A store opened as it is (read-only, or by a reading command): it has no schedules.
+        raise StoreError(
+            f"store {store.safe_url()} is at schema revision {revision}, which records no "
+            "schedules: `cachework db upgrade` adds them, and each work's next run records its own"
+        )
+    with store._reading() as conn:
         q = sa.select(works.c.work, works.c.every, works.c.tz, works.c.lag).order_by(works.c.work)
         return [(r.work, r.every, r.tz, r.lag) for r in conn.execute(q)]
 
@@ -133,10 +161,9 @@ def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
 
     from .schema import calls, runs
 
-    engine = store._engine()
-    dialect = engine.dialect.name
+    dialect = store.dialect
     per_key: dict[str, tuple[str, str]] = {}  # key -> (label, status)
-    with engine.connect() as conn:
+    with store._reading() as conn:
         for i in range(0, len(labels), 500):
             chunk = labels[i : i + 500]
             run_label = label_column(runs.c.args, dialect)

@@ -1,74 +1,91 @@
-"""``parallel=True``: a call runs in the background and ``run`` returns a Future at once."""
+"""``parallel=True``: where a call that missed runs, so that ``run`` returns a Future at once.
+
+The work answers a hit itself, before anything here is used: a pool (of threads, of
+processes, or a cluster's) only ever receives a call that has to run. This module owns the
+default thread pool, and the trip of a call to another process: there and back by pickle.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures as _cf
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["answered", "executor", "shares_memory", "submit_elsewhere"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _default: _cf.ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
 
-def _executor(work: Any) -> _cf.Executor:
+def executor(given: _cf.Executor | None) -> _cf.Executor:
+    """``given``, else one thread pool that every work without an executor shares."""
     global _default
-    if work._cw_executor is not None:
-        return work._cw_executor
+    if given is not None:
+        return given
     with _lock:
         if _default is None:
             _default = _cf.ThreadPoolExecutor(thread_name_prefix="cachework")
         return _default
 
 
-def _call_elsewhere(work: Any, raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """What runs in another process: the same claim, cache and history semantics."""
-    return work._cw_execute(raw, args, kwargs)
+def shares_memory(executor: _cf.Executor) -> bool:
+    """Whether a call submitted to ``executor`` runs in this process, on the work itself."""
+    return isinstance(executor, _cf.ThreadPoolExecutor)
 
 
-def submit(work: Any, raw: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _cf.Future[Any]:
-    executor = _executor(work)
-    if isinstance(executor, _cf.ThreadPoolExecutor):
-        future = executor.submit(work._cw_execute, raw, args, kwargs)
-    else:
-        # Another process (or machine) runs the call: ship everything by cloudpickle, then
-        # copy the outcome back onto this work, since the remote copy is not this object.
-        import cloudpickle
-
-        try:
-            payload = cloudpickle.dumps((work, raw, args, kwargs))
-        except Exception as e:
-            raise TypeError(
-                f"{work.name}: cannot send this call to {type(executor).__name__}, which runs "
-                f"it in another process: {_unpicklable(work, args, kwargs)} "
-                f"cannot be pickled ({e}); use a thread executor (the default) instead"
-            ) from e
-        remote = executor.submit(_run_pickled, payload)
-        future = _cf.Future()
-
-        def _done(f: _cf.Future[Any]) -> None:
-            try:
-                value, state, status = f.result()
-            except BaseException as e:
-                work._cw_status = "failed"
-                future.set_exception(e)
-                return
-            if state:
-                work.__dict__.update(state)
-            work._cw_status = status
-            future.set_result(value)
-
-        work._cw_status = "running"
-        remote.add_done_callback(_done)
+def answered(value: T) -> _cf.Future[T]:
+    """A Future that is already done: a call answered without running (a hit)."""
+    future: _cf.Future[T] = _cf.Future()
+    future.set_result(value)
     return future
 
 
-def _unpicklable(work: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """Which part of a call could not be pickled, named the way its author wrote it."""
+def submit_elsewhere(
+    executor: _cf.Executor,
+    call: Callable[[], T],
+    land: Callable[[_cf.Future[T]], R],
+    parts: Callable[[], dict[str, Any]],
+    what: str,
+) -> _cf.Future[R]:
+    """Run ``call`` in another process (or machine): it travels by cloudpickle, and
+    ``land`` turns the finished remote Future, here, into the result (or raises).
+
+    A call that cannot be pickled is refused before anything is submitted, naming which of
+    its ``parts`` (name -> value) could not be.
+    """
     import cloudpickle
 
-    parts = {f"attribute {k!r}": v for k, v in work.__getstate__().items()}
-    parts.update({f"argument {i}": v for i, v in enumerate(args)})
-    parts.update({f"argument {k!r}": v for k, v in kwargs.items()})
+    try:
+        payload = cloudpickle.dumps(call)
+    except Exception as e:
+        raise TypeError(
+            f"{what}: cannot send this call to {type(executor).__name__}, which runs "
+            f"it in another process: {_unpicklable(parts())} "
+            f"cannot be pickled ({e}); use a thread executor (the default) instead"
+        ) from e
+    remote = executor.submit(_run_pickled, payload)
+    future: _cf.Future[R] = _cf.Future()
+
+    def _done(f: _cf.Future[T]) -> None:
+        try:
+            value = land(f)
+        except BaseException as e:
+            future.set_exception(e)
+            return
+        future.set_result(value)
+
+    remote.add_done_callback(_done)
+    return future
+
+
+def _unpicklable(parts: dict[str, Any]) -> str:
+    """Which parts of a call could not be pickled."""
+    import cloudpickle
+
     bad = []
     for name, value in parts.items():
         try:
@@ -78,10 +95,8 @@ def _unpicklable(work: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> st
     return ", ".join(bad) or "the work"
 
 
-def _run_pickled(payload: bytes) -> tuple[Any, Any, str]:
+def _run_pickled(payload: bytes) -> Any:
+    """What the other process runs: the call, unpickled."""
     import pickle
 
-    work, raw, args, kwargs = pickle.loads(payload)
-    work._cw_parallel = False
-    value = work._cw_execute(raw, args, kwargs)
-    return value, work._state(), work._cw_status
+    return pickle.loads(payload)()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import keys, periods
@@ -76,7 +76,7 @@ class _PeriodParameter:
     period back in its place, whatever that place is."""
 
     def __init__(self, signature: Any, bound_self: bool) -> None:
-        from .work import _Binder
+        from ._binding import Binder
 
         self.signature = signature
         self.without = signature.replace(
@@ -86,7 +86,7 @@ class _PeriodParameter:
         def without_period(*args: Any, **kwargs: Any) -> None: ...
 
         without_period.__signature__ = self.without  # type: ignore[attr-defined]
-        self.binder = _Binder(without_period, skip_self=bound_self)
+        self.binder = Binder(without_period, skip_self=bound_self)
 
     def call(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
@@ -149,10 +149,46 @@ def function(work: Work) -> Callable[..., Any]:
     return work.__dict__.get("_cw_raw") or type(work)._cw_raw
 
 
+#: The name the period's label has in the key and the args JSON. A parameter or keyword of
+#: that name would be overwritten by the label: two calls differing in it would share a key.
+PERIOD_ARG = "_period"
+
+
+def refuse_period_arg(fn: Callable[..., Any], name: str) -> None:
+    """Refuse, when an every= work is made, a function with a parameter named ``_period``
+    (of any kind): the period's label takes that name in the bound arguments, so its value
+    would never reach the key, and calls differing only in it would hit each other's entry.
+    Read from the code object where it can, so a cold start never imports ``inspect``."""
+    code = getattr(fn, "__code__", None)
+    if code is not None and not hasattr(fn, "__wrapped__"):
+        count = code.co_argcount + code.co_kwonlyargcount
+        count += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)  # *args, **kwargs
+        names: Any = code.co_varnames[:count]
+    else:
+        import inspect
+
+        try:
+            names = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return
+    if PERIOD_ARG in names:
+        raise ValueError(
+            f"{name}: a work with every= cannot have a parameter named {PERIOD_ARG}: that name "
+            f"holds the period's label in the key and the args JSON, so its value would be "
+            f"overwritten; rename it (a parameter named period receives the call's Period)"
+        )
+
+
 def bind(
     work: Work, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
 ) -> dict[str, Any]:
     """The bound arguments of a call for ``period``: the caller's, plus ``_period``."""
+    if PERIOD_ARG in kwargs:
+        # Into **kwargs it would bind as _period and be overwritten by the label below.
+        raise TypeError(
+            f"{work.name}: {PERIOD_ARG} is the period's label, set by cachework, not an "
+            f"argument; to run another period, call run_for(period, ...)"
+        )
     takes = takes_period(function(work), work._cw_bound_self)
     if takes is None:
         bound = work._cw_binder(args, kwargs)
@@ -163,7 +199,7 @@ def bind(
                 f"caller; to run another period, call run_for(period, ...)"
             )
         bound = takes.binder(args, kwargs)
-    bound["_period"] = period.label
+    bound[PERIOD_ARG] = period.label
     return bound
 
 
@@ -178,7 +214,8 @@ def record_schedule(work: Work) -> None:
     failure is logged, not raised: the schedule serves the calendar and must not fail a run.
     """
     store = work.store
-    every, tz, lag = periods.every_text(work._cw_every), periods.tz_text(work._cw_tz), work._cw_lag
+    assert work.every is not None  # only a work with every= makes period calls
+    every, tz, lag = periods.every_text(work.every), periods.tz_text(work.tz), work.lag
     mark = (store.url, work.name, every, tz, lag)
     if mark in _recorded:
         return
@@ -223,8 +260,8 @@ def label_column(args: Any, dialect: str) -> Any:
     import sqlalchemy as sa
 
     if dialect == "postgresql":
-        return sa.func.jsonb_extract_path_text(args, "_period")
-    return sa.func.json_extract(args, "$._period")
+        return sa.func.jsonb_extract_path_text(args, PERIOD_ARG)
+    return sa.func.json_extract(args, f"$.{PERIOD_ARG}")
 
 
 def first_period(
@@ -272,30 +309,41 @@ def _succeeded(store: Store, name: str, wanted: list[str]) -> set[str]:
     return done
 
 
-def between(first: Period, last: Period) -> list[Period]:
-    """Every period from ``first`` to ``last``, both included, oldest first."""
-    out = []
+def between(first: Period, last: Period) -> Iterator[Period]:
+    """Every period from ``first`` to ``last``, both included, oldest first, as they are
+    needed: a span can be millions of minutes long."""
     p = first
     while p <= last:
-        out.append(p)
+        yield p
         p = p.next()
-    return out
+
+
+def each_succeeded(
+    work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Iterator[tuple[Period, bool]]:
+    """Every period from ``first`` to ``last``, oldest first, with whether it has a
+    succeeded entry for these arguments (a failed or never run period has not), read
+    ``_CHUNK`` periods at a time, so a caller that has seen enough can stop."""
+    bound = bind(work, args, kwargs, first)
+    version = work.version
+    keyed: list[tuple[Period, str]] = []
+    for p in between(first, last):
+        bound[PERIOD_ARG] = p.label
+        keyed.append((p, keys.key_for(bound, version)))
+        if len(keyed) == _CHUNK:
+            done = _succeeded(work.store, work.name, [k for _, k in keyed])
+            yield from ((p, k in done) for p, k in keyed)
+            keyed = []
+    if keyed:
+        done = _succeeded(work.store, work.name, [k for _, k in keyed])
+        yield from ((p, k in done) for p, k in keyed)
 
 
 def succeeded(
     work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> list[tuple[Period, bool]]:
-    """Every period from ``first`` to ``last``, oldest first, with whether it has a
-    succeeded entry for these arguments (a failed or never run period has not)."""
-    span = between(first, last)
-    bound = bind(work, args, kwargs, first)
-    version = work._cw_version
-    keyed = []
-    for p in span:
-        bound["_period"] = p.label
-        keyed.append((p, keys.key_for(bound, version)))
-    done = _succeeded(work.store, work.name, [k for _, k in keyed])
-    return [(p, k in done) for p, k in keyed]
+    """``each_succeeded``, all of it."""
+    return list(each_succeeded(work, first, last, args, kwargs))
 
 
 # -- catch-up and backfill ----------------------------------------------------------------------
@@ -320,8 +368,8 @@ def catch_up(
     period's check starts where this one ended.
     """
     bound = bind(work, args, kwargs, current)
-    del bound["_period"]
-    these = keys.key_for(bound, work._cw_version)  # the arguments, whatever the period
+    del bound[PERIOD_ARG]
+    these = keys.key_for(bound, work.version)  # the arguments, whatever the period
     caught = work.__dict__.get("_cw_caught")
     if caught is None:
         caught = work.__dict__["_cw_caught"] = {}
@@ -330,20 +378,28 @@ def catch_up(
         return {}
     if until is not None:
         start: Period | None = until
-    elif work._cw_catchup is True:
-        start = first_period(work.store, work.name, work._cw_every, work._cw_tz)
+    elif work.catchup is True:
+        assert work.every is not None  # catchup= needs every=
+        start = first_period(work.store, work.name, work.every, work.tz)
     else:
-        start = work._cw_catchup
+        start = work.catchup
     failed: dict[str, str] = {}
     if start is not None and start < current:
-        todo = [p for p, ok in succeeded(work, start, current.previous(), args, kwargs) if not ok]
-        limit = work._cw_catchup_limit
-        if len(todo) > limit:
-            raise ValueError(
-                f"{work.name}: catching up would run {len(todo)} periods ({todo[0]} to "
-                f"{todo[-1]}), over catchup_limit={limit}; nothing ran. Raise catchup_limit, "
-                "or fill them with work.backfill(start, end)"
-            )
+        limit = work.catchup_limit
+        last = current.previous()
+        todo = []
+        # Stop looking once over the limit: a start years back on a minute schedule would
+        # otherwise build and check millions of periods only to refuse them.
+        for p, ok in each_succeeded(work, start, last, args, kwargs):
+            if not ok:
+                todo.append(p)
+                if len(todo) > limit:
+                    raise ValueError(
+                        f"{work.name}: catching up would run more than {limit} periods (from "
+                        f"{todo[0]}; the catch-up spans {start} to {last}), over "
+                        f"catchup_limit={limit}; nothing ran. Raise catchup_limit, or fill "
+                        "them with work.backfill(start, end)"
+                    )
         if todo:
             log.info(
                 "%s: catching up %d periods, %s to %s", work.name, len(todo), todo[0], todo[-1]
@@ -369,15 +425,16 @@ def backfill(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     dry_run: bool,
+    progress: Callable[[str, str, int], None] | None = None,
 ) -> BackfillReport:
+    """``progress(label, outcome, total)``, if given, is told of each period as it is done
+    (outcome ``ran``, ``hit``, ``failed`` or, under ``dry_run``, ``todo``): the command's bar."""
     span = succeeded(work, first, last, args, kwargs)
     outcome = {p.label: "hit" if ok else "todo" for p, ok in span}
     failed: dict[str, str] = {}
-    if not dry_run:
-        fn = function(work)
-        for p, ok in span:
-            if ok:
-                continue
+    fn = function(work)
+    for p, ok in span:
+        if not ok and not dry_run:
             call = PeriodCall(fn, p, work)
             work._cw_period = p
             try:
@@ -385,8 +442,10 @@ def backfill(
             except Exception as e:  # recorded failed by the call; the others still run
                 failed[p.label] = _error(e)
                 outcome[p.label] = "failed"
-                continue
-            outcome[p.label] = "ran" if call.ran else "hit"
+            else:
+                outcome[p.label] = "ran" if call.ran else "hit"
+        if progress is not None:
+            progress(p.label, outcome[p.label], len(span))
 
     def of(kind: str) -> list[str]:
         return [label for label, o in outcome.items() if o == kind]  # dicts keep the order

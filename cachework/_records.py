@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 #: Every status a run of the history can have; a call's status is one of the first three.
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
+CALL_STATUSES = RUN_STATUSES[:3]
 
 
 class Stored(NamedTuple):

@@ -8,17 +8,18 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._backends import _first_line
 from ._formats import as_utc
-from ._records import RUN_STATUSES, Call, Run
-from .errors import StoreError
+from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
+from .errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
 from .keys import jsonable
 
 if TYPE_CHECKING:
     from ._backends import Backend
+    from ._calendar import CalendarRow
     from ._records import Stored
 
 log = logging.getLogger("cachework")
@@ -133,18 +134,72 @@ class Reports:
         work: str | None = None,
         *,
         key: str | None = None,
+        status: str | None = None,
+        older_than: _dt.timedelta | None = None,
         args: Mapping[str, Any] | None = None,
         **values: Any,
     ) -> list[Call]:
-        """Calls of a work (or all), optionally only those whose args hold ``values``
-        (keywords, or ``args`` for a parameter named ``key`` or ``work``; both forms merge)."""
-        return list(self._calls(work, key=key, values=_arg_filters(args, values)))
+        """Calls of a work (or all), optionally only those with this ``status``, those not
+        finished (or, never finished, created) for ``older_than`` (as ``prune`` reads age),
+        and those whose args hold ``values`` (keywords, or ``args`` for a parameter named
+        like one of this method's own; both forms merge)."""
+        values = _arg_filters(args, values)
+        return list(self._calls(work, key=key, status=status, older_than=older_than, values=values))
+
+    def call(
+        self,
+        work: str,
+        key: str | None = None,
+        *,
+        args: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> Call:
+        """The one call of ``work`` with this key or whose args hold ``values``: what
+        ``cachework show`` prints. Raises ``NoSuchWork`` when the store has no call and no
+        run of ``work``, ``NoSuchCall`` when none matches, ``AmbiguousCall`` when several do."""
+        values = _arg_filters(args, values)
+        if key is None and not values:
+            raise ValueError("call needs a key or argument values")
+        found = list(self._calls(work, key=key, values=values))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise AmbiguousCall(work, [c.key for c in found])
+        if not self._has_work(work):
+            raise NoSuchWork(f"no work named {work!r} in {self._shown}")
+        asked = ", ".join(
+            [*([f"key {key}"] if key else []), *(f"{k}={v!r}" for k, v in values.items())]
+        )
+        raise NoSuchCall(f"no call of {work} matches {asked}")
+
+    def _has_work(self, work: str) -> bool:
+        """Whether any call or run of ``work`` is recorded."""
+        import sqlalchemy as sa
+
+        t = self._tables()
+        q = sa.select(
+            sa.or_(
+                sa.exists().where(t.calls.c.work == work), sa.exists().where(t.runs.c.work == work)
+            )
+        )
+        with self._reading() as conn:
+            return bool(conn.execute(q).scalar())
 
     def _calls(
-        self, work: str | None, *, key: str | None = None, values: Mapping[str, Any] | None = None
+        self,
+        work: str | None,
+        *,
+        key: str | None = None,
+        status: str | None = None,
+        older_than: _dt.timedelta | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> Iterator[Call]:
         import sqlalchemy as sa
 
+        if status is not None and status not in CALL_STATUSES:
+            raise ValueError(f"status must be one of {CALL_STATUSES}, not {status!r}")
+        if older_than is not None and not isinstance(older_than, _dt.timedelta):
+            raise TypeError(f"older_than must be a timedelta, not {older_than!r}")
         calls = self._tables().calls
         cols = [c for c in calls.c if c.name not in ("result", "state")]
         q = sa.select(
@@ -156,6 +211,12 @@ class Reports:
             q = q.where(calls.c.work == work)
         if key is not None:
             q = q.where(calls.c.key == key)
+        if status is not None:
+            q = q.where(calls.c.status == status)
+        if older_than is not None:
+            q = q.where(
+                _not_refreshed_since(calls, _dt.datetime.now(_dt.timezone.utc) - older_than)
+            )
         with self._reading() as conn:
             for row in conn.execute(q):
                 args = _args(row.args)
@@ -230,7 +291,7 @@ class Reports:
             )
             for work, status, n in conn.execute(q):
                 row = out.setdefault(work, _work_summary(work))
-                row["entries"] += n
+                row["calls"] += n
                 if status in ("succeeded", "failed", "running"):
                     row[status] += n
             q = sa.select(
@@ -243,6 +304,21 @@ class Reports:
                 row = out.setdefault(work, _work_summary(work))
                 row.update(runs=n, last_run=as_utc(last), mean_duration_s=mean)
         return [out[w] for w in sorted(out)]
+
+    def calendar(
+        self,
+        works: Iterable[str] | None = None,
+        *,
+        since: _dt.datetime | _dt.date | None = None,
+        until: _dt.datetime | _dt.date | None = None,
+    ) -> list[CalendarRow]:
+        """Works x periods: one row per work with a schedule (``works``: only these), each
+        cell a period and its status, from ``since`` (default: the last 30 periods) to
+        ``until`` (default: now). Read from the store alone, without any work's code; what
+        ``cachework calendar`` draws. See ``cachework.CalendarRow``."""
+        from . import _calendar
+
+        return _calendar.calendar(self, works, since=since, until=until)  # type: ignore[arg-type]  # a Store
 
     def stats(self) -> dict[str, Any]:
         """Works, calls, runs by status, where the database is, its size, its revision."""
@@ -261,7 +337,7 @@ class Reports:
             "size_bytes": self._backend.size_bytes(),
             "revision": self.revision(),
             "works": works,
-            "entries": n_calls,
+            "calls": n_calls,
             "runs": sum(by_status.values()),
             "runs_by_status": by_status,
         }
@@ -278,7 +354,7 @@ class Reports:
         cutoff = now - older_than
         swept = self.sweep()
         with self._engine().begin() as conn:
-            stale = sa.func.coalesce(t.calls.c.finished_at, t.calls.c.created_at) < cutoff
+            stale = _not_refreshed_since(t.calls, cutoff)
             expired = t.calls.c.expires_at < now
             n_calls = conn.execute(
                 sa.delete(t.calls).where(t.calls.c.status != "running", sa.or_(stale, expired))
@@ -292,7 +368,7 @@ class Reports:
                 ).rowcount
         if vacuum:
             self._backend.vacuum()
-        return {"entries": n_calls, "runs": runs, "interrupted": swept}
+        return {"calls": n_calls, "runs": runs, "interrupted": swept}
 
     def query(
         self, sql: str, params: Mapping[str, Any] | None = None
@@ -380,10 +456,17 @@ def _s(n: int) -> str:
     return "" if n == 1 else "s"
 
 
+def _not_refreshed_since(calls: Any, cutoff: _dt.datetime) -> Any:
+    """Calls last finished (or, never finished, created) before ``cutoff``: their age."""
+    import sqlalchemy as sa
+
+    return sa.func.coalesce(calls.c.finished_at, calls.c.created_at) < cutoff
+
+
 def _work_summary(work: str) -> dict[str, Any]:
     return {
         "work": work,
-        "entries": 0,
+        "calls": 0,
         "succeeded": 0,
         "failed": 0,
         "running": 0,

@@ -1,8 +1,8 @@
 """The ``cachework`` command: each subcommand is a thin wrapper over a ``Store`` method.
 
-Listings print a rich table on a terminal, tab-separated text when piped, and one JSON
-document with ``--json``. Exit codes: 0 success, 1 a problem found (unknown key, store
-error), 2 bad usage.
+Every filter a command offers is an argument of that method; what it prints goes through
+``_output`` (a table for people, ``--json``, ``--csv`` or ``--tsv`` for programs). Exit
+codes: 0 success, 1 a problem found (no such call, a store error), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ import datetime as _dt
 import json
 import re
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
 from . import __version__
+from . import _output as output
 from ._formats import parse_utc
-from .errors import CacheworkError
-from .store import RUN_STATUSES, Call, Store
+from .errors import AmbiguousCall, CacheworkError, NoSuchCall
+from .store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -34,11 +37,6 @@ class Problem(click.ClickException):
     """A problem found while doing what was asked: exit code 1, one line."""
 
     exit_code = 1
-
-
-def _terminal() -> bool:
-    """Whether people read the output (a rich table) rather than a program (plain lines)."""
-    return sys.stdout.isatty()
 
 
 def _interactive() -> bool:
@@ -84,108 +82,79 @@ def _args(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, _dt.datetime):
-        return value.isoformat()
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # Run, Call
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bytes, memoryview)):
-        return f"<{len(value)} bytes>"
-    return value
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, _dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
-
-
-def _emit(
-    ctx: click.Context, title: str, columns: list[str], rows: list[list[Any]], data: Any
-) -> None:
-    if ctx.obj["json"]:
-        click.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False, default=str))
-        return
-    if _terminal():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title)
-        for c in columns:
-            table.add_column(c)
-        for r in rows:
-            table.add_row(*(_cell(v) for v in r))
-        Console().print(table)
-        return
-    click.echo("\t".join(columns))
-    for r in rows:
-        click.echo("\t".join(_cell(v).replace("\t", " ").replace("\n", " ") for v in r))
-
-
 def _store(ctx: click.Context, create: bool = False) -> Store:
     store = Store(ctx.obj["url"], create=create)
-    if not create and store.path is None:
-        store.lookup("", "")  # reach the server now, so an unreachable one is one clear line
-    return store
+    # A reading command opens it now: a missing file or an unreachable server is one line.
+    return store if create else store.open()
+
+
+def _set_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:  # after the subcommand: it wins over the group's (and the env's)
+        ctx.ensure_object(dict)["url"] = value
+
+
+_URL_HELP = "Store URL or SQLite path [env CACHEWORK_URL; default ./cachework.db]."
+
+
+def url_option(f: F) -> F:
+    """``--url`` after the subcommand as well as before it (``cachework works --url x.db``)."""
+    return click.option("--url", expose_value=False, callback=_set_url, help=_URL_HELP)(f)
+
+
+def listing_options(f: F) -> F:
+    """What every listing command takes: ``--url``, ``--json``, ``--csv``, ``--tsv``."""
+    return url_option(output.output_options(f))
+
+
+def record_options(f: F) -> F:
+    """What every command that prints one record takes: ``--url``, ``--json``."""
+    return url_option(output.json_option(f))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--url",
-    envvar="CACHEWORK_URL",
-    help="Store URL or SQLite path [env CACHEWORK_URL; default ./cachework.db].",
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+@click.option("--url", envvar="CACHEWORK_URL", help=_URL_HELP)
+@output.output_options
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(__version__, prog_name="cachework")
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, as_json: bool, debug: bool) -> None:
-    """List, show, forget and prune what cachework has recorded."""
-    ctx.obj = {"url": url, "json": as_json, "debug": debug}
+def cli(ctx: click.Context, url: str | None, debug: bool) -> None:
+    """List, show, forget and prune the calls and runs cachework has recorded."""
+    ctx.ensure_object(dict).update(url=url, debug=debug)
 
 
-def _json_option(f: Any) -> Any:
-    def set_json(ctx: click.Context, _param: Any, value: bool) -> None:
-        if value:  # `cachework works --json` as well as `cachework --json works`
-            ctx.obj["json"] = True
-
-    return click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        expose_value=False,
-        callback=set_json,
-        help="One JSON document, for scripts.",
-    )(f)
+WORKS_FIELDS = [
+    "work",
+    "calls",
+    "succeeded",
+    "failed",
+    "running",
+    "runs",
+    "last_run",
+    "mean_duration_s",
+]
 
 
 @cli.command()
-@_json_option
+@listing_options
 @click.pass_context
 def works(ctx: click.Context) -> None:
-    """One row per work: entries, succeeded/failed/running, runs, last run, mean duration."""
-    rows = _store(ctx).works()
-    cols = [
-        "work",
-        "entries",
-        "succeeded",
-        "failed",
-        "running",
-        "runs",
-        "last_run",
-        "mean_duration_s",
-    ]
-    _emit(ctx, "works", cols, [[r[c] for c in cols] for r in rows], rows)
+    """One row per work: calls, succeeded/failed/running, runs, last run, mean duration."""
+    output.listing(ctx, WORKS_FIELDS, _store(ctx).works(), title="works")
+
+
+#: What ``cachework history`` shows of each run in a table (``--json`` and ``--csv``: all).
+HISTORY_COLUMNS = [
+    "id",
+    "work",
+    "key",
+    "args",
+    "status",
+    "started_at",
+    "duration_s",
+    "error_type",
+    "host",
+    "pid",
+]
 
 
 @cli.command()
@@ -196,7 +165,7 @@ def works(ctx: click.Context) -> None:
 )
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
-@_json_option
+@listing_options
 @click.pass_context
 def history(
     ctx: click.Context,
@@ -210,79 +179,66 @@ def history(
     values = _args(arg_pairs)
     when = _since(since)
     runs = _store(ctx).history(work, status=status, since=when, limit=limit, args=values)
-    cols = [
-        "id",
-        "work",
-        "key",
-        "args",
-        "status",
-        "started_at",
-        "duration_s",
-        "error_type",
-        "host",
-        "pid",
-    ]
-    _emit(ctx, "history", cols, [[getattr(r, c) for c in cols] for r in runs], runs)
+    output.listing(ctx, Run._fields, runs, columns=HISTORY_COLUMNS, title="history")
+
+
+def _show_text(call: Call, result_type: str | None, runs: list[Run]) -> str:
+    lines = [f"{field:>13}: {output.cell(getattr(call, field))}" for field in Call._fields]
+    lines.append(f"{'result_type':>13}: {output.cell(result_type)}")
+    for run in runs:
+        lines.append(
+            f"\nrun {run.id}: {run.status} at {output.cell(run.started_at)} on {run.host}:{run.pid}"
+            f" ({output.cell(run.duration_s)} s)"
+        )
+        if run.error_type:
+            lines.append(f"  {run.error_type}: {run.error}")
+        if run.traceback:
+            lines.append("  " + run.traceback.rstrip().replace("\n", "\n  "))
+    return "\n".join(lines)
 
 
 @cli.command()
 @click.argument("work")
 @click.argument("key", required=False)
 @click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
-@_json_option
+@record_options
 @click.pass_context
 def show(ctx: click.Context, work: str, key: str | None, arg_pairs: tuple[str, ...]) -> None:
-    """The whole record of one entry (by KEY or --arg) and its runs."""
+    """The whole record of one call (by KEY or --arg) and its runs."""
     values = _args(arg_pairs)
     if key is None and not values:
         raise click.UsageError("give a KEY or at least one --arg NAME=VALUE")
     store = _store(ctx)
-    calls = store.calls(work, key=key, args=values)
-    if not calls:
-        known = {w["work"] for w in store.works()}
-        if work not in known:
-            raise Problem(f"no work named {work!r} in {store.safe_url()}")
-        raise Problem(f"no entry of {work} matches {key or values}")
-    if len(calls) > 1:
-        keys = ", ".join(c.key for c in calls[:5])
-        raise Problem(f"{len(calls)} entries of {work} match; name one by KEY ({keys} ...)")
-    call = calls[0]
+    try:
+        call = store.call(work, key, args=values)
+    except (NoSuchCall, AmbiguousCall) as e:
+        raise Problem(str(e)) from None
     runs = store.history(work, key=call.key, limit=None)
     # Read from the pickle's opcodes: loading a stored value runs what it names.
     result_type = store.result_type(work, call.key)
     record = {"call": call, "result_type": result_type, "runs": runs}
-    if ctx.obj["json"]:
-        click.echo(json.dumps(_plain(record), indent=2, ensure_ascii=False, default=str))
-        return
-    for field in Call._fields:
-        click.echo(f"{field:>13}: {_cell(getattr(call, field))}")
-    click.echo(f"{'result_type':>13}: {_cell(result_type)}")
-    for run in runs:
-        click.echo(
-            f"\nrun {run.id}: {run.status} at {_cell(run.started_at)} on {run.host}:{run.pid}"
-            f" ({_cell(run.duration_s)} s)"
-        )
-        if run.error_type:
-            click.echo(f"  {run.error_type}: {run.error}")
-        if run.traceback:
-            click.echo("  " + run.traceback.rstrip().replace("\n", "\n  "))
+    output.record(ctx, record, _show_text(call, result_type, runs))
+
+
+def _calls(n: int) -> str:
+    return f"{n} call{'' if n == 1 else 's'}"
 
 
 @cli.command()
 @click.argument("work")
 @click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
 @click.option("--key", help="Exactly this key.")
-@click.option("--status", type=click.Choice(RUN_STATUSES[:3]))
-@click.option("--older-than", help="Only entries last finished longer ago than this (30d).")
-@click.option("--all", "everything", is_flag=True, help="Every entry of WORK.")
+@click.option("--status", type=click.Choice(CALL_STATUSES))
+@click.option("--older-than", help="Only calls last finished longer ago than this (30d).")
+@click.option("--all", "everything", is_flag=True, help="Every call of WORK.")
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before removing several entries.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before removing several calls.")
 @click.option(
     "--force",
     is_flag=True,
-    help="Also running entries: their result is recorded but not served; the next call runs.",
+    help="Also running calls: their result is recorded but not served; the next call runs.",
 )
-@_json_option
+@record_options
 @click.pass_context
 def forget(
     ctx: click.Context,
@@ -296,9 +252,9 @@ def forget(
     yes: bool,
     force: bool,
 ) -> None:
-    """Remove entries so their next call runs again (the history stays).
+    """Remove calls so that they run again next time (the history stays).
 
-    A running entry is left alone unless --force: then it is marked so that its result,
+    A running call is left alone unless --force: then it is marked so that its result,
     once its run ends, is not served and the next call runs again.
     """
     values = _args(arg_pairs)
@@ -306,89 +262,329 @@ def forget(
         raise click.UsageError("say what to forget: --arg, --key, --status, --older-than or --all")
     age = _duration(older_than, "--older-than") if older_than else None
     store = _store(ctx)
-    calls = store.calls(work, key=key, args=values)
-    if status:
-        calls = [c for c in calls if c.status == status]
-    if age is not None:
-        cutoff = _dt.datetime.now(_dt.timezone.utc) - age
-        calls = [c for c in calls if (c.finished_at or c.created_at) < cutoff]
-    if not ctx.obj["json"]:
+    calls = store.calls(work, key=key, status=status, older_than=age, args=values)
+    people = output.chosen(ctx) is None
+    if people:
         for c in calls:
             click.echo(
-                f"{'would forget' if dry_run else 'forget'} {c.work} {c.key} {_cell(c.args)} [{c.status}]"
+                f"{'would forget' if dry_run else 'forget'} {c.work} {c.key} "
+                f"{output.cell(c.args)} [{c.status}]"
             )
-    if dry_run or not calls:
-        if ctx.obj["json"]:
-            click.echo(
-                json.dumps({"forgotten": 0, "matched": _plain(calls), "dry_run": dry_run}, indent=2)
-            )
-        elif not calls:
-            click.echo("nothing matches")
-        return
-    if len(calls) > 1 and not yes:
-        if not _interactive():
-            raise Problem(f"{len(calls)} entries match; add --yes to forget them all")
-        click.confirm(f"Forget {len(calls)} entries?", abort=True)
-    n = store.forget_calls(calls, force=force)
-    # As listed a moment ago: a count for people, the store decided entry by entry.
-    running = 0 if force else sum(c.status == "running" for c in calls)
-    if ctx.obj["json"]:
-        out = {"forgotten": n, "matched": _plain(calls), "dry_run": False, "left_running": running}
-        click.echo(json.dumps(out, indent=2))
+    n = running = 0
+    if calls and not dry_run:
+        if len(calls) > 1 and not yes:
+            if not _interactive():
+                raise Problem(f"{len(calls)} calls match; add --yes to forget them all")
+            click.confirm(f"Forget {len(calls)} calls?", abort=True)
+        n = store.forget_calls(calls, force=force)
+        # As listed a moment ago: a count for people, the store decided call by call.
+        running = 0 if force else sum(c.status == "running" for c in calls)
+    if not calls:
+        text = "nothing matches"
+    elif dry_run:
+        text = f"{_calls(len(calls))} would be forgotten"
     else:
-        click.echo(f"forgot {n} entr{'y' if n == 1 else 'ies'}")
+        text = f"forgot {_calls(n)}"
         if running:
-            click.echo(
-                f"left {running} running entr{'y' if running == 1 else 'ies'} alone "
+            text += (
+                f"\nleft {_calls(running)} running alone "
                 "(--force marks them to run again once they finish)"
             )
+    data = {"forgotten": n, "matched": calls, "dry_run": dry_run, "left_running": running}
+    output.record(ctx, data, text)
 
 
 @cli.command()
 @click.option(
     "--older-than",
     required=True,
-    help="Remove entries (and with --history, runs) older than this (30d).",
+    help="Remove calls (and with --history, runs) older than this (30d).",
 )
 @click.option("--history", "with_history", is_flag=True, help="Also remove runs older than that.")
 @click.option("--vacuum", is_flag=True, help="Give the freed space back to the file system.")
-@_json_option
+@record_options
 @click.pass_context
 def prune(ctx: click.Context, older_than: str, with_history: bool, vacuum: bool) -> None:
-    """Remove stale and expired entries, sweep runs whose owner died, optionally old history."""
+    """Remove stale and expired calls, sweep runs whose owner died, optionally old history."""
     age = _duration(older_than, "--older-than")
     result = _store(ctx).prune(age, history=with_history, vacuum=vacuum)
-    if ctx.obj["json"]:
-        click.echo(json.dumps(result))
-    else:
-        click.echo(
-            f"removed {result['entries']} entries and {result['runs']} runs; "
-            f"marked {result['interrupted']} dead runs interrupted"
-        )
+    text = (
+        f"removed {_calls(result['calls'])} and {result['runs']} runs; "
+        f"marked {result['interrupted']} dead runs interrupted"
+    )
+    output.record(ctx, result, text)
 
 
 @cli.command()
 @click.argument("query")
-@_json_option
+@listing_options
 @click.pass_context
 def sql(ctx: click.Context, query: str) -> None:
     """Run one read-only SQL statement and print its rows (writes are refused)."""
     columns, rows = _store(ctx).query(query)
-    data = [dict(zip(columns, r, strict=False)) for r in rows]
-    _emit(ctx, "", columns, [list(r) for r in rows], data)
+    output.listing(ctx, columns, [dict(zip(columns, r, strict=False)) for r in rows])
 
 
 @cli.command()
-@_json_option
+@record_options
 @click.pass_context
 def stats(ctx: click.Context) -> None:
-    """Works, entries, runs by status, the database's location and size, the schema revision."""
-    data = _store(ctx).stats()
-    if ctx.obj["json"]:
-        click.echo(json.dumps(data, indent=2))
-        return
-    for k, v in data.items():
-        click.echo(f"{k:>15}: {json.dumps(v) if isinstance(v, dict) else v}")
+    """Works, calls, runs by status, the database's location and size, the schema revision."""
+    output.record(ctx, _store(ctx).stats())
+
+
+#: The fields of ``cachework calendar --csv``: a row per work and period.
+CALENDAR_FIELDS = ["work", "every", "tz", "lag", "period", "status"]
+
+#: How ``cachework calendar`` draws each status: (glyph, rich style). A blank cell: nothing
+#: was expected of that period (before the work's first run, or not due yet).
+CALENDAR_GLYPHS = {
+    "succeeded": ("✔", "green"),
+    "failed": ("✘", "bold red"),
+    "running": ("▶", "cyan"),
+    "interrupted": ("!", "bold yellow"),
+    "never run": ("○", "magenta"),
+    "": (" ", ""),
+}
+
+
+def _calendar_bound(text: str | None, what: str) -> _dt.datetime | _dt.date | None:
+    """``30d`` (that long ago), a date (in each work's own zone) or a date and time (naive:
+    wall time in each work's zone)."""
+    if text is None:
+        return None
+    text = text.strip()
+    if _DURATION.match(text):
+        from . import periods
+
+        now = _dt.datetime.fromtimestamp(periods.clock(), _dt.timezone.utc)  # the periods' clock
+        return now - _duration(text, what)
+    try:
+        if len(text) == 10:
+            return _dt.date.fromisoformat(text)
+        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a duration (30d, 12h) nor a date (2026-11-01)", param_hint=what
+        ) from None
+
+
+def _short_labels(labels: list[str]) -> list[str]:
+    """Column headers narrow enough for a terminal: each label's last part (the day of
+    ``2026-11-24``, the hour of ``2026-11-24T10``), with the part before it where that one
+    changes (``11-30``, ``12-01``, ``02`` ...). The title gives the whole range."""
+    out, parent = [], None
+    for label in labels:
+        cuts = [i for i, c in enumerate(label) if c in "-T:"]
+        last = cuts[-1] if cuts else -1
+        if label[:last] == parent:
+            out.append(label[last + 1 :])
+        else:
+            out.append(label[cuts[-2] + 1 :] if len(cuts) > 1 else label)
+        parent = label[:last]
+    return out
+
+
+def _calendar_grids(rows: list[Any]) -> list[tuple[list[str], list[Any]]]:
+    """Rows grouped by their periods (works of one schedule share a grid), in row order."""
+    grids: dict[tuple[str, ...], list[Any]] = {}
+    for row in rows:
+        grids.setdefault(tuple(label for label, _ in row.cells), []).append(row)
+    return [(list(labels), group) for labels, group in grids.items()]
+
+
+def _draw_calendar(rows: list[Any]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    for labels, group in _calendar_grids(rows):
+        first = group[0]
+        zone = f" {first.tz}" if first.tz else ""
+        title = f"every {first.every}{zone}: {labels[0]} .. {labels[-1]}" if labels else ""
+        console.print(Text(title, style="italic"))  # not the table's title: that wraps to its width
+        table = Table(box=box.MINIMAL, padding=(0, 0))
+        width = max(len(row.work) for row in group) + 1
+        table.add_column("work", no_wrap=True, style="bold", min_width=width)
+        for header in _short_labels(labels):
+            table.add_column(header, justify="center", no_wrap=True)
+        for row in group:
+            cells = [Text(*CALENDAR_GLYPHS[status]) for _, status in row.cells]
+            table.add_row(row.work + " ", *cells)
+        console.print(table)
+    legend = Text()
+    for status, (glyph, style) in CALENDAR_GLYPHS.items():
+        if status:
+            legend.append(f"{glyph} ", style=style).append(f"{status}   ")
+    console.print(legend.append("blank: nothing due"))
+
+
+@cli.command()
+@click.argument("works", nargs=-1)
+@click.option(
+    "--since",
+    help="First period: a duration ago (30d) or a date (2026-11-01) [default: the last 30 periods].",
+)
+@click.option("--until", help="Last period: a date (2026-11-30) [default: now].")
+@listing_options
+@click.pass_context
+def calendar(
+    ctx: click.Context, works: tuple[str, ...], since: str | None, until: str | None
+) -> None:
+    """Works x periods: the status of every period of each work with every= (or WORK ...)."""
+    start = _calendar_bound(since, "--since")
+    end = _calendar_bound(until, "--until")
+    try:
+        rows = _store(ctx).calendar(works or None, since=start, until=end)
+    except ValueError as e:  # a work without a recorded schedule
+        raise Problem(str(e)) from None
+
+    def people() -> None:
+        if not rows:
+            click.echo("no work with every= has run in this store")
+        elif output.terminal():
+            _draw_calendar(rows)
+        else:  # piped: a plain grid per schedule, full labels, a status word per cell
+            grids = _calendar_grids(rows)
+            click.echo(
+                "\n\n".join(
+                    output.aligned(
+                        ["work", *labels], [[r.work, *(s for _, s in r.cells)] for r in group]
+                    )
+                    for labels, group in grids
+                )
+            )
+
+    # For programs one flat table, a row per (work, period), since schedules differ in
+    # their periods; JSON keeps the library's shape, a work with its periods.
+    cells = [
+        {"work": r.work, "every": r.every, "tz": r.tz, "lag": r.lag, "period": p, "status": st}
+        for r in rows
+        for p, st in r.cells
+    ]
+    output.listing(ctx, CALENDAR_FIELDS, cells, document=[r.as_dict() for r in rows], people=people)
+
+
+def _import_work(spec: str) -> Any:
+    """``MODULE:ATTR`` imported as ``uvicorn app:app`` does: the current directory first on
+    the path, ATTR may be dotted; a Work subclass is made with no arguments."""
+    import importlib
+    import os
+
+    from .work import Work
+
+    module_name, sep, attrs = spec.partition(":")
+    if not sep or not module_name or not attrs:
+        raise click.BadParameter(
+            f"{spec!r} is not MODULE:ATTR (e.g. pipeline:ingest)", param_hint="WORK"
+        )
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (module_name + ".").startswith(e.name + "."):
+            raise Problem(f"importing {module_name} failed: ModuleNotFoundError: {e}") from e
+        raise Problem(f"cannot import module {module_name!r} (from {here}): {_one_line(e)}") from e
+    except Exception as e:  # the module itself raised while it was imported
+        raise Problem(f"importing {module_name} failed: {type(e).__name__}: {_one_line(e)}") from e
+    found: Any = module
+    for attr in attrs.split("."):
+        try:
+            found = getattr(found, attr)
+        except AttributeError:
+            raise Problem(f"module {module_name} has no attribute {attrs!r}") from None
+    if isinstance(found, type) and issubclass(found, Work):
+        found = found()
+    if not isinstance(found, Work):
+        raise Problem(
+            f"{spec} is {type(found).__name__} {found!r:.60}, not a cachework Work or @work function"
+        )
+    if found.every is None:
+        raise Problem(f"{spec} ({found.name}) has no every= periods to backfill")
+    return found
+
+
+def _period_arg(work: Any, text: str, what: str) -> Any:
+    """A period label of the work's schedule (``2026-11-24``, ``2026-W48``), or an ISO date
+    naming the period that holds it (``2026-11-24`` for a weekly work)."""
+    from .periods import Period
+
+    try:
+        return Period.of(work.every, work.tz, text)
+    except ValueError as e:
+        try:
+            return Period.of(work.every, work.tz, _dt.date.fromisoformat(text))
+        except ValueError:
+            raise click.BadParameter(str(e), param_hint=what) from None
+
+
+@cli.command()
+@click.argument("spec", metavar="MODULE:ATTR")
+@click.option("--from", "start", required=True, help="First period: a label or a date.")
+@click.option("--to", "end", help="Last period [default: the current one, after lag].")
+@click.option("--arg", "arg_pairs", multiple=True, help=ARG_HELP)
+@click.option("--dry-run", is_flag=True, help="List the periods that would run; run nothing.")
+@record_options
+@click.pass_context
+def backfill(
+    ctx: click.Context,
+    spec: str,
+    start: str,
+    end: str | None,
+    arg_pairs: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Run the missing and failed periods of a work, oldest first (exit 1 if any failed).
+
+    MODULE:ATTR is imported as uvicorn does (the current directory first on the path); the
+    work runs in its own store (--url for a work that names none).
+    """
+    from . import _periodic
+    from .store import get_store
+
+    values = _args(arg_pairs)
+    work = _import_work(spec)
+    if work._cw_options.store is None and ctx.obj["url"]:
+        work._cw_options = work._cw_options._replace(store=get_store(ctx.obj["url"]))
+    first = _period_arg(work, start, "--from")
+    last = None if end is None else _period_arg(work, end, "--to")
+    try:
+        first, last = work._period_range(first, last, "backfill")
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--from/--to") from None
+    if output.terminal() and output.chosen(ctx) is None:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"{work.name}", total=None)
+
+            def advance(label: str, outcome: str, total: int) -> None:
+                bar.update(task, total=total, advance=1, description=f"{work.name} {label}")
+
+            report = _periodic.backfill(work, first, last, (), values, dry_run, advance)
+    else:
+        report = _periodic.backfill(work, first, last, (), values, dry_run)
+    lines = [f"would run {label}" for label in report.would_run]
+    lines += [f"ran {label}" for label in report.ran]
+    lines += [f"failed {label}: {error}" for label, error in report.failed.items()]
+    lines.append(
+        f"{work.name} {first.label} .. {last.label}: "
+        + (
+            f"{len(report.would_run)} would run, {len(report.hit)} already succeeded"
+            if dry_run
+            else f"{len(report.ran)} ran, {len(report.failed)} failed, "
+            f"{len(report.hit)} already succeeded"
+        )
+    )
+    output.record(
+        ctx, {"work": work.name, "dry_run": dry_run, **report._asdict()}, "\n".join(lines)
+    )
+    if report.failed:
+        raise Problem(f"{len(report.failed)} of the periods failed: {', '.join(report.failed)}")
 
 
 @cli.group()
@@ -398,6 +594,7 @@ def db() -> None:
 
 @db.command()
 @click.argument("revision", default="head")
+@url_option
 @click.pass_context
 def upgrade(ctx: click.Context, revision: str) -> None:
     """Create or upgrade the schema (the one command that may create a database)."""
@@ -407,17 +604,19 @@ def upgrade(ctx: click.Context, revision: str) -> None:
 
 
 @db.command()
+@url_option
 @click.pass_context
 def current(ctx: click.Context) -> None:
     """The schema revision the store is at."""
     store = Store(ctx.obj["url"], create=False)
-    if store.path is not None:
-        store.lookup("", "")
+    if store.path is not None:  # a server store without the schema still says "none"
+        store.open()
     click.echo(store.revision() or "none")
 
 
 @db.command()
 @click.argument("revision")
+@url_option
 @click.pass_context
 def downgrade(ctx: click.Context, revision: str) -> None:
     """Downgrade the schema to REVISION ('base' drops cachework's tables)."""

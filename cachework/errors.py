@@ -38,3 +38,23 @@ class CatchupFailed(CacheworkError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (CatchupFailed, (self.work, self.failed, self.result))
+
+
+class NoSuchCall(CacheworkError, LookupError):
+    """No call of the work matches the key or argument values asked for (``Store.call``)."""
+
+
+class NoSuchWork(NoSuchCall):
+    """The store has no call and no run of a work by that name (a typo, or another store)."""
+
+
+class AmbiguousCall(CacheworkError, LookupError):
+    """Several calls match where one was asked for; ``keys`` names them, to pick one by key."""
+
+    def __init__(self, work: str, keys: list[str]) -> None:
+        self.work, self.keys = work, list(keys)
+        shown = ", ".join(self.keys[:5]) + (" ..." if len(self.keys) > 5 else "")
+        super().__init__(f"{len(self.keys)} calls of {work} match; name one by key ({shown})")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (AmbiguousCall, (self.work, self.keys))

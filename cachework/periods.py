@@ -23,6 +23,7 @@ __all__ = [
     "every_text",
     "parse_every",
     "period_label",
+    "tz_of_text",
     "tz_text",
 ]
 
@@ -295,10 +296,37 @@ def parse_every(text: str) -> str | _dt.timedelta:
 
 
 def tz_text(tz: str | _dt.tzinfo | None) -> str | None:
-    """``tz`` as stored: a zoneinfo name, or None for the machine's local time."""
+    """``tz`` as stored: a zoneinfo name, ``UTC+02:00`` for a fixed offset, or None for
+    the machine's local time."""
     if tz is None or isinstance(tz, str):
         return tz
+    if isinstance(tz, _dt.timezone):
+        # By its offset: str() of a named one is its name ("EET"), which zoneinfo reads
+        # as another zone, one with DST.
+        return str(_dt.timezone(tz.utcoffset(None)))
     return getattr(tz, "key", None) or str(tz)
+
+
+_OFFSET_RE = re.compile(r"UTC([+-])(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{6}))?)?")
+
+
+def tz_of_text(text: str | None) -> str | _dt.tzinfo | None:
+    """The inverse of ``tz_text``: a fixed offset as a ``timezone``, a name as itself
+    (checked: a ``ValueError`` names one no zoneinfo knows)."""
+    if text is None:
+        return None
+    match = _OFFSET_RE.fullmatch(text)
+    if match is None:
+        _zone(text)
+        return text
+    sign, hours, minutes, seconds, micros = match.groups()
+    offset = _dt.timedelta(
+        hours=int(hours),
+        minutes=int(minutes),
+        seconds=int(seconds or 0),
+        microseconds=int(micros or 0),
+    )
+    return _dt.timezone(-offset if sign == "-" else offset)
 
 
 class Period:
@@ -339,13 +367,20 @@ class Period:
     def _fields(self) -> tuple[Any, ...]:
         return (self.label, self.start, self.end, self.every, self.tz)
 
+    # Equal when they are the same period of the same schedule, however the zone was
+    # spelt ("UTC" or ZoneInfo("UTC")): as ordering says, so a == b exactly when a <= b <= a,
+    # and a set or dict of periods holds each period once. Periods of different units
+    # ("day" and timedelta(days=1)) or zones are never equal, even where they coincide.
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Period:
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        if self is other:
+            return True
+        pair = self._order(other)
+        return pair is not None and pair[0] == pair[1] and self.label == other.label  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash(self._fields())
+        return hash((self.label, self.every, self.start))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Period, self._fields())
@@ -500,6 +535,12 @@ def _parse(every: str | _dt.timedelta, tz: Any, zone: _dt.tzinfo | None, label: 
         # Where the clocks go back by less than the unit (Lord Howe: 30 minutes), the
         # hour's start is not repeated; its second pass follows the first.
         period = period.next()
+    if period.label != label and isinstance(every, _dt.timedelta):
+        # Not a clock change: steps are UTC time, so the label is simply not a step's start.
+        raise ValueError(
+            f"{label!r} is not the start of a period of every={_every_text(every)} (those "
+            f"around it are {period.previous().label!r} and {period.label!r})"
+        )
     if period.label != label:
         where = f"in {tz}" if tz is not None else "in this machine's local time"
         raise ValueError(

@@ -15,12 +15,13 @@ from . import _owner
 from ._backends import Backend, backend_for
 from ._claims import DEFAULT_LEASE, Busy, Claim, Claims, Outcome
 from ._formats import storable
-from ._records import RUN_STATUSES, Call, Run
+from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 from ._reports import Reports
 from ._urls import DEFAULT_URL, resolve_url
 
 __all__ = [
     "DEFAULT_LEASE",
+    "CALL_STATUSES",
     "DEFAULT_URL",
     "RUN_STATUSES",
     "SCHEMA_REVISION",
@@ -78,6 +79,12 @@ class Store(Claims, Reports):
         return self._backend.path
 
     # -- opening ----------------------------------------------------------------------------
+    def open(self) -> Store:
+        """Open the store now and return it: a missing file, an unreachable server or an
+        unknown schema is a ``StoreError`` here rather than at the first call."""
+        self._ensure()
+        return self
+
     def _ensure(self) -> Backend:
         if not self._ready:
             with self._ready_lock:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import logging
-import math
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -19,11 +17,14 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from . import keys, periods
+from . import _pickling, keys, periods
+from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
+from ._options import DEFAULTS, Options, seconds
 from ._periodic import PeriodCall as _PeriodCall
+from ._periodic import bind as _bind_period
 from .errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
 from .periods import Period
 from .store import DEFAULT_LEASE, Store, get_store
@@ -42,12 +43,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _MISS = object()  # "no value": a stored result of None is a real result
-_ON_RUNNING = ("wait", "skip", "raise")
-#: A return value larger than this is refused (UnstorableResult) rather than bloating the store.
-MAX_RESULT_BYTES = 2**30  # 1 GiB
 _POLL_FIRST_S, _POLL_MAX_S = 0.005, 0.25  # waiting polls one read per period: ~0.1% of a core
-#: A catch-up refuses to run more missed periods than this unless told otherwise.
-CATCHUP_LIMIT = 1000
 _RECLAIM_EVERY_S = 1.0  # how often a waiter re-checks that the owner is alive
 
 
@@ -60,91 +56,6 @@ _get_ident = threading.get_ident
 
 class _Terminated(BaseException):
     """SIGTERM arrived during a run; raised so the claim is released before the process ends."""
-
-
-#: How a ``**kwargs`` key that a parameter already names is spelt in the bound arguments (key
-#: and args JSON): ``def f(data, /, **kw)`` called ``f(2, data=3)`` binds
-#: ``{"data": 2, "**data": 3}``. Keys that start with it get it too, so no two calls meet.
-_KWARG_PREFIX = "**"
-
-
-class _Binder:
-    """Binds call arguments to names the way ``inspect.Signature.bind`` does.
-
-    Plain parameters (no ``*``, ``**``, ``/`` or keyword-only) are read from the code
-    object and bound without ``inspect``, which a cold start should not have to import
-    (~5 ms); anything else goes through ``inspect.Signature`` itself.
-    """
-
-    def __init__(self, fn: Callable[..., Any], skip_self: bool) -> None:
-        self.fn, self.skip_self = fn, skip_self
-        self._signature: Any = None
-        code = getattr(fn, "__code__", None)
-        self.plain = (
-            code is not None
-            and not hasattr(fn, "__wrapped__")  # a decorated run: its real signature is inside
-            and not code.co_flags & 0x0C  # CO_VARARGS | CO_VARKEYWORDS
-            and not code.co_kwonlyargcount
-            and not code.co_posonlyargcount
-        )
-        if self.plain:
-            names = code.co_varnames[: code.co_argcount]  # type: ignore[union-attr]
-            defaults = fn.__defaults__ or ()  # type: ignore[attr-defined]
-            self.defaults = dict(zip(names[len(names) - len(defaults) :], defaults, strict=True))
-            self.names = names[1:] if skip_self else names
-            self.kinds: Any = frozenset(self.names)
-        else:
-            sig = self.signature
-            self.names = tuple(sig.parameters)
-            self.kinds = {p.name: p.kind for p in sig.parameters.values()}
-            self.defaults = {}
-            # Names a **kwargs key cannot take at the top level of the bound arguments: the
-            # other parameters (a positional-only or *args one shares its name with a keyword).
-            self.taken = frozenset(n for n, kind in self.kinds.items() if kind != 4)
-
-    @property
-    def signature(self) -> Any:
-        if self._signature is None:
-            import inspect
-
-            sig = inspect.signature(self.fn)
-            params = list(sig.parameters.values())[1 if self.skip_self else 0 :]
-            self._signature = sig.replace(parameters=params)
-        return self._signature
-
-    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        names = self.names
-        if self.plain and len(args) <= len(names):
-            bound = dict(zip(names, args, strict=False))
-            plain = True
-            for name, value in kwargs.items():
-                if name in bound or name not in self.kinds:
-                    plain = False  # a duplicate or unknown name: let bind() word the TypeError
-                    break
-                bound[name] = value
-            if plain:
-                if len(bound) < len(names):
-                    for name in names:
-                        if name not in bound and name in self.defaults:
-                            bound[name] = self.defaults[name]
-                if len(bound) == len(names):
-                    return bound
-        ba = self.signature.bind(*args, **kwargs)  # raises the TypeError Python would
-        ba.apply_defaults()
-        if self.plain:
-            return dict(ba.arguments)
-        bound = {}
-        for name, value in ba.arguments.items():
-            kind = self.kinds[name]
-            if kind == 2:  # Parameter.VAR_POSITIONAL
-                bound[name] = list(value)
-            elif kind == 4:  # Parameter.VAR_KEYWORD: flattened, so the seed's value=1 is $.value
-                taken = self.taken
-                for k, v in value.items():
-                    bound[_KWARG_PREFIX + k if k in taken or k.startswith(_KWARG_PREFIX) else k] = v
-            else:
-                bound[name] = value
-        return bound
 
 
 #: Code flags of functions whose call returns an object to iterate or await instead of the
@@ -177,26 +88,6 @@ def _default_name(module: str, qualname: str) -> str:
         if path:
             module = os.path.splitext(os.path.basename(path))[0]
     return f"{module}.{qualname}"
-
-
-def _seconds(value: Any, what: str, *, zero: bool = False) -> float | None:
-    """A duration option in seconds. NaN and infinity are refused here: they would pass as
-    a number and fail only when a time is computed from them, after the run."""
-    if value is None:
-        return None
-    if isinstance(value, _dt.timedelta):
-        value = value.total_seconds()
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not (value >= 0 if zero else value > 0)
-    ):
-        sign = "non-negative" if zero else "positive"
-        raise ValueError(
-            f"{what} must be a {sign}, finite number of seconds or a timedelta, not {value!r}"
-        )
-    return float(value)
 
 
 # The C-level calls: ``signal.signal`` wraps them in enum conversions that cost more than
@@ -254,104 +145,60 @@ class Work:
     """
 
     # Class-level defaults, so a subclass whose __init__ forgets super().__init__() works.
-    _cw_name: str | None = None
-    _cw_store: Any = None
-    _cw_cache_calls = True
-    _cw_version: Any = None
-    _cw_ttl: float | None = None
-    _cw_parallel = False
-    _cw_every: Any = None
-    _cw_tz: Any = None
-    _cw_lag = 0
-    _cw_catchup: Any = None  # None, True (from the first recorded period) or a Period
-    _cw_catchup_limit = CATCHUP_LIMIT
-    _cw_period: Period | None = None
-    _cw_on_running = "wait"
-    _cw_wait_timeout: float | None = None
-    _cw_lease: float | None = None
-    _cw_executor: Any = None
-    _cw_max_result_bytes = MAX_RESULT_BYTES
+    _cw_options: Options = DEFAULTS
     _cw_status = "not_started"
-    _cw_future: Any = None
-    _cw_binder: _Binder
+    _cw_future: _cf.Future[Any] | None = None
+    _cw_period: Period | None = None  # the period of the latest every= call
+    _cw_binder: Binder
     _cw_raw: Callable[..., Any]
     _cw_bound_self = True  # the raw run takes the work as its first argument
 
     def __init__(
         self,
         *,
-        name: str | None = None,
-        store: Store | str | os.PathLike[str] | None = None,
-        cache_calls: bool = True,
-        version: Any = None,
-        ttl: _dt.timedelta | float | None = None,
-        parallel: bool = False,
-        every: str | _dt.timedelta | None = None,
-        tz: str | None = None,
-        on_running: str = "wait",
-        wait_timeout: float | None = None,
-        lease: float | None = None,
-        executor: _cf.Executor | None = None,
-        max_result_bytes: int = MAX_RESULT_BYTES,
-        lag: int = 0,
-        catchup: bool | str | _dt.date | _dt.datetime | Period | None = None,
-        catchup_limit: int = CATCHUP_LIMIT,
+        name: str | None = DEFAULTS.name,
+        store: Store | str | os.PathLike[str] | None = DEFAULTS.store,
+        cache_calls: bool = DEFAULTS.cache_calls,
+        version: Any = DEFAULTS.version,
+        ttl: _dt.timedelta | float | None = DEFAULTS.ttl,
+        parallel: bool = DEFAULTS.parallel,
+        every: str | _dt.timedelta | None = DEFAULTS.every,
+        tz: str | None = DEFAULTS.tz,
+        on_running: str = DEFAULTS.on_running,
+        wait_timeout: _dt.timedelta | float | None = DEFAULTS.wait_timeout,
+        lease: _dt.timedelta | float | None = DEFAULTS.lease,
+        executor: _cf.Executor | None = DEFAULTS.executor,
+        max_result_bytes: int = DEFAULTS.max_result_bytes,
+        lag: int = DEFAULTS.lag,
+        catchup: bool | str | _dt.date | _dt.datetime | Period | None = DEFAULTS.catchup,
+        catchup_limit: int = DEFAULTS.catchup_limit,
     ) -> None:
-        if on_running not in _ON_RUNNING:
-            raise ValueError(f"on_running must be one of {_ON_RUNNING}, not {on_running!r}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"name must be a non-empty string, not {name!r}")
-        if every is not None:
-            from .periods import check_every
-
-            check_every(every, tz)
-        elif tz is not None:
-            raise ValueError(f"tz={tz!r} is the zone of every= periods; give every= too")
-        self._cw_name = name
-        self._cw_store = store if isinstance(store, Store) or store is None else get_store(store)
-        self._cw_cache_calls = bool(cache_calls)
-        self._cw_version = version
-        self._cw_ttl = _seconds(ttl, "ttl")
-        self._cw_parallel = bool(parallel)
-        self._cw_every = every
-        self._cw_tz = tz
-        self._cw_on_running = on_running
-        self._cw_wait_timeout = _seconds(wait_timeout, "wait_timeout", zero=True)
-        self._cw_lease = _seconds(lease, "lease")
-        self._cw_executor = executor
-        if (
-            isinstance(max_result_bytes, bool)
-            or not isinstance(max_result_bytes, int)
-            or max_result_bytes <= 0
-        ):
-            raise ValueError(
-                f"max_result_bytes must be a positive whole number of bytes, not {max_result_bytes!r}"
-            )
-        self._cw_max_result_bytes = max_result_bytes
+        # The defaults and every check live in Options; this signature is what users and
+        # their type checkers read.
+        self._cw_options = Options.of(
+            name=name,
+            store=store,
+            cache_calls=cache_calls,
+            version=version,
+            ttl=ttl,
+            parallel=parallel,
+            every=every,
+            tz=tz,
+            on_running=on_running,
+            wait_timeout=wait_timeout,
+            lease=lease,
+            executor=executor,
+            max_result_bytes=max_result_bytes,
+            lag=lag,
+            catchup=catchup,
+            catchup_limit=catchup_limit,
+        )
         self._cw_status = "not_started"
-        self._init_schedule(lag, catchup, catchup_limit)
+        raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
+        if self._cw_options.every is not None and raw is not None:
+            from ._periodic import refuse_period_arg
 
-    def _init_schedule(self, lag: Any, catchup: Any, catchup_limit: Any) -> None:
-        """Check and keep ``lag``, ``catchup`` and ``catchup_limit`` (periods, with every=)."""
-        for what, value, least in (("lag", lag, 0), ("catchup_limit", catchup_limit, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{what} must be a whole number >= {least}, not {value!r}")
-        if self._cw_every is None and (lag or catchup not in (None, False)):
-            given = "lag" if lag else "catchup"
-            raise ValueError(f"{given}= counts periods: give every= too")
-        self._cw_lag = lag
-        self._cw_catchup_limit = catchup_limit
-        if catchup is None or catchup is False:
-            self._cw_catchup = None
-        elif catchup is True:
-            self._cw_catchup = True
-        else:
-            try:
-                self._cw_catchup = Period.of(self._cw_every, self._cw_tz, catchup)
-            except (TypeError, ValueError) as e:
-                raise ValueError(
-                    f"catchup must be None, True or the first period to run: {e}"
-                ) from None
+            refuse_period_arg(raw, self.name)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -359,7 +206,7 @@ class Work:
         if run is None or getattr(run, "_cachework_run", False):
             return
         _check_cacheable(run, "the run method")
-        cls._cw_binder = _Binder(run, skip_self=True)
+        cls._cw_binder = Binder(run, skip_self=True)
         cls._cw_raw = run
 
         @functools.wraps(run)
@@ -378,51 +225,101 @@ class Work:
         # the Future of its latest call.
         state = dict(self.__dict__)
         state.pop("_cw_future", None)
-        state.pop("_cw_executor", None)  # the copy runs where it lands; it does not submit again
-        state.pop("_cw_keys", None)
+        state.pop(MEMO, None)
+        options = state.get("_cw_options")
+        if options is not None and options.executor is not None:
+            # the copy runs where it lands; it does not submit again
+            state["_cw_options"] = options._replace(executor=None)
         return state
 
     # -- configuration, read-only -----------------------------------------------------------
     @property
     def name(self) -> str:
         """The key namespace; default ``<module>.<QualName>``."""
-        if self._cw_name is None:
-            self._cw_name = _default_name(type(self).__module__, type(self).__qualname__)
-        return self._cw_name
+        name = self._cw_options.name
+        if name is None:
+            name = _default_name(type(self).__module__, type(self).__qualname__)
+            self._cw_options = self._cw_options._replace(name=name)
+        return name
 
     @property
     def store(self) -> Store:
-        if not isinstance(self._cw_store, Store):
-            self._cw_store = get_store(self._cw_store)
-        return self._cw_store
+        """Where calls are kept; default: ``CACHEWORK_URL``, else ``./cachework.db``."""
+        store = self._cw_options.store
+        if not isinstance(store, Store):
+            store = get_store(store)
+            self._cw_options = self._cw_options._replace(store=store)
+        return store
 
     @property
     def cache_calls(self) -> bool:
-        return self._cw_cache_calls
+        """False: every call runs (and is recorded), none is served from the store."""
+        return self._cw_options.cache_calls
 
     @property
     def version(self) -> Any:
-        return self._cw_version
+        """Joins every key: a new version makes every call new."""
+        return self._cw_options.version
 
     @property
     def ttl(self) -> float | None:
-        return self._cw_ttl
+        """Seconds a succeeded call is served for (None: forever)."""
+        return self._cw_options.ttl
 
     @property
     def parallel(self) -> bool:
-        return self._cw_parallel
+        """True: a call runs in the background and returns a Future."""
+        return self._cw_options.parallel
 
     @property
-    def every(self) -> Any:
-        return self._cw_every
+    def executor(self) -> _cf.Executor | None:
+        """Where parallel calls run (None: a thread pool shared by all works)."""
+        return self._cw_options.executor
 
     @property
-    def tz(self) -> Any:
-        return self._cw_tz
+    def every(self) -> str | _dt.timedelta | None:
+        """The length of a period (``"day"``, a timedelta...), or None."""
+        return self._cw_options.every
+
+    @property
+    def tz(self) -> str | None:
+        """The zone of the periods (None: the machine's local time)."""
+        return self._cw_options.tz
 
     @property
     def lag(self) -> int:
-        return self._cw_lag
+        """How many periods behind the current one a call without a period runs."""
+        return self._cw_options.lag
+
+    @property
+    def catchup(self) -> Period | Literal[True] | None:
+        """None (no catch-up), True (from the first recorded period) or the first Period."""
+        return self._cw_options.catchup
+
+    @property
+    def catchup_limit(self) -> int:
+        """The most missed periods one catch-up runs."""
+        return self._cw_options.catchup_limit
+
+    @property
+    def on_running(self) -> str:
+        """What a call does while another runs it: ``wait``, ``skip`` or ``raise``."""
+        return self._cw_options.on_running
+
+    @property
+    def wait_timeout(self) -> float | None:
+        """Seconds a waiting call waits before AlreadyRunning (None: no limit)."""
+        return self._cw_options.wait_timeout
+
+    @property
+    def lease(self) -> float:
+        """Seconds a claim holds without a heartbeat before others may take it over."""
+        return self._lease()
+
+    @property
+    def max_result_bytes(self) -> int:
+        """The largest pickled return value stored; a larger one is UnstorableResult."""
+        return self._cw_options.max_result_bytes
 
     @property
     def period(self) -> Period | None:
@@ -465,7 +362,7 @@ class Work:
         return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
 
     def run_for(
-        self, period: Period | str | _dt.date | _dt.datetime, *args: Any, **kwargs: Any
+        self, period: Period | str | _dt.date | _dt.datetime, /, *args: Any, **kwargs: Any
     ) -> Any:
         """Run (or hit) the call of a past or current ``period``: a label, date, datetime or
         Period of this work's schedule. No catch-up runs before it."""
@@ -479,11 +376,13 @@ class Work:
         self,
         start: Period | str | _dt.date | _dt.datetime,
         end: Period | str | _dt.date | _dt.datetime | None = None,
+        /,
         *args: Any,
         **kwargs: Any,
     ) -> list[str]:
         """Labels of the periods from ``start`` to ``end`` (default: the current period),
-        oldest first, with no succeeded entry for these arguments."""
+        oldest first, with no succeeded entry for these arguments. ``start`` and ``end`` are
+        positional, so the function's own ``start=``/``end=`` arguments pass through."""
         from . import _periodic
 
         first, last = self._period_range(start, end, "missing")
@@ -493,6 +392,7 @@ class Work:
         self,
         start: Period | str | _dt.date | _dt.datetime,
         end: Period | str | _dt.date | _dt.datetime | None = None,
+        /,
         *args: Any,
         dry_run: bool = False,
         **kwargs: Any,
@@ -513,53 +413,36 @@ class Work:
         return future.result(timeout)
 
     # -- the machinery ----------------------------------------------------------------------
-    def _bind(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
-    ) -> dict[str, Any]:
-        """The bound arguments of an every= call: ``period`` is the call's, not the caller's."""
-        from ._periodic import bind
-
-        return bind(self, args, kwargs, period)
-
     def _bound_key(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], raw: Any = None
     ) -> tuple[dict[str, Any], str, tuple[Any, ...] | None]:
         """The bound arguments of a call, its key, and the memo slot a hit may fill."""
-        if self._cw_every is not None:
+        options = self._cw_options
+        if options.every is not None:
             # The period was fixed when the call was made and travels with it (a PeriodCall);
             # key() and forget() without a call mean the current one.
             if raw.__class__ is _PeriodCall:
                 period = raw.period
             else:
-                period = periods.current(self._cw_every, self._cw_tz, self._cw_lag)
-            bound = self._bind(args, kwargs, period)
-            return bound, keys.key_for(bound, self._cw_version), None
-        memo_key = _memo_key(args, kwargs)
-        if memo_key is not None:
-            memo = self.__dict__.get("_cw_keys")
+                period = periods.current(options.every, options.tz, options.lag)
+            bound = _bind_period(self, args, kwargs, period)  # the call's period, not the caller's
+            return bound, keys.key_for(bound, options.version), None
+        slot = memo_key(args, kwargs)
+        if slot is not None:
+            memo = self.__dict__.get(MEMO)
             if memo is not None:
-                known = memo.get(memo_key)
+                known = memo.get(slot)
                 if known is not None:
                     return known  # type: ignore[no-any-return]
         bound = self._cw_binder(args, kwargs)
-        return bound, keys.key_for(bound, self._cw_version), memo_key
-
-    def _remember(self, memo_key: tuple[Any, ...], bound: dict[str, Any], key: str) -> None:
-        """Let identical scalar calls reuse the key of one that hit. Only hits fill the memo:
-        a stream of new arguments (every call a miss) would churn it for nothing."""
-        # Defaults count too: a mutable default could change between calls.
-        if _MEMO_TYPES.issuperset(map(type, bound.values())):
-            memo = self.__dict__.get("_cw_keys")
-            if memo is None or len(memo) >= _KEY_MEMO_SIZE:
-                memo = self.__dict__["_cw_keys"] = {}
-            memo[memo_key] = (bound, key, None)
+        return bound, keys.key_for(bound, options.version), slot
 
     def _cw_call(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if self._cw_every is not None:
+        if self._cw_options.every is not None:
             return self._cw_call_period(raw, args, kwargs)
-        if self._cw_parallel:
+        if self._cw_options.parallel:
             return self._cw_submit(raw, args, kwargs)
         return self._cw_execute(raw, args, kwargs)
 
@@ -574,17 +457,19 @@ class Work:
         """An every= call: its period is fixed here, once, and travels with the call."""
         explicit = period is not None
         if period is None:
-            period = periods.current(self._cw_every, self._cw_tz, self._cw_lag)
+            options = self._cw_options
+            assert options.every is not None  # only a work with every= makes period calls
+            period = periods.current(options.every, options.tz, options.lag)
         call = self.__dict__.get("_cw_pcall")
         if call is None or call.period is not period or call.fn is not raw:
             call = self.__dict__["_cw_pcall"] = _PeriodCall(raw, period, self)
         self._cw_period = period
         failed = None
-        if self._cw_catchup is not None and not explicit:
+        if self._cw_options.catchup is not None and not explicit:
             from ._periodic import catch_up
 
             failed = catch_up(self, raw, args, kwargs, period)
-        if self._cw_parallel:
+        if self._cw_options.parallel:
             result = self._cw_submit(call, args, kwargs)
         else:
             result = self._cw_execute(call, args, kwargs)
@@ -594,10 +479,10 @@ class Work:
 
     def _period_of(self, value: Any, verb: str) -> Period:
         """``value`` as a Period of this work's schedule, refused if it has not begun."""
-        if self._cw_every is None:
+        if self.every is None:
             raise TypeError(f"{self.name}: {verb} needs a work with every= periods")
-        period = Period.of(self._cw_every, self._cw_tz, value)
-        now = periods.current(self._cw_every, self._cw_tz)
+        period = Period.of(self.every, self.tz, value)
+        now = periods.current(self.every, self.tz)
         if period > now:
             raise ValueError(
                 f"{self.name}: period {period.label} is in the future (the current period "
@@ -608,7 +493,8 @@ class Work:
     def _period_range(self, start: Any, end: Any, verb: str) -> tuple[Period, Period]:
         first = self._period_of(start, verb)
         if end is None:
-            last = periods.current(self._cw_every, self._cw_tz, self._cw_lag)
+            assert self.every is not None  # _period_of refuses a work without every=
+            last = periods.current(self.every, self.tz, self.lag)
         else:
             last = self._period_of(end, verb)
         if first > last:
@@ -620,38 +506,96 @@ class Work:
     def _cw_submit(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        """A parallel call: a hit is answered here, so an executor only receives misses."""
         from . import _parallel
 
-        previous, self._cw_status = self._cw_status, "pending"  # before: the call may start
         try:
-            future = _parallel.submit(self, raw, args, kwargs)
-        except BaseException:
-            self._cw_status = previous  # nothing was submitted
-            raise
+            value = self._cw_execute(raw, args, kwargs, hit_only=True)
+        except Exception:
+            # Not a hit that can be told here: the submitted call meets the same error and
+            # reports it through its Future, where it always was.
+            value = _MISS
+        if value is not _MISS:
+            future = _parallel.answered(value)
+        else:
+            previous, self._cw_status = self._cw_status, "pending"  # before: the call may start
+            try:
+                executor = _parallel.executor(self._cw_options.executor)
+                if _parallel.shares_memory(executor):
+                    future = executor.submit(self._cw_execute, raw, args, kwargs)
+                else:
+                    # Set before the result can land: landing sets how the run ended.
+                    self._cw_status = "running"
+                    future = _parallel.submit_elsewhere(
+                        executor,
+                        functools.partial(self._cw_elsewhere, raw, args, kwargs),
+                        self._cw_land,
+                        functools.partial(self._cw_parts, args, kwargs),
+                        self.name,
+                    )
+            except BaseException:
+                self._cw_status = previous  # nothing was submitted
+                raise
         self._cw_future = future
         return future
 
-    def _cw_execute(
+    def _cw_elsewhere(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any] | None, str]:
+        """A call as another process runs it, on its copy of this work: the result, and the
+        state and status to copy back onto the original (``_cw_land``)."""
+        self._cw_options = self._cw_options._replace(parallel=False)
+        value = self._cw_execute(raw, args, kwargs)
+        return value, self._state(), self._cw_status
+
+    def _cw_land(self, remote: _cf.Future[tuple[Any, dict[str, Any] | None, str]]) -> Any:
+        """A call that ran in another process, copied back onto this work."""
+        try:
+            value, state, status = remote.result()
+        except BaseException:
+            self._cw_status = "failed"
+            raise
+        if state:
+            self.__dict__.update(state)
+        self._cw_status = status
+        return value
+
+    def _cw_parts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """What a call sends to another process, named the way its author wrote it."""
+        parts = {f"attribute {k!r}": v for k, v in self.__getstate__().items()}
+        parts.update({f"argument {i}": v for i, v in enumerate(args)})
+        parts.update({f"argument {k!r}": v for k, v in kwargs.items()})
+        return parts
+
+    def _cw_execute(
+        self,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        hit_only: bool = False,
     ) -> Any:
+        """A call, in this thread: a hit, else claimed and run (``hit_only``: ``_MISS``)."""
         # The hot path: every call that hits goes through these lines, so they avoid
         # properties and helper calls where a plain attribute will do.
-        bound, key, memo_key = self._bound_key(args, kwargs, raw)
-        store = self._cw_store
+        bound, key, slot = self._bound_key(args, kwargs, raw)
+        options = self._cw_options
+        store = options.store
         if store.__class__ is not Store:
             store = self.store
-        name = self._cw_name or self.name
-        accept_hit = self._cw_cache_calls
+        name = options.name or self.name
+        accept_hit = options.cache_calls
         entry = None
         if accept_hit:
             entry = store.lookup(name, key)
             if entry is not None and store.is_fresh(entry):
                 value = self._serve(entry, name, key)
                 if value is not _MISS:
-                    if memo_key is not None:
-                        self._remember(memo_key, bound, key)
+                    if slot is not None:
+                        remember(self.__dict__, slot, bound, key)
                     return value
                 accept_hit = False
+        if hit_only:
+            return _MISS
         absent = accept_hit and entry is None
         previous = self._cw_status
         try:
@@ -668,8 +612,8 @@ class Work:
     def _serve(self, entry: Stored, name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
         try:
-            value = pickle.loads(entry.result)  # type: ignore[arg-type]
-            state = pickle.loads(entry.state) if entry.state is not None else None
+            value = _pickling.loads(entry.result)  # type: ignore[arg-type]
+            state = _pickling.loads(entry.state) if entry.state is not None else None
         except Exception as e:
             message = f"cachework: the stored result of {name} [{key}] no longer loads ({e!r}); running again"
             log.warning(message)
@@ -684,18 +628,20 @@ class Work:
     def _lease(self) -> float:
         """``lease=``, else CACHEWORK_LEASE as it was at this work's first run (reading the
         environment costs more than the rest of this method), else the default."""
-        if self._cw_lease is None:
+        lease = self._cw_options.lease
+        if lease is None:
             env = os.environ.get("CACHEWORK_LEASE")
             if not env:
-                self._cw_lease = DEFAULT_LEASE
+                lease = DEFAULT_LEASE
             else:
                 try:
-                    self._cw_lease = _seconds(float(env), "CACHEWORK_LEASE")
+                    lease = seconds(float(env), "CACHEWORK_LEASE")
                 except ValueError:
                     raise ValueError(
                         f"CACHEWORK_LEASE must be a positive number of seconds, not {env!r}"
                     ) from None
-        return self._cw_lease  # type: ignore[return-value]
+            self._cw_options = self._cw_options._replace(lease=lease)
+        return lease
 
     def _claim_and_run(
         self,
@@ -711,7 +657,7 @@ class Work:
     ) -> Any:
         args_json = keys.args_json(bound)
         lease = self._lease()
-        cache_calls = self._cw_cache_calls
+        cache_calls = self._cw_options.cache_calls
         previous = self._cw_status
         self._cw_status = "pending"
         started = time.monotonic()
@@ -724,7 +670,7 @@ class Work:
                 cached=cache_calls,
                 accept_hit=accept_hit,
                 lease=lease,
-                versioned=self._cw_version is not None,
+                versioned=self._cw_options.version is not None,
                 absent=absent,
             )
             absent = False
@@ -736,11 +682,11 @@ class Work:
                     return value
                 accept_hit = False
                 continue
-            if self._cw_on_running == "skip":
+            if self._cw_options.on_running == "skip":
                 self._cw_status = previous
                 log.info("skipping %s [%s]: running in %s", name, key, got.owner)
                 return None
-            if self._cw_on_running == "raise":
+            if self._cw_options.on_running == "raise":
                 self._cw_status = previous
                 raise AlreadyRunning(f"{name} [{key}] is running in {got.owner}")
             log.info("waiting for %s [%s]: running in %s", name, key, got.owner)
@@ -749,12 +695,12 @@ class Work:
             last_claim = time.monotonic()
             while True:
                 if (
-                    self._cw_wait_timeout is not None
-                    and time.monotonic() - started > self._cw_wait_timeout
+                    self._cw_options.wait_timeout is not None
+                    and time.monotonic() - started > self._cw_options.wait_timeout
                 ):
                     self._cw_status = previous
                     raise AlreadyRunning(
-                        f"{name} [{key}] still running in {got.owner} after {self._cw_wait_timeout} s"
+                        f"{name} [{key}] still running in {got.owner} after {self._cw_options.wait_timeout} s"
                     )
                 time.sleep(delay)
                 delay = min(delay * 1.5, _POLL_MAX_S)
@@ -838,7 +784,7 @@ class Work:
             )
             self._record(claim, unstorable, reraise=False)
             raise
-        success = Outcome("succeeded", duration, result, state, ttl_s=self._cw_ttl)
+        success = Outcome("succeeded", duration, result, state, ttl_s=self._cw_options.ttl)
         self._record(claim, success, reraise=True)
         self._cw_status = "succeeded"
         log.info("succeeded %s [%s] in %.3f s", name, key, duration)
@@ -865,54 +811,10 @@ class Work:
 
     def _pack(self, value: Any) -> tuple[bytes | None, bytes | None]:
         """The result and the state as stored; UnstorableResult names what could not be."""
-        if not self._cw_cache_calls:
+        options = self._cw_options
+        if not options.cache_calls:
             return None, None  # never served, so never stored
-        limit = self._cw_max_result_bytes
-        try:
-            result = _dumps(value)
-        except Exception as e:
-            raise UnstorableResult(
-                f"{self.name}: cannot store a return value of type {type(value).__qualname__}: {e}"
-            ) from e
-        if len(result) > limit:
-            raise UnstorableResult(
-                f"{self.name}: the return value is {len(result):,} bytes, over max_result_bytes "
-                f"({limit:,})"
-            )
-        state = self._state()
-        if not state:
-            return result, None
-        try:
-            packed = _dumps(state)
-        except Exception as e:
-            names = ", ".join(sorted(state))
-            raise UnstorableResult(
-                f"{self.name}: cannot store the work state ({names}): {e}"
-            ) from e
-        return result, packed
-
-
-#: Calls whose arguments are all immutable scalars remember their key once they hit: the next
-#: identical call skips binding and hashing (~2 µs of a ~7 µs hit). Bounded per work.
-_KEY_MEMO_SIZE = 1024
-_MEMO_TYPES = frozenset({str, int, bool, bytes, type(None)})  # not float: -0.0 == 0.0
-
-
-def _memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-    """A dict key that tells these arguments apart exactly as keys.key_for would, or None.
-
-    Types join the key because ``1 == True`` in Python but not in cachework.
-    """
-    for v in args:
-        if type(v) not in _MEMO_TYPES:
-            return None
-    if not kwargs:
-        return (*args, *map(type, args))
-    for v in kwargs.values():
-        if type(v) not in _MEMO_TYPES:
-            return None
-    items = sorted(kwargs.items())
-    return (*args, *map(type, args), *items, *[type(v) for _, v in items])
+        return _pickling.pack(self.name, value, self._state(), options.max_result_bytes)
 
 
 #: What a call's row holds besides its result, state and args (names, key, times, owner),
@@ -947,20 +849,6 @@ def _error_text(e: BaseException) -> str:
         return "<exception str() failed>"  # what the traceback module prints
 
 
-def _dumps(value: Any) -> bytes:
-    """Plain pickle where it can (several times faster), cloudpickle for what it cannot:
-    lambdas, local classes, functions defined in ``__main__``. Both load with pickle."""
-    try:
-        data = pickle.dumps(value, protocol=5)
-        if b"__main__" not in data:  # a class of the running script: only cloudpickle carries it
-            return data
-    except Exception:
-        pass
-    import cloudpickle
-
-    return cloudpickle.dumps(value, protocol=5)
-
-
 class CachedFunction(Work, Generic[P, R]):
     """A plain function made a work by ``@cachework.work``: call it as before."""
 
@@ -971,14 +859,23 @@ class CachedFunction(Work, Generic[P, R]):
         super().__init__(**options)
         functools.update_wrapper(self, fn)
         self._cw_raw = fn
-        self._cw_binder = _Binder(fn, skip_self=False)
-        if self._cw_name is None:
-            self._cw_name = _default_name(fn.__module__, fn.__qualname__)
+        self._cw_binder = Binder(fn, skip_self=False)
+        if self._cw_options.name is None:
+            self._cw_options = self._cw_options._replace(
+                name=_default_name(fn.__module__, fn.__qualname__)
+            )
+        if self._cw_options.every is not None:
+            from ._periodic import refuse_period_arg
+
+            refuse_period_arg(fn, self.name)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self._cw_parallel or self._cw_every is not None:
-            # spelled out rather than via _cw_call for the plain case: one call less per hit
-            return self._cw_call(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
+        # Spelled out rather than via _cw_call: one call less per hit.
+        options = self._cw_options
+        if options.every is not None:
+            return self._cw_call_period(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
+        if options.parallel:
+            return self._cw_submit(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
         return self._cw_execute(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
@@ -1012,8 +909,8 @@ def work(
     every: str | _dt.timedelta | None = ...,
     tz: str | None = ...,
     on_running: str = ...,
-    wait_timeout: float | None = ...,
-    lease: float | None = ...,
+    wait_timeout: _dt.timedelta | float | None = ...,
+    lease: _dt.timedelta | float | None = ...,
     executor: _cf.Executor | None = ...,
     max_result_bytes: int = ...,
     lag: int = ...,

@@ -291,10 +291,10 @@ def test_cli_forget_names_running_entries_it_left_and_force_marks_them(url):
     owner, got = held.start()
     r = CliRunner().invoke(cli, ["--url", url, "forget", "held", "--all", "--yes"])
     assert r.exit_code == 0, r.output
-    assert "forgot 0 entries" in r.output and "left 1 running entry alone" in r.output
+    assert "forgot 0 calls" in r.output and "left 1 call running alone" in r.output
     r = CliRunner().invoke(cli, ["--url", url, "forget", "held", "--all", "--yes", "--force"])
     assert r.exit_code == 0, r.output
-    assert "forgot 1 entry" in r.output
+    assert "forgot 1 call" in r.output
     held.release.set()
     owner.join(60)
     assert held.make()(1) == "run 2"

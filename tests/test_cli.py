@@ -39,7 +39,7 @@ def test_works_json(filled):
     r = invoke(filled, "works", "--json")
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.output)
-    assert row["work"] == "ingest" and row["entries"] == 3
+    assert row["work"] == "ingest" and row["calls"] == 3
     assert (row["succeeded"], row["failed"], row["running"], row["runs"]) == (2, 1, 0, 3)
     assert row["last_run"] and row["mean_duration_s"] >= 0
 
@@ -58,10 +58,14 @@ def test_history_filters(filled):
     assert json.loads(r.output) == []
 
 
-def test_history_plain_text_when_piped(filled):
+def test_history_aligned_plain_table_when_piped(filled):
     r = invoke(filled, "history")
     lines = r.output.splitlines()
-    assert lines[0].split("\t")[:3] == ["id", "work", "key"] and len(lines) == 4
+    assert lines[0].split()[:3] == ["id", "work", "key"] and len(lines) == 4
+    assert "\t" not in r.output and "│" not in r.output  # no TSV, no box drawing
+    # Aligned: each column starts at the same place on every line.
+    at = lines[0].index("status")
+    assert {line[at:].split()[0] for line in lines[1:]} == {"failed", "succeeded"}
 
 
 def test_show_by_arg_and_by_key(filled):
@@ -80,7 +84,7 @@ def test_show_by_arg_and_by_key(filled):
 def test_show_unknown_work_and_key_exit_1(filled):
     assert invoke(filled, "show", "nope", "--arg", "day=x").exit_code == 1
     r = invoke(filled, "show", "ingest", "0" * 32)
-    assert r.exit_code == 1 and "no entry" in r.output
+    assert r.exit_code == 1 and "no call of ingest matches key" in r.output
 
 
 def test_forget_dry_run_confirm_and_yes(filled):
@@ -90,11 +94,11 @@ def test_forget_dry_run_confirm_and_yes(filled):
     r = invoke(filled, "forget", "ingest", "--all")  # not a terminal: refuses without --yes
     assert r.exit_code == 1 and "--yes" in r.output
     r = invoke(filled, "forget", "ingest", "--status", "failed")
-    assert "forgot 1 entry" in r.output
+    assert "forgot 1 call" in r.output
     r = invoke(filled, "--json", "forget", "ingest", "--arg", "day=2022-05-25")
     assert json.loads(r.output)["forgotten"] == 1
     r = invoke(filled, "forget", "ingest", "--all", "--yes")
-    assert "forgot 1 entry" in r.output
+    assert "forgot 1 call" in r.output
     assert cachework.Store(filled).calls("ingest") == []
 
 
@@ -114,7 +118,7 @@ def test_forgotten_entry_runs_again(filled):
 
 def test_prune(filled):
     r = invoke(filled, "--json", "prune", "--older-than", "0s", "--history")
-    assert json.loads(r.output)["entries"] == 3 and json.loads(r.output)["runs"] == 3
+    assert json.loads(r.output)["calls"] == 3 and json.loads(r.output)["runs"] == 3
     assert invoke(filled, "prune", "--older-than", "30d", "--vacuum").exit_code == 0
 
 
@@ -129,7 +133,7 @@ def test_sql_reads_and_refuses_writes(filled):
 def test_stats_and_db(filled):
     r = invoke(filled, "--json", "stats")
     data = json.loads(r.output)
-    assert data["works"] == 1 and data["entries"] == 3 and data["runs_by_status"]["failed"] == 1
+    assert data["works"] == 1 and data["calls"] == 3 and data["runs_by_status"]["failed"] == 1
     assert data["revision"] == "0002" and data["size_bytes"] > 0
     assert invoke(filled, "db", "current").output.strip() == "0002"
 
@@ -206,7 +210,7 @@ def test_forget_asks_on_a_terminal(filled, monkeypatch):
     r = invoke(filled, "forget", "ingest", "--all", input="n\n")
     assert r.exit_code == 1 and len(cachework.Store(filled).calls("ingest")) == 3
     r = invoke(filled, "forget", "ingest", "--all", input="y\n")
-    assert r.exit_code == 0 and "forgot 3 entries" in r.output
+    assert r.exit_code == 0 and "forgot 3 calls" in r.output
     assert cachework.Store(filled).calls("ingest") == []
 
 
@@ -232,7 +236,7 @@ def test_prune_sweeps_runs_whose_owner_died(url, tmp_path):
 
 
 def test_listings_are_rich_tables_on_a_terminal(filled, monkeypatch):
-    monkeypatch.setattr("cachework.cli._terminal", lambda: True)
+    monkeypatch.setattr("cachework._output.terminal", lambda: True)
     r = invoke(filled, "works")
     assert r.exit_code == 0
     assert "┃" in r.output or "│" in r.output  # drawn by rich

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -32,14 +33,48 @@ def run(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.Comp
 
 
 def test_daily_pipeline_second_run_skips(tmp_path):
-    first = run("daily_pipeline.py", "2022-05-25", cwd=tmp_path).stdout
-    second = run("daily_pipeline.py", "2022-05-25", cwd=tmp_path).stdout
-    other = run("daily_pipeline.py", "2022-05-26", cwd=tmp_path).stdout
-    assert "processing 2022-05-25" in first and "training on" in first
+    first = run("daily_pipeline.py", cwd=tmp_path).stdout
+    second = run("daily_pipeline.py", cwd=tmp_path).stdout
+    yesterday = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+    assert f"processing {yesterday}" in first and "training on" in first  # lag=1: yesterday
+    assert first.count("processing") == 1  # nothing recorded before: nothing to catch up
     assert "processing" not in second and "training" not in second
-    assert "model=/models/2022-05-25.pt" in second
-    assert "processing 2022-05-26" in other
+    assert f"model=/models/{yesterday}.pt" in second
     assert (tmp_path / "cachework.db").exists()
+
+
+def test_daily_pipeline_takes_its_day_from_the_period_and_catches_up(tmp_path):
+    today = dt.datetime.now(dt.timezone.utc).date()
+    days = [(today - dt.timedelta(days=n)).isoformat() for n in range(7, 0, -1)]  # 7 ago..1 ago
+    first = run("daily_pipeline.py", days[2], cwd=tmp_path).stdout  # one past day, explicitly
+    assert f"processing {days[2]} (00:00 to 00:00 UTC)" in first
+    assert first.count("processing") == 1
+    # The next start (yesterday) first catches up the days since, oldest first, once each.
+    second = run("daily_pipeline.py", cwd=tmp_path).stdout
+    assert re.findall(r"processing (\S+)", second) == days[3:]
+    assert f"model=/models/{days[-1]}.pt" in second  # trained on yesterday's data
+    third = run("daily_pipeline.py", cwd=tmp_path).stdout
+    assert "processing" not in third and "training" not in third
+    # The days before the first one recorded are filled by the command, from the repository.
+    db = tmp_path / "cachework.db"
+    stray = EXAMPLES.parent / "cachework.db"
+    had_stray = stray.exists()
+    backfill = subprocess.run(
+        [sys.executable, "-m", "cachework", "--url", str(db), "backfill"]
+        + ["examples.daily_pipeline:process", "--from", days[0]],
+        cwd=EXAMPLES.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert backfill.returncode == 0, backfill.stderr
+    assert stray.exists() == had_stray  # --url named the store: no other one was made
+    assert [line for line in backfill.stdout.splitlines() if line.startswith("ran")] == [
+        f"ran {days[0]}",
+        f"ran {days[1]}",
+    ]
+    done = cachework.Store(db).calendar(["daily.process"], since=dt.date.fromisoformat(days[0]))
+    assert [status for _, status in done[0].cells] == ["succeeded"] * 7 + [""]  # today: not due
 
 
 def test_seed_props(tmp_path):

@@ -114,3 +114,55 @@ def test_decorated_function_in_parallel(url):
     f = cachework.work(name="psq", store=url, parallel=True)(_square)
     assert f(4).result(10) == 16
     assert f.wait() == 16
+
+
+class _Counting:
+    """An executor that counts what it is given; calls run as its base class runs them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+class _CountingThreads(_Counting, cf.ThreadPoolExecutor):
+    pass
+
+
+class _CountingProcesses(_Counting, cf.ProcessPoolExecutor):
+    pass
+
+
+class Doubler(cachework.Work):
+    def run(self, x: int) -> int:
+        self.seen = x
+        return x * 2
+
+
+@pytest.mark.parametrize("pool_class", [_CountingThreads, _CountingProcesses])
+def test_a_hit_is_answered_in_the_caller_and_never_reaches_the_executor(sqlite_url, pool_class):
+    """Only a miss is submitted: a hit comes back as a Future already done, with the state
+    restored on the work, and the pool (threads, processes, a cluster) never sees it."""
+    with pool_class(max_workers=1) as pool:
+        w = Doubler(store=sqlite_url, parallel=True, executor=pool, name="doubler")
+        assert w.run(3).result(60) == 6
+        assert pool.submitted == 1
+        again = Doubler(store=sqlite_url, parallel=True, executor=pool, name="doubler")
+        future = again.run(3)
+        assert future.done() and future.result() == 6
+        assert pool.submitted == 1  # the hit was answered without the pool
+        assert again.status == "succeeded" and again.seen == 3
+        assert again.wait() == 6
+        assert again.run(4).result(60) == 8  # a new argument is a miss: submitted
+        assert pool.submitted == 2
+
+
+def test_a_parallel_hit_on_either_dialect_is_answered_without_a_thread(url):
+    with _CountingThreads(max_workers=1) as pool:
+        f = cachework.work(name="psq.counted", store=url, parallel=True, executor=pool)(_square)
+        assert f(5).result(30) == 25
+        hit = f(5)
+        assert hit.done() and hit.result() == 25 and pool.submitted == 1

@@ -264,12 +264,48 @@ def test_catch_up_from_a_given_start_and_limit(url, clock):
     ran: list[str] = []
     clock.set(dt.datetime(2026, 11, 24, 10, tzinfo=UTC))
     capped = daily_work(url, ran, catchup=dt.date(2026, 11, 19), catchup_limit=4)
-    with pytest.raises(ValueError, match="would run 5 periods .*catchup_limit=4; nothing ran"):
+    with pytest.raises(
+        ValueError, match="would run more than 4 periods .*catchup_limit=4; nothing"
+    ):
         capped()
     assert ran == [] and history(url, "daily") == []
     daily = daily_work(url, ran, catchup="2026-11-22")
     assert daily() == "2026-11-24"
     assert ran == ["2026-11-22", "2026-11-23", "2026-11-24"]
+
+
+def test_catch_up_limit_is_checked_without_walking_the_whole_span(url, clock):
+    """A minute schedule told to catch up from a month back: was refused only after building
+    and checking all 43,000 periods (87 queries; years back took minutes and gigabytes).
+    Now the refusal comes once the limit is passed; exactly the limit still runs."""
+    ran: list[str] = []
+
+    @cachework.work(name="m", store=url, every="minute", tz="UTC", catchup="2026-10-20T10:00")
+    def minutely(period):
+        ran.append(period.label)
+
+    minutely.store.lookup("m", "-")  # open the store first: only the catch-up is counted
+    queries: list[str] = []
+    engine = minutely.store._engine()
+
+    def count(conn, cursor, statement, *rest):
+        queries.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    with pytest.raises(ValueError, match=r"more than 1000 periods \(from 2026-10-20T10:00;"):
+        minutely()
+    sa.event.remove(engine, "before_cursor_execute", count)
+    assert ran == [] and history(url, "m") == []
+    assert len([q for q in queries if "cachework_calls" in q]) <= 3
+
+    @cachework.work(
+        name="m", store=url, every="minute", tz="UTC", catchup="2026-11-20T09:57", catchup_limit=3
+    )
+    def exactly(period):
+        ran.append(period.label)
+
+    exactly()  # 09:57, 09:58, 09:59: exactly the limit
+    assert ran == ["2026-11-20T09:57", "2026-11-20T09:58", "2026-11-20T09:59", "2026-11-20T10:00"]
 
 
 def test_a_failed_period_does_not_stop_the_catch_up(url, clock):
@@ -349,6 +385,74 @@ def test_two_processes_catching_up_at_once_run_each_period_once(url, clock, tmp_
     assert labels == ["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24"]
     assert sorted(history(url, "daily")) == [
         (f"2026-11-{d}", "succeeded") for d in (20, 21, 22, 23, 24)
+    ]
+
+
+KILLED_SCRIPT = """
+import os, sys, time
+import cachework
+from cachework import periods
+
+url, out, hang = sys.argv[1:4]
+periods.clock = lambda: {now!r}
+
+@cachework.work(name="daily", store=url, every="day", tz="UTC", catchup=True)
+def daily(period):
+    with open(out, "a") as f:
+        f.write(f"{{period.label}} {{os.getpid()}}\\n")
+    if period.label == hang:
+        time.sleep(600)  # killed here
+    return period.label
+
+print(daily())
+"""
+
+
+def test_a_catch_up_killed_mid_period_is_finished_by_the_next_start(url, clock, tmp_path):
+    """kill -9 while the second of three missed days runs: the next start runs that day
+    again (its dead owner's claim is taken over, recorded interrupted) and the days after
+    it, and not the day that had succeeded."""
+    ran: list[str] = []
+    daily_work(url, ran, catchup=True)()  # 2026-11-20
+    script = KILLED_SCRIPT.format(now=dt.datetime(2026, 11, 24, 10, tzinfo=UTC).timestamp())
+    out = tmp_path / "ran"
+    first = subprocess.Popen(
+        [sys.executable, "-c", script, url, str(out), "2026-11-22"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "2026-11-22" not in (out.read_text() if out.exists() else ""):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        first.kill()  # SIGKILL: no handler, no release
+        first.wait(60)
+    again = subprocess.run(
+        [sys.executable, "-c", script, url, str(out), "never"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "2026-11-24"
+    runs = [line.split() for line in out.read_text().splitlines()]
+    assert [label for label, _ in runs] == [
+        "2026-11-21",
+        "2026-11-22",  # killed
+        "2026-11-22",
+        "2026-11-23",
+        "2026-11-24",
+    ]
+    assert history(url, "daily") == [
+        ("2026-11-20", "succeeded"),
+        ("2026-11-21", "succeeded"),
+        ("2026-11-22", "interrupted"),
+        ("2026-11-22", "succeeded"),
+        ("2026-11-23", "succeeded"),
+        ("2026-11-24", "succeeded"),
     ]
 
 
@@ -484,6 +588,23 @@ def test_backfill_reports_a_failure_and_runs_the_rest(url, clock):
         fill.backfill("2026-11-20", "2026-11-25", "north")
 
 
+def test_a_function_with_start_and_end_parameters_can_be_backfilled(url, clock):
+    """``missing(start, end, *args, **kwargs)`` took a pipeline's own ``start=`` as its
+    range: "got multiple values for argument 'start'". The range is positional now."""
+    clock.set(dt.datetime(2026, 11, 22, 10, tzinfo=UTC))
+
+    @cachework.work(name="window", store=url, every="day", tz="UTC")
+    def window(period, start=0, end=24):
+        return (period.label, start, end)
+
+    assert window.run_for("2026-11-21", start=6, end=18) == ("2026-11-21", 6, 18)
+    assert window.missing("2026-11-20", "2026-11-21", start=6, end=18) == ["2026-11-20"]
+    report = window.backfill("2026-11-20", None, start=6, end=18)
+    assert report.ran == ["2026-11-20", "2026-11-22"] and report.hit == ["2026-11-21"]
+    assert window.missing("2026-11-20", None, start=6, end=18) == []
+    assert window.missing("2026-11-20", None) == ["2026-11-20", "2026-11-21", "2026-11-22"]
+
+
 # -- the works table ---------------------------------------------------------------------------
 def schedules(url: str) -> dict[str, tuple]:
     engine = sa.create_engine(url)
@@ -567,3 +688,50 @@ def test_public_names():
     assert {"Period", "CatchupFailed", "BackfillReport"} <= set(cachework.__all__)
     assert cachework.Period.__module__ == cachework.BackfillReport.__module__ == "cachework"
     assert issubclass(CatchupFailed, cachework.CacheworkError)
+
+
+# -- a parameter or keyword named _period -----------------------------------------------------------
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(_period): return _period",
+        "def f(x, *, _period=1): return _period",
+        "def f(*_period): return _period",
+        "def f(x, /, _period=None): return _period",
+    ],
+)
+def test_a_parameter_named_period_label_is_refused_when_the_work_is_made(source):
+    """Its value would be overwritten by the label in the bound arguments: calls differing
+    only in it would share one key (a wrong hit)."""
+    namespace: dict = {}
+    exec(source, namespace)
+    with pytest.raises(ValueError, match="cannot have a parameter named _period"):
+        cachework.work(name="w", store="s.db", every="day")(namespace["f"])
+    cachework.work(name="w", store="s.db")(namespace["f"])  # without every=, _period is free
+
+    class Labelled(cachework.Work):
+        def run(self, region, _period=None):
+            return region
+
+    with pytest.raises(ValueError, match="Labelled.*cannot have a parameter named _period"):
+        Labelled(store="s.db", every="day")
+
+
+def test_a_period_label_keyword_is_refused_at_call_time(url, clock):
+    ran = []
+
+    @cachework.work(name="kw", store=url, every="day", tz="UTC")
+    def kw(**options):
+        ran.append(options)
+        return options
+
+    assert kw(region="a") == {"region": "a"}
+    for call in (
+        lambda: kw(_period="x"),
+        lambda: kw.run_for("2026-11-19", _period="x"),
+        lambda: kw.missing("2026-11-19", None, _period="x"),
+    ):
+        with pytest.raises(TypeError, match="_period is the period's label"):
+            call()
+    assert ran == [{"region": "a"}]
+    assert history(url, "kw") == [("2026-11-20", "succeeded")]

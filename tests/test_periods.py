@@ -293,7 +293,12 @@ def test_weeks_months_and_years_turn_over():
         ("hour", "2026-03-29T02", "no moment in Europe/Paris has the hour label"),  # skipped
         ("hour", "2026-10-25T03~2", "no moment"),  # not repeated
         ("hour", dt.date(2026, 11, 25), "a date names many hours"),
-        (dt.timedelta(hours=6), "2026-11-25T01:00:00Z", "no moment"),  # not a step's start
+        # not a step's start: said so, with the steps around it (not "a clock change?")
+        (
+            dt.timedelta(hours=6),
+            "2026-11-25T01:00:00Z",
+            r"not the start of a period .*'2026-11-25T00:00:00Z' and '2026-11-25T06:00:00Z'",
+        ),
         (dt.timedelta(hours=6), "2026-11-25", "not a label of every="),
         (dt.timedelta(hours=6), dt.date(2026, 11, 25), "a date names many periods"),
     ],
@@ -325,3 +330,21 @@ def test_period_is_public_frozen_and_pickles():
         p.label = "2026-11-26"
     assert pickle.loads(pickle.dumps(p)) == p
     assert Period.of(dt.timedelta(seconds=10), None, p.start).label == "2026-11-24T23:00:00Z"
+
+
+def test_a_period_equals_itself_however_its_zone_is_spelt():
+    """Equality agrees with ordering and hashing: the same day of "UTC" and ZoneInfo("UTC")
+    was <= and >= but not ==, and hashed apart (a set held it twice)."""
+    named, zoned = (
+        Period.of("day", "UTC", "2026-11-25"),
+        Period.of("day", ZoneInfo("UTC"), "2026-11-25"),
+    )
+    assert named <= zoned <= named
+    assert named == zoned and hash(named) == hash(zoned) and len({named, zoned}) == 1
+    # Different units or zones never compare equal, even where their bounds coincide.
+    assert named != Period.of(dt.timedelta(days=1), "UTC", "2026-11-25T00:00:00Z")
+    assert named != Period.of("day", "Europe/London", "2026-11-25")
+    assert named != Period.of("day", "UTC", "2026-11-26")
+    first = Period.of("hour", "Europe/Paris", "2026-10-25T02")
+    second = Period.of("hour", "Europe/Paris", "2026-10-25T02~2")
+    assert first != second and first < second and len({first, second}) == 2

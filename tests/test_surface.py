@@ -21,6 +21,7 @@ from conftest import run_script
 import cachework
 from cachework.cli import cli, main
 from cachework.errors import StoreError
+from cachework.store import SCHEMA_REVISION
 
 SECRET = "s3cret"
 
@@ -394,7 +395,7 @@ def test_paths_with_url_characters_open_exactly_that_file(folder, absolute, tmp_
     assert store.path == str(tmp_path / folder / "c.db")
     assert [r.status for r in store.history("w")] == ["succeeded"]
     assert store.query("SELECT count(*) FROM cachework_runs")[1] == [(1,)]
-    assert store.revision() == "0001"
+    assert store.revision() == SCHEMA_REVISION
     for args in (
         ["--json", "sql", "SELECT count(*) AS n FROM cachework_calls"],
         ["--json", "history", "w"],
@@ -404,7 +405,7 @@ def test_paths_with_url_characters_open_exactly_that_file(folder, absolute, tmp_
     ):
         main(["--url", path, *args])  # returns: exit code 0
     out = capsys.readouterr().out
-    assert '"n": 1' in out and "0001" in out
+    assert '"n": 1' in out and SCHEMA_REVISION in out
     cachework.Store(path).close()
     made = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")}
     assert made - {f"{folder}/c.db-wal", f"{folder}/c.db-shm"} == {folder, f"{folder}/c.db"}
@@ -418,7 +419,7 @@ def test_a_sqlite_url_with_options_is_refused_not_misread(tmp_path):
     store = cachework.Store("sqlite:///pct%41/c.db")
     assert store.path == str(tmp_path / "pctA" / "c.db")
     store.query("SELECT 1")
-    assert store.revision() == "0001"
+    assert store.revision() == SCHEMA_REVISION
     assert sorted(os.listdir(tmp_path)) == ["pctA"]
 
 
@@ -525,7 +526,7 @@ def test_every_reading_command_works_on_a_read_only_store(left_open, tmp_path):
                 )
                 assert (proc.returncode, proc.stderr) == (0, ""), args
                 out = proc.stdout
-                assert "ingest" in out or '"n": 10' in out or "0001" in out, (args, out)
+                assert "ingest" in out or '"n": 10' in out or SCHEMA_REVISION in out, (args, out)
             proc = subprocess.run(
                 [sys.executable, "-m", "cachework", "--url", path, "sql", "ATTACH 'x.db' AS x"],
                 capture_output=True,

@@ -404,12 +404,58 @@ def test_bad_options_are_refused():
     for value in (-1, "soon", float("nan")):
         with pytest.raises(ValueError, match="wait_timeout must be a non-negative"):
             cachework.Work(wait_timeout=value)
-    assert cachework.Work(wait_timeout=dt.timedelta(seconds=2))._cw_wait_timeout == 2.0
+    assert cachework.Work(wait_timeout=dt.timedelta(seconds=2)).wait_timeout == 2.0
     with pytest.raises(ValueError, match="tz='Europe/Paris' is the zone of every= periods"):
         cachework.Work(tz="Europe/Paris")
     for value in (0, -1, 1.5, "1kB", True):
         with pytest.raises(ValueError, match="max_result_bytes must be a positive whole number"):
             cachework.Work(max_result_bytes=value)
+
+
+def test_every_option_reads_back_through_its_own_read_only_property(tmp_path):
+    """Each option given to Work(...) or @work(...) reads back, as checked, through a
+    property of the same name; none can be set afterwards, and every option of the
+    signature has one (tz, on_running and lease once had none)."""
+    given = {
+        "name": "opts",
+        "store": str(tmp_path / "c.db"),
+        "cache_calls": False,
+        "version": 2,
+        "ttl": dt.timedelta(seconds=3),
+        "parallel": True,
+        "every": "day",
+        "tz": "UTC",
+        "on_running": "skip",
+        "wait_timeout": 4,
+        "lease": dt.timedelta(seconds=5),
+        "executor": None,
+        "max_result_bytes": 6,
+        "lag": 1,
+        "catchup": "2026-01-02",
+        "catchup_limit": 7,
+    }
+    signature = inspect.signature(cachework.Work.__init__)
+    assert [p for p in signature.parameters if p != "self"] == list(given)
+    w = cachework.Work(**given)
+    f = cachework.work(**given)(lambda x: x)
+    for made in (w, f):
+        read = {option: getattr(made, option) for option in given}
+        assert read.pop("store").url == cachework.Store(given["store"]).url
+        assert read == {
+            **{k: v for k, v in given.items() if k != "store"},
+            "ttl": 3.0,
+            "wait_timeout": 4.0,
+            "lease": 5.0,
+            "catchup": cachework.Period.of("day", "UTC", "2026-01-02"),
+        }
+        for option in given:
+            with pytest.raises(AttributeError):
+                setattr(made, option, given[option])
+    # Options left out read as their defaults, the same as the signature's.
+    plain = cachework.Work()
+    for option, parameter in signature.parameters.items():
+        if option not in ("self", "name", "store", "lease"):  # resolved at first use
+            assert getattr(plain, option) == parameter.default, option
 
 
 def test_coroutine_and_generator_functions_are_refused_where_defined(tmp_path):
