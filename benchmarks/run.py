@@ -182,7 +182,8 @@ def _sql_alone(folder: Path, fn: Callable[[str, int], dict], run_id: str) -> Pee
     The same key, lookup, claim (history row + entry), pickle and finish as ``@work`` runs,
     through sqlite3 with the store's settings: what a miss costs before any of our code.
     """
-    from cachework import _backends, _sql, keys
+    from cachework import _backends, _sql
+    from cachework import _keys as keys
 
     db = folder / "floor.db"
     cachework.work(name="floor", store=str(db))(fn)("warm", 0)  # the migrated schema
@@ -460,7 +461,7 @@ def _pg_schema(base: str):
         sep = "&" if "?" in base else "?"
         yield f"{base}{sep}options=-csearch_path%3D{schema}"
     finally:
-        for store in list(cachework.store._registry.values()):
+        for store in list(cachework._store._registry.values()):
             store.close()
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")

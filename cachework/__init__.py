@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 
 from ._calendar import CalendarRow
-from ._periodic import BackfillReport
-from .errors import (
+from ._errors import (
     AlreadyRunning,
     AmbiguousCall,
     CacheworkError,
@@ -22,10 +21,11 @@ from .errors import (
     UnhashableArgument,
     UnstorableResult,
 )
-from .keys import KEY_SCHEME, key_for
-from .periods import Period, period_label
-from .store import Call, Run, Store
-from .work import CachedFunction, Work, work
+from ._keys import KEY_SCHEME, key_for
+from ._periodic import BackfillReport
+from ._periods import Period, period_label
+from ._store import Call, Run, Store
+from ._work import CachedFunction, Work, work
 
 __version__ = "0.1.0"
 
@@ -55,3 +55,11 @@ __all__ = [
 ]
 
 logging.getLogger("cachework").addHandler(logging.NullHandler())
+
+# Public names defined in private modules show their public path in reprs, tracebacks and
+# docs (``cachework.Store``, not ``cachework._store.Store``), as httpx does.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        _obj.__module__ = "cachework"
+del _name, _obj

@@ -1,5 +1,5 @@
 """``python -m cachework`` is the ``cachework`` command."""
 
-from .cli import main
+from ._cli import main
 
 main()

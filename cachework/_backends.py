@@ -19,11 +19,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _owner
+from ._errors import StoreError
 from ._filelock import migration_lock
 from ._formats import VERSION_TABLE, parse_utc, utc_text
 from ._records import Stored, new_record
 from ._urls import mask_url, sqlite_path, sqlite_uri
-from .errors import StoreError
 
 if TYPE_CHECKING:
     from . import _sql  # SQLAlchemy: imported for real only on the first miss

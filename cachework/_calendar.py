@@ -13,11 +13,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from . import periods
+from . import _periods as periods
+from ._errors import StoreError
 from ._periodic import first_period, label_column
-from .errors import StoreError
-from .periods import Period
-from .store import Store
+from ._periods import Period
+from ._store import Store
 
 log = logging.getLogger("cachework")
 

@@ -19,8 +19,8 @@ from . import _owner
 from ._backends import _Retry
 from ._formats import storable
 from ._heartbeat import heartbeats
+from ._keys import KEY_SCHEME
 from ._records import Held, Stored
-from .keys import KEY_SCHEME
 
 if TYPE_CHECKING:
     from ._backends import Backend

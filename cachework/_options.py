@@ -13,8 +13,8 @@ import datetime as _dt
 import math
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
-from .periods import Period, check_every
-from .store import Store, get_store
+from ._periods import Period, check_every
+from ._store import Store, get_store
 
 if TYPE_CHECKING:
     import concurrent.futures as _cf

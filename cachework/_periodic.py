@@ -14,12 +14,13 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import keys, periods
-from .periods import Period
+from . import _keys as keys
+from . import _periods as periods
+from ._periods import Period
 
 if TYPE_CHECKING:
-    from .store import Store
-    from .work import Work
+    from ._store import Store
+    from ._work import Work
 
 __all__ = ["BackfillReport", "PeriodCall"]
 
@@ -348,7 +349,7 @@ def succeeded(
 
 # -- catch-up and backfill ----------------------------------------------------------------------
 def _error(e: BaseException) -> str:
-    from .work import _error_text
+    from ._work import _error_text
 
     return f"{type(e).__qualname__}: {_error_text(e)}"
 

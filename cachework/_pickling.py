@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from .errors import UnstorableResult
+from ._errors import UnstorableResult
 
 __all__ = ["dumps", "loads", "pack"]
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._backends import _first_line
+from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
 from ._formats import as_utc
+from ._keys import jsonable
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
-from .errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
-from .keys import jsonable
 
 if TYPE_CHECKING:
     from ._backends import Backend

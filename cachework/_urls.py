@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from .errors import StoreError
+from ._errors import StoreError
 
 DEFAULT_URL = "sqlite:///cachework.db"
 #: The databases a store can live in (a URL's scheme, before any ``+driver``).

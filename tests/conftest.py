@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import cachework
-from cachework import store as _store
+from cachework import _store as _store
 
 PG_ENV = "CACHEWORK_TEST_POSTGRES_URL"
 PG_SKIP = (

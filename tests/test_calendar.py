@@ -9,7 +9,8 @@ import threading
 import pytest
 
 import cachework
-from cachework import _calendar, _periodic, periods
+from cachework import _calendar, _periodic
+from cachework import _periods as periods
 from cachework._calendar import BEFORE_FIRST_RUN, NEVER_RUN, calendar
 
 UTC = dt.timezone.utc

@@ -285,7 +285,7 @@ def test_forget_force_lets_the_run_finish_then_the_next_call_runs_again(url):
 def test_cli_forget_names_running_entries_it_left_and_force_marks_them(url):
     from click.testing import CliRunner
 
-    from cachework.cli import cli
+    from cachework._cli import cli
 
     held = _Held(url)
     owner, got = held.start()

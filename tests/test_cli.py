@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import cachework
-from cachework.cli import cli, main
+from cachework._cli import cli, main
 
 
 @pytest.fixture
@@ -206,7 +206,7 @@ def test_every_command_through_the_installed_entry_point(filled, tmp_path):
 
 
 def test_forget_asks_on_a_terminal(filled, monkeypatch):
-    monkeypatch.setattr("cachework.cli._interactive", lambda: True)
+    monkeypatch.setattr("cachework._cli._interactive", lambda: True)
     r = invoke(filled, "forget", "ingest", "--all", input="n\n")
     assert r.exit_code == 1 and len(cachework.Store(filled).calls("ingest")) == 3
     r = invoke(filled, "forget", "ingest", "--all", input="y\n")

@@ -19,8 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 import cachework
-from cachework import _periodic, periods
-from cachework.cli import CALENDAR_GLYPHS, cli
+from cachework import _periodic
+from cachework import _periods as periods
+from cachework._cli import CALENDAR_GLYPHS, cli
 
 UTC = dt.timezone.utc
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -186,7 +187,7 @@ def test_calendar_piped_is_an_aligned_grid_and_tsv_a_row_per_period(sqlite_url, 
 PIPELINE = """
 import datetime as dt
 import cachework
-from cachework import periods
+from cachework import _periods as periods
 
 # The test's "now": 2026-11-24 10:00 UTC.
 periods.clock = lambda: dt.datetime(2026, 11, 24, 10, tzinfo=dt.timezone.utc).timestamp()

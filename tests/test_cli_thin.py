@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import cachework
 from cachework import AmbiguousCall, CacheworkError, NoSuchCall, NoSuchWork, StoreError, schema
-from cachework.cli import cli, main
+from cachework._cli import cli, main
 
 UTC = dt.timezone.utc
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import cachework
 from cachework import UnhashableArgument, key_for
-from cachework import store as store_mod
+from cachework import _store as store_mod
 
 WORKERS = str(Path(__file__).with_name("workers.py"))
 FUZZ_EXAMPLES = 1500

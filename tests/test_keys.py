@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cachework import UnhashableArgument, key_for
-from cachework.keys import MAX_DEPTH, args_json
+from cachework._keys import MAX_DEPTH, args_json
 
 
 def k(value):

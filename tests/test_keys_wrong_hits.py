@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 
 import cachework
 from cachework import UnhashableArgument, key_for
-from cachework.keys import KEY_SCHEME, args_json, jsonable
+from cachework._keys import KEY_SCHEME, args_json, jsonable
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 PLUS_ONE = dt.timezone(dt.timedelta(hours=1))
@@ -712,7 +712,7 @@ def _local_fact():
     return fact
 
 
-#: One value of each kind in cachework.keys.TAGS, written with that kind's byte.
+#: One value of each kind in cachework._keys.TAGS, written with that kind's byte.
 SAMPLES = {
     "str": "a",
     "int": 1,
@@ -782,7 +782,7 @@ INNER = {
 
 
 def test_every_kind_has_a_byte_of_its_own():
-    from cachework.keys import TAGS
+    from cachework._keys import TAGS
 
     assert len(set(TAGS.values())) == len(TAGS), "two kinds share a byte"
     assert all(len(tag) == 1 for tag in TAGS.values())
@@ -794,13 +794,13 @@ def test_every_kind_has_a_byte_of_its_own():
 
 @pytest.mark.parametrize("kind", list(SAMPLES))
 def test_each_kind_is_written_with_its_own_byte(kind):
-    from cachework.keys import TAGS, encode
+    from cachework._keys import TAGS, encode
 
     assert encode(SAMPLES[kind])[:1] == TAGS[kind]
 
 
 def test_inner_kinds_are_written_with_their_own_byte():
-    from cachework.keys import TAGS, encode
+    from cachework._keys import TAGS, encode
 
     assert TAGS["reference to a definition being encoded"] + (0).to_bytes(8, "little") in encode(
         _local_fact()
@@ -818,8 +818,8 @@ def test_every_tag_byte_in_the_encoder_is_registered():
     """A new kind written with a byte literal must take its byte from the table."""
     import ast
 
-    from cachework import keys
-    from cachework.keys import TAGS
+    from cachework import _keys as keys
+    from cachework._keys import TAGS
 
     source = pathlib.Path(keys.__file__).read_text(encoding="utf-8")
     tree = ast.parse(source)
@@ -843,7 +843,7 @@ def test_every_tag_byte_in_the_encoder_is_registered():
 
 def test_no_encoding_is_a_prefix_of_another():
     """Self-delimiting payloads: what follows a value can never be read as part of it."""
-    from cachework.keys import encode
+    from cachework._keys import encode
 
     samples = [*SAMPLES.values(), *(v for pair in PAIRS.values() for v in pair)]
     samples += [_local_fact(), Lowercase("a")]
@@ -1026,7 +1026,7 @@ def _deep(v):
 @settings(max_examples=400, deadline=None)
 @given(mixed, mixed)
 def test_generated_mixes_key_apart_exactly_when_they_differ(a, b):
-    from cachework.keys import encode
+    from cachework._keys import encode
 
     ea, eb = encode(a), encode(b)
     if _deep(a) != _deep(b):

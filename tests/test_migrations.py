@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 import cachework
-from cachework import _migrate, periods
-from cachework import store as store_mod
+from cachework import _migrate
+from cachework import _periods as periods
+from cachework import _store as store_mod
 from cachework.schema import calls, runs
 
 UTC = dt.timezone.utc
@@ -152,7 +153,7 @@ def test_a_read_only_store_at_0001_still_serves_hits(tmp_path):
         before = sorted(os.listdir(view))
         code = f"""
         import datetime as dt, cachework
-        from cachework import periods
+        from cachework import _periods as periods
         periods.clock = lambda: dt.datetime(2026, 11, 24, 12, tzinfo=dt.timezone.utc).timestamp()
         ran = []
         @cachework.work(name="ingest", store={str(view / "s.db")!r})
@@ -190,7 +191,7 @@ def test_a_read_only_store_at_0001_still_serves_hits(tmp_path):
 
 
 def test_a_reading_command_opens_a_store_at_0001_without_upgrading_it(tmp_path, capsys):
-    from cachework.cli import main
+    from cachework._cli import main
 
     path = tmp_path / "s.db"
     _store_at_0001(path)

@@ -19,8 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 import cachework
-from cachework import CatchupFailed, Period, _periodic, periods
-from cachework.periods import period_label
+from cachework import CatchupFailed, Period, _periodic
+from cachework import _periods as periods
+from cachework._periods import period_label
 
 UTC = dt.timezone.utc
 
@@ -342,7 +343,7 @@ def test_a_failed_period_does_not_stop_the_catch_up(url, clock):
 CATCH_UP_SCRIPT = """
 import json, os, sys, time
 import cachework
-from cachework import periods
+from cachework import _periods as periods
 
 url, go, out = sys.argv[1:4]
 periods.clock = lambda: {now!r}
@@ -391,7 +392,7 @@ def test_two_processes_catching_up_at_once_run_each_period_once(url, clock, tmp_
 KILLED_SCRIPT = """
 import os, sys, time
 import cachework
-from cachework import periods
+from cachework import _periods as periods
 
 url, out, hang = sys.argv[1:4]
 periods.clock = lambda: {now!r}

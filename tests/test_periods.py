@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import cachework
-from cachework import periods
-from cachework.periods import period_label
+from cachework import _periods as periods
+from cachework._periods import period_label
 
 UTC = dt.timezone.utc
 

@@ -147,7 +147,7 @@ def test_args_are_jsonb(pg_url):
 def test_db_upgrade_prepares_a_shared_database(pg_url, tables):
     from click.testing import CliRunner
 
-    from cachework.cli import cli
+    from cachework._cli import cli
 
     r = CliRunner().invoke(cli, ["--url", pg_url, "db", "upgrade"])
     assert r.exit_code == 0, r.output

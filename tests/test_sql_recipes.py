@@ -132,7 +132,7 @@ def test_readme_recipes(built):
 
 def test_missing_days_recipe(url, monkeypatch):
     """Recipe 10 lists the days with no succeeded entry, as work.missing does."""
-    from cachework import periods
+    from cachework import _periods as periods
 
     monkeypatch.setattr(
         periods, "clock", lambda: dt.datetime(2026, 11, 24, 10, tzinfo=dt.timezone.utc).timestamp()

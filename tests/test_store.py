@@ -17,7 +17,7 @@ from conftest import run_script
 
 import cachework
 from cachework import StoreError, _backends, _migrate, _sql
-from cachework import store as store_mod
+from cachework import _store as store_mod
 from cachework._claims import Busy, Claim, Outcome
 from cachework.schema import metadata
 

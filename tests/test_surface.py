@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from conftest import run_script
 
 import cachework
-from cachework.cli import cli, main
-from cachework.errors import StoreError
-from cachework.store import SCHEMA_REVISION
+from cachework._cli import cli, main
+from cachework._errors import StoreError
+from cachework._store import SCHEMA_REVISION
 
 SECRET = "s3cret"
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import xxhash
 
-from .errors import UnhashableArgument
+from ._errors import UnhashableArgument
 
 __all__ = ["KEY_SCHEME", "MAX_DEPTH", "args_json", "encode", "jsonable", "key_for"]
 

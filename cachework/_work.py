@@ -19,15 +19,17 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from . import _pickling, keys, periods
+from . import _keys as keys
+from . import _periods as periods
+from . import _pickling
 from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
+from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
 from ._options import DEFAULTS, Options, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
-from .errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
-from .periods import Period
-from .store import DEFAULT_LEASE, Store, get_store
+from ._periods import Period
+from ._store import DEFAULT_LEASE, Store, get_store
 
 if TYPE_CHECKING:
     import concurrent.futures as _cf

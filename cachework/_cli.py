@@ -18,9 +18,9 @@ import click
 
 from . import __version__
 from . import _output as output
+from ._errors import AmbiguousCall, CacheworkError, NoSuchCall
 from ._formats import parse_utc
-from .errors import AmbiguousCall, CacheworkError, NoSuchCall
-from .store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
+from ._store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -355,7 +355,7 @@ def _calendar_bound(text: str | None, what: str) -> _dt.datetime | _dt.date | No
         return None
     text = text.strip()
     if _DURATION.match(text):
-        from . import periods
+        from . import _periods as periods
 
         now = _dt.datetime.fromtimestamp(periods.clock(), _dt.timezone.utc)  # the periods' clock
         return now - _duration(text, what)
@@ -473,7 +473,7 @@ def _import_work(spec: str) -> Any:
     import importlib
     import os
 
-    from .work import Work
+    from ._work import Work
 
     module_name, sep, attrs = spec.partition(":")
     if not sep or not module_name or not attrs:
@@ -511,7 +511,7 @@ def _import_work(spec: str) -> Any:
 def _period_arg(work: Any, text: str, what: str) -> Any:
     """A period label of the work's schedule (``2026-11-24``, ``2026-W48``), or an ISO date
     naming the period that holds it (``2026-11-24`` for a weekly work)."""
-    from .periods import Period
+    from ._periods import Period
 
     try:
         return Period.of(work.every, work.tz, text)
@@ -544,7 +544,7 @@ def backfill(
     work runs in its own store (--url for a work that names none).
     """
     from . import _periodic
-    from .store import get_store
+    from ._store import get_store
 
     values = _args(arg_pairs)
     work = _import_work(spec)

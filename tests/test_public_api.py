@@ -1,0 +1,40 @@
+"""The package has one public face: ``cachework/__init__.py`` (and ``schema``, the tables)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import cachework
+
+
+def test_every_public_name_is_there_and_shows_its_public_path():
+    for name in cachework.__all__:
+        obj = getattr(cachework, name)
+        if isinstance(obj, type) or callable(obj):
+            assert obj.__module__ == "cachework", name
+    assert len(set(cachework.__all__)) == len(cachework.__all__)
+
+
+def test_every_module_but_schema_is_private():
+    modules = {m.name for m in pkgutil.iter_modules(cachework.__path__)}
+    public = {m for m in modules if not m.startswith("_")}  # __main__ is python -m's
+    assert public == {"schema"}, public
+
+
+def test_each_private_modules_all_names_what_it_defines():
+    for info in pkgutil.iter_modules(cachework.__path__):
+        if info.name == "__main__":  # importing it runs the command
+            continue
+        module = importlib.import_module(f"cachework.{info.name}")
+        for name in getattr(module, "__all__", ()):
+            assert hasattr(module, name), f"cachework.{info.name}.__all__ names {name!r}"
+
+
+def test_what_the_package_re_exports_comes_from_the_private_modules():
+    from cachework import _errors, _keys, _periods, _store, _work
+
+    for module in (_errors, _keys, _periods, _store, _work):
+        for name in getattr(module, "__all__", ()):
+            if name in cachework.__all__:
+                assert getattr(cachework, name) is getattr(module, name), name
