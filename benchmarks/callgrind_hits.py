@@ -1,0 +1,58 @@
+"""Hits for callgrind: instructions per call, which do not depend on the machine's load.
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind python benchmarks/callgrind_hits.py f 500
+    PYTHONHASHSEED=0 valgrind --tool=callgrind python benchmarks/callgrind_hits.py f 2500
+
+(instructions of the second minus the first) / 2,000 is the cost of one call: start-up and
+imports cancel. Workloads: ``f`` one key again and again, ``g`` 500 stored keys cycled,
+``r`` the seed's ``Work`` subclass with ``every="day"``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import cachework
+
+
+@cachework.work(name="f", store="p.db")
+def f(day: str, n: int) -> dict[str, object]:
+    return {"day": day, "n": n}
+
+
+@cachework.work(name="g", store="p.db")
+def g(day: str, n: int) -> dict[str, object]:
+    return {"day": day, "n": n}
+
+
+class R(cachework.Work):
+    def run(self) -> int:
+        self.done = True
+        return 1
+
+
+def main() -> None:
+    which, n = sys.argv[1], int(sys.argv[2])
+    r = R(name="r", store="p.db", every="day", tz="UTC")
+    days = [f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}" for i in range(500)]
+    f("2026-11-25", 3)
+    r.run()
+    for _ in range(2):  # runs, then hits: the timed loop below only hits
+        for i, day in enumerate(days):
+            g(day, i)
+    if which == "f":
+        for _ in range(n):
+            f("2026-11-25", 3)
+    elif which == "r":
+        for _ in range(n):
+            r.run()
+    else:
+        for i in range(n):
+            g(days[i % 500], i % 500)
+
+
+if __name__ == "__main__":
+    os.chdir(tempfile.mkdtemp())  # before the first call opens ./p.db
+    main()
