@@ -16,13 +16,15 @@ import tempfile
 
 import cachework
 
+STORE = os.path.join(tempfile.mkdtemp(), "p.db")  # a new store each run, never in the cwd
 
-@cachework.work(name="f", store="p.db")
+
+@cachework.work(name="f", store=STORE)
 def f(day: str, n: int) -> dict[str, object]:
     return {"day": day, "n": n}
 
 
-@cachework.work(name="g", store="p.db")
+@cachework.work(name="g", store=STORE)
 def g(day: str, n: int) -> dict[str, object]:
     return {"day": day, "n": n}
 
@@ -35,7 +37,7 @@ class R(cachework.Work):
 
 def main() -> None:
     which, n = sys.argv[1], int(sys.argv[2])
-    r = R(name="r", store="p.db", every="day", tz="UTC")
+    r = R(name="r", store=STORE, every="day", tz="UTC")
     days = [f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}" for i in range(500)]
     f("2026-11-25", 3)
     r.run()
@@ -54,5 +56,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.chdir(tempfile.mkdtemp())  # before the first call opens ./p.db
     main()
