@@ -80,6 +80,24 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def filled(url: str) -> str:
+    """A store (both dialects) where ``ingest`` ran twice and failed once: what the command
+    tests list, show and forget."""
+
+    @cachework.work(name="ingest", store=url)
+    def ingest(day: str, n: int = 1) -> dict:
+        if day == "bad":
+            raise ValueError("bad day")
+        return {"day": day}
+
+    ingest("2022-05-25")
+    ingest("2022-05-26", n=3)
+    with pytest.raises(ValueError):
+        ingest("bad")
+    return url
+
+
+@pytest.fixture
 def store(url: str) -> cachework.Store:
     s = cachework.Store(url)
     yield s

@@ -15,21 +15,6 @@ import cachework
 from cachework._cli import cli, main
 
 
-@pytest.fixture
-def filled(url):
-    @cachework.work(name="ingest", store=url)
-    def ingest(day: str, n: int = 1) -> dict:
-        if day == "bad":
-            raise ValueError("bad day")
-        return {"day": day}
-
-    ingest("2022-05-25")
-    ingest("2022-05-26", n=3)
-    with pytest.raises(ValueError):
-        ingest("bad")
-    return url
-
-
 def invoke(url, *args, input=None):
     result = CliRunner().invoke(cli, ["--url", url, *args], input=input)
     return result

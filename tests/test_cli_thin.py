@@ -20,21 +20,6 @@ from cachework._cli import cli, main
 UTC = dt.timezone.utc
 
 
-@pytest.fixture
-def filled(url):
-    @cachework.work(name="ingest", store=url)
-    def ingest(day: str, n: int = 1) -> dict:
-        if day == "bad":
-            raise ValueError("bad day")
-        return {"day": day}
-
-    ingest("2022-05-25")
-    ingest("2022-05-26", n=3)
-    with pytest.raises(ValueError):
-        ingest("bad")
-    return url
-
-
 def invoke(*args: str) -> object:
     return CliRunner().invoke(cli, list(args))
 
