@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import cachework
+import docblocks
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"```sql\n-- (sqlite|postgresql|both)[^\n]*\n(.*?)```", re.S)
@@ -111,23 +112,30 @@ def test_docs_recipes(built):
 
 
 def test_readme_recipes(built):
+    """The README's three recipes, in the spelling of the store's dialect (both are given)."""
     store = built
-    text = (ROOT / "README.md").read_text()
-    block = re.search(r"```sql\n(.*?)```", text, re.S).group(1)
-    statements = [s.strip() for s in block.split(";") if s.strip()]
-    if store.dialect != "sqlite":
-        statements = [
-            re.sub(r"json_extract\(args, '\$\.(\w+)'\)", r"args->>'\1'", s)
-            .replace(
-                "date(started_at) = date('now', '-1 day')", "started_at::date = current_date - 1"
-            )
-            .replace("round(avg(duration_s), 3)", "round(avg(duration_s)::numeric, 3)")
-            for s in statements
-        ]
-    days, failures, means = (store.query(s)[1] for s in statements)
+    (block,) = [
+        b
+        for b in docblocks.blocks(ROOT / "README.md")
+        if b.lang == "sql" and docblocks.sql_dialect(b) == store.dialect
+    ]
+    days, failures, means = (store.query(s)[1] for s in docblocks.statements(block))
     assert [d[0] for d in days] == ["2022-05-25", "2022-05-26"]
     assert [f[2] for f in failures] == ["ValueError"]
     assert {m[0] for m in means} == {"ingest", "seed"}
+
+
+SQL_PAGES = [
+    p for p in docblocks.pages() if any(b.lang == "sql" for b in docblocks.blocks(p))
+]
+
+
+@pytest.mark.parametrize("page", SQL_PAGES, ids=lambda p: p.name)
+def test_every_sql_block_of_the_docs_runs(built, page):
+    """Every SQL block of README.md and docs/*.md written for this dialect runs read-only."""
+    store = built
+    ran = docblocks.run_sql(docblocks.blocks(page), store.query, store.dialect)
+    assert ran > 0
 
 
 def test_missing_days_recipe(url, monkeypatch):
