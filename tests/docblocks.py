@@ -135,7 +135,8 @@ def commands(block: Block) -> Iterable[tuple[bool, list[str]]]:
                 f"{block.where}: {line!r} is not a cachework command; mark the block with "
                 "<!-- not-tested: why --> on the line before"
             )
-        argv = shlex.split(line[m.end() :], comments=True)
+        # $NAME is the shell's: the environment the command runs in
+        argv = shlex.split(os.path.expandvars(line[m.end() :]), comments=True)
         yield m["module"] is not None, argv
 
 
