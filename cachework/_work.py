@@ -724,6 +724,9 @@ class Work:
         args_json: str,
     ) -> Any:
         log.info("running %s [%s]: %s", claim.work, claim.key, claim.reason)
+        # The arguments beside the key, for "why did this run?": on a miss only, where the
+        # args JSON is already made, so a hit never pays for it.
+        log.debug("%s [%s] args: %s", claim.work, claim.key, args_json)
         self._cw_status = "running"
         with claim:  # leaves the heartbeats on every path, also one that records nothing
             return self._run_and_record(claim, raw, args, kwargs, args_json)

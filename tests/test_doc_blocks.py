@@ -3,6 +3,7 @@ snippet can rot. The SQL blocks run in tests/test_sql_recipes.py, on its filled 
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -43,8 +44,20 @@ def test_every_block_runs_or_is_marked_not_tested():
     assert len(untested) <= MOST_NOT_TESTED, "\n".join(untested)
 
 
+@pytest.fixture
+def _logging_as_it_was():
+    """A page may configure logging (docs/why.md turns the cachework logger to DEBUG):
+    put it back, so no other test runs with a page's settings."""
+    root, ours = logging.getLogger(), logging.getLogger("cachework")
+    handlers, levels = list(root.handlers), (root.level, ours.level)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(levels[0])
+    ours.setLevel(levels[1])
+
+
 @pytest.mark.parametrize("page", _with(docblocks.PYTHON), ids=_id)
-def test_python_blocks(page, tmp_path):
+def test_python_blocks(page, tmp_path, _logging_as_it_was):
     """A page's Python blocks, in order, in one namespace, in an empty folder (a fresh
     ./cachework.db: the conftest's fixture unsets CACHEWORK_URL and changes folder)."""
     assert docblocks.run_python(ALL[page]) > 0
