@@ -44,7 +44,24 @@ class Store(Claims, Reports):
     """A cache and its history in one database, shared by every work that names it.
 
     Cheap to create: nothing is opened until the first call, and a SQLite store opens with
-    the standard library alone. Opening a store with an older schema upgrades it.
+    the standard library alone. Opening a store with an older schema upgrades it. Its
+    methods are what the ``cachework`` command runs: the history, the calls, forgetting,
+    pruning, read-only SQL, the calendar, migrations.
+
+    ```python
+    store = cachework.Store("sqlite:///pipeline.db")
+    store.history(work="ingest", status="failed", limit=20)
+    store.forget("ingest", day="2022-05-25")
+    ```
+
+    Args:
+        url: A SQLAlchemy URL (``sqlite:///pipeline.db``, ``postgresql+psycopg://...``;
+            a bare ``postgresql://`` means psycopg 3) or a SQLite file path. Default:
+            ``$CACHEWORK_URL``, else ``./cachework.db``. Other databases are refused with
+            ``StoreError``.
+        create: ``False`` refuses to create a missing database (``StoreError`` when it is
+            opened): what the command's reading subcommands use, so a typo in a path never
+            leaves an empty store behind.
     """
 
     def __init__(
@@ -71,6 +88,7 @@ class Store(Claims, Reports):
 
     @property
     def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: which spelling of the SQL recipes this store takes."""
         return self._backend.name
 
     @property
@@ -104,6 +122,8 @@ class Store(Claims, Reports):
         self._ready = False
 
     def downgrade(self, revision: str) -> None:
+        """Take the schema back to ``revision`` (Alembic); ``"base"`` drops cachework's
+        tables and every call and run in them. What ``cachework db downgrade`` runs."""
         from . import _migrate
 
         _migrate.downgrade(self._backend.engine, revision)

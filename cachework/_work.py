@@ -136,14 +136,84 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 class Work:
     """A unit of work whose ``run`` executes only when its arguments are new.
 
-    Subclass it and define ``run``. Public attributes are the work's state: stored after a
-    run and restored on a hit. Configuration lives under private names, so it is never state.
+    Subclass it and define ``run``. Each call of ``run`` is reduced to a key, the hash of
+    its arguments bound to ``run``'s signature (defaults applied) and of ``version``. A key
+    the store holds a fresh result for is a hit: the stored result is returned and the
+    work's state restored, in this process or any later one, without running anything.
+    Otherwise the call is claimed in the store (so no other thread, process or host runs it
+    meanwhile), run, and its result, state and run recorded. A call that raises is recorded
+    failed with its traceback, re-raised, and runs again next time.
+
+    Public attributes (no leading ``_``) are the work's state: stored after a run and
+    restored on a hit. Configuration lives under private names with read-only properties,
+    so it is never state. Keep what cannot be pickled (connections, clients) under private
+    names too, or the run is recorded failed with ``UnstorableResult``.
 
     Threads may share one instance: each thread's call is claimed, waited for and recorded
     like any other. The state and ``status`` are the instance's, though, not the call's:
     runs of different arguments at once in several threads write the same attributes, and a
     run stores whatever they hold when it returns. Give each thread its own instance when
     ``run`` keeps state.
+
+    Args:
+        name: The key namespace: works of one name share their calls. Default
+            ``<module>.<QualName>`` of the class (or function); a script run as
+            ``__main__`` uses its file's stem as module. Give one explicitly when the code
+            may move: a new name is a new, empty namespace.
+        store: Where calls are kept: a ``Store``, a SQLAlchemy URL (``sqlite:///x.db``,
+            ``postgresql+psycopg://...``) or a file path. Default: ``$CACHEWORK_URL``, else
+            ``./cachework.db`` in the current folder, resolved at the first call.
+        cache_calls: ``False`` runs every call (still one at a time per key, and still
+            recorded in the history); its results are never served as hits.
+        version: Any value; it joins every key, so a new version makes every call new.
+            Bump it when ``run``'s code changes what it returns: the key follows the
+            arguments, not the code.
+        ttl: How long a succeeded call is served, in seconds or a ``timedelta``; an older
+            one is stale and runs again (reason ``expired``). None: forever. Checked
+            against the reading host's clock.
+        parallel: ``True`` makes a call return a ``concurrent.futures.Future`` at once and
+            run in the background (``executor``). A hit is answered in the caller, as a
+            Future already done; the status properties follow the latest call, and
+            ``wait()`` waits for it.
+        every: ``"minute"``, ``"hour"``, ``"day"``, ``"week"``, ``"month"`` or a
+            ``timedelta``: the current period's label (``2026-11-25``) joins the key and the
+            stored arguments as ``_period``, so an argument-less ``run()`` runs once per
+            period. A ``run`` that declares a ``period`` parameter receives the call's
+            ``Period``, fixed when the call is made.
+        tz: The zoneinfo name (``"Europe/Paris"``) periods are counted in; only with
+            ``every``. None: the machine's local time.
+        on_running: What a call does while another thread, process or host runs the same
+            key: ``"wait"`` (default) for its result, and run the call itself if that run
+            fails or its owner dies; ``"skip"``: return None at once; ``"raise"``: raise
+            ``AlreadyRunning`` naming the owner.
+        wait_timeout: With ``on_running="wait"``, the longest a call waits, in seconds or a
+            ``timedelta``, before ``AlreadyRunning``. None: no limit.
+        lease: How long a running call's owner on another host may go without a heartbeat
+            (sent every lease/4) before others take the call over, in seconds or a
+            ``timedelta``. Default: ``$CACHEWORK_LEASE`` as set when the work first runs,
+            else 60 s. An owner on this host is judged by its process instead, at once.
+            Give more than the longest a call can starve the heartbeat thread (a C call
+            that holds the GIL).
+        executor: With ``parallel=True``, the ``concurrent.futures.Executor`` calls run
+            in. None: a thread pool shared by all works. A ``ProcessPoolExecutor`` gets a
+            copy of the work; the result, state and status are copied back.
+        max_result_bytes: The largest pickled return value stored (default 1 GiB); a
+            larger one is refused before any write: the run is recorded failed and raises
+            ``UnstorableResult`` naming the size. So is a result and state beyond what the
+            database holds in one entry.
+        lag: With ``every``, how many periods back a call's period is: ``lag=1`` with
+            ``every="day"`` processes yesterday, the last complete day.
+        catchup: With ``every``, ``True`` makes a call first run, oldest first, every
+            period since the first one recorded that has not succeeded; a label, date,
+            datetime or ``Period`` starts from there instead. Periods that fail are
+            recorded, the others still run, then ``CatchupFailed`` names them.
+        catchup_limit: The most missed periods one catch-up runs (default 1,000); more is
+            refused before anything runs.
+
+    Raises:
+        ValueError: An option out of range or of the wrong type, named in the message.
+        TypeError: ``run`` is ``async def`` or a generator: its calls would return an
+            object that cannot be stored (raised when the class is defined).
     """
 
     # Class-level defaults, so a subclass whose __init__ forgets super().__init__() works.
@@ -336,38 +406,73 @@ class Work:
 
     @property
     def has_started(self) -> bool:
+        """Whether this instance made a call yet (a hit counts)."""
         return self._cw_status != "not_started"
 
     @property
     def is_running(self) -> bool:
+        """Whether the latest call is running in this process now."""
         return self._cw_status == "running"
 
     @property
     def has_succeeded(self) -> bool:
+        """Whether the latest call returned (ran, or was a hit)."""
         return self._cw_status == "succeeded"
 
     @property
     def has_failed(self) -> bool:
+        """Whether the latest call raised."""
         return self._cw_status == "failed"
 
     # -- the public verbs ------------------------------------------------------------------
     def run(self, *args: Any, **kwargs: Any) -> Any:
-        """Override this; cachework wraps it so that it runs only for new arguments."""
+        """Define this in a subclass: cachework wraps it so that it runs only for new arguments.
+
+        Its parameters are the key's: every call is bound to this signature (defaults
+        applied) and hashed. A parameter named ``period`` of an ``every=`` work receives
+        the call's ``Period`` and is not passed by callers. Public attributes it sets are
+        the work's state, restored on a hit.
+        """
         raise NotImplementedError(f"{type(self).__qualname__} must define run()")
 
     def key(self, *args: Any, **kwargs: Any) -> str:
-        """The key ``run(*args, **kwargs)`` would have now."""
+        """The key ``run(*args, **kwargs)`` would have now, without running anything.
+
+        The arguments are bound as a call binds them (defaults applied; an ``every=`` work's
+        current period included), so ``key(1)`` and ``key(x=1)`` agree. Give the key to
+        ``cachework show WORK KEY`` to see the stored call and its runs.
+
+        Raises:
+            UnhashableArgument: An argument has no key (an open file, a lock...).
+        """
         return self._bound_key(args, kwargs)[1]
 
     def forget(self, *args: Any, **kwargs: Any) -> bool:
-        """Remove the entry that ``run(*args, **kwargs)`` would hit, so that call runs again."""
+        """Remove the call that ``run(*args, **kwargs)`` would hit, so that call runs again.
+
+        The arguments bind as in ``run``; only that one key is removed, and the history
+        stays. A call running now is left alone (it must not start twice): use
+        ``Store.forget(..., force=True)`` to have it run again once it ends.
+
+        Returns:
+            Whether a call was removed.
+        """
         return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
 
     def run_for(
         self, period: Period | str | _dt.date | _dt.datetime, /, *args: Any, **kwargs: Any
     ) -> Any:
-        """Run (or hit) the call of a past or current ``period``: a label, date, datetime or
-        Period of this work's schedule. No catch-up runs before it."""
+        """Run (or hit) the call of a past or current ``period`` of an ``every=`` work.
+
+        Args:
+            period: A label (``"2026-11-20"``), a date, a datetime or a ``Period`` of this
+                work's schedule. A period that has not begun is refused.
+            *args: The work's other arguments, as ``run`` takes them.
+            **kwargs: The work's other arguments, as ``run`` takes them.
+
+        Returns:
+            The call's result. No catch-up runs before it, and ``lag`` does not apply.
+        """
         from ._periodic import function
 
         return self._cw_call_period(
@@ -382,9 +487,18 @@ class Work:
         *args: Any,
         **kwargs: Any,
     ) -> list[str]:
-        """Labels of the periods from ``start`` to ``end`` (default: the current period),
-        oldest first, with no succeeded entry for these arguments. ``start`` and ``end`` are
-        positional, so the function's own ``start=``/``end=`` arguments pass through."""
+        """Labels of the periods from ``start`` to ``end`` with no succeeded call.
+
+        Args:
+            start: The first period: a label, date, datetime or ``Period``.
+            end: The last period (default: the current one, after ``lag``).
+            *args: The work's other arguments: the calls asked about are those with them.
+            **kwargs: As ``*args``. ``start`` and ``end`` are positional only, so the
+                function's own ``start=``/``end=`` arguments pass through.
+
+        Returns:
+            The labels, oldest first: periods never run, failed, or running.
+        """
         from . import _periodic
 
         first, last = self._period_range(start, end, "missing")
@@ -399,16 +513,38 @@ class Work:
         dry_run: bool = False,
         **kwargs: Any,
     ) -> BackfillReport:
-        """Run the missing and failed periods from ``start`` to ``end`` (default: the
-        current period), oldest first, in this thread; a failure does not stop the others.
-        Returns which labels ran, hit, failed (with the error) or, under ``dry_run``, would run."""
+        """Run the missing and failed periods from ``start`` to ``end``, oldest first.
+
+        The periods run in this thread, one after the other, through the same call path
+        as ``run``; a failure is recorded and does not stop the others.
+
+        Args:
+            start: The first period: a label, date, datetime or ``Period``.
+            end: The last period (default: the current one, after ``lag``).
+            *args: The work's other arguments.
+            dry_run: List what would run; run nothing.
+            **kwargs: The work's other arguments.
+
+        Returns:
+            A ``BackfillReport``: the labels that ran, hit, failed (label to error) or,
+            under ``dry_run``, would run.
+        """
         from . import _periodic
 
         first, last = self._period_range(start, end, "backfill")
         return _periodic.backfill(self, first, last, args, kwargs, dry_run)
 
     def wait(self, timeout: float | None = None) -> Any:
-        """Wait for the latest parallel call and return its result (raises what it raised)."""
+        """Wait for the latest ``parallel=True`` call and return its result.
+
+        Args:
+            timeout: Seconds to wait at most (None: as long as it takes); then
+                ``concurrent.futures.TimeoutError``.
+
+        Returns:
+            The result, or None if this work made no parallel call. Raises what the call
+            raised.
+        """
         future = self._cw_future
         if future is None:
             return None
@@ -856,7 +992,14 @@ def _error_text(e: BaseException) -> str:
 
 
 class CachedFunction(Work, Generic[P, R]):
-    """A plain function made a work by ``@cachework.work``: call it as before."""
+    """A plain function made a work by ``@cachework.work``: call it as before.
+
+    Calling it is calling ``run``: the same key, hit or run, and history as a ``Work``
+    whose ``run`` is the function. It has every method and property of ``Work``
+    (``key``, ``forget``, ``run_for``, ``missing``, ``backfill``, ``wait``, ``status``...);
+    a function has no state, so a hit restores nothing but the result. The function's
+    name, docstring and module are copied onto it (``functools.update_wrapper``).
+    """
 
     _cw_bound_self = False
 
@@ -876,6 +1019,8 @@ class CachedFunction(Work, Generic[P, R]):
             refuse_period_arg(fn, self.name)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call the function through the cache: its stored result for these arguments,
+        else run it and record it (a Future with ``parallel=True``)."""
         # Spelled out rather than via _cw_call: one call less per hit.
         options = self._cw_options
         if options.every is not None:
@@ -885,11 +1030,17 @@ class CachedFunction(Work, Generic[P, R]):
         return self._cw_execute(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
+        """The same as calling the function: ``ingest.run(day)`` is ``ingest(day)``."""
         return self._cw_call(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     run._cachework_run = True  # type: ignore[attr-defined]
 
     def forget(self, *args: P.args, **kwargs: P.kwargs) -> bool:  # type: ignore[override]
+        """Remove the call these arguments would hit, so it runs again (see ``Work.forget``).
+
+        Returns:
+            Whether a call was removed.
+        """
         return super().forget(*args, **kwargs)
 
     def _state(self) -> dict[str, Any] | None:
@@ -924,7 +1075,30 @@ def work(
     catchup_limit: int = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 def work(fn: Any = None, /, **options: Any) -> Any:
-    """Make a plain function a work: ``@work`` or ``@work(name=..., store=..., ...)``."""
+    """Make a plain function a work: ``@work`` or ``@work(name=..., store=..., ...)``.
+
+    ```python
+    @cachework.work(name="ingest", ttl=3600)
+    def ingest(day: str) -> int: ...
+
+    ingest("2026-11-25")  # runs, then is served from the store for an hour
+    ```
+
+    Args:
+        fn: The function, when the decorator is used bare (``@work``).
+        **options: Every option of ``Work`` (``name``, ``store``, ``cache_calls``,
+            ``version``, ``ttl``, ``parallel``, ``every``, ``tz``, ``on_running``,
+            ``wait_timeout``, ``lease``, ``executor``, ``max_result_bytes``, ``lag``,
+            ``catchup``, ``catchup_limit``), with the same meaning and defaults. The
+            default name is ``<module>.<function name>``.
+
+    Returns:
+        A ``CachedFunction``, or, with options and no function, the decorator that makes one.
+
+    Raises:
+        ValueError: An option out of range or of the wrong type.
+        TypeError: The function is ``async def`` or a generator.
+    """
     if fn is not None:
         return CachedFunction(fn, **options)
     return lambda f: CachedFunction(f, **options)

@@ -8,10 +8,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import docblocks
 import pytest
 from click.testing import CliRunner
 
-import docblocks
 from cachework._cli import cli
 
 PAGES = docblocks.pages()

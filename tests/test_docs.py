@@ -27,8 +27,12 @@ def _mkdocs() -> None:
     pytest.importorskip(
         "mkdocs", reason="mkdocs is not installed: pip install -e '.[test]' (or '.[docs]')"
     )
-    pytest.importorskip("mkdocstrings", reason="mkdocstrings is not installed: pip install -e '.[docs]'")
-    pytest.importorskip("material", reason="mkdocs-material is not installed: pip install -e '.[docs]'")
+    pytest.importorskip(
+        "mkdocstrings", reason="mkdocstrings is not installed: pip install -e '.[docs]'"
+    )
+    pytest.importorskip(
+        "material", reason="mkdocs-material is not installed: pip install -e '.[docs]'"
+    )
 
 
 @pytest.fixture(scope="module")

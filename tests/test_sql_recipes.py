@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import docblocks
 import pytest
 import sqlalchemy as sa
 
 import cachework
-import docblocks
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"```sql\n-- (sqlite|postgresql|both)[^\n]*\n(.*?)```", re.S)
@@ -125,9 +125,7 @@ def test_readme_recipes(built):
     assert {m[0] for m in means} == {"ingest", "seed"}
 
 
-SQL_PAGES = [
-    p for p in docblocks.pages() if any(b.lang == "sql" for b in docblocks.blocks(p))
-]
+SQL_PAGES = [p for p in docblocks.pages() if any(b.lang == "sql" for b in docblocks.blocks(p))]
 
 
 @pytest.mark.parametrize("page", SQL_PAGES, ids=lambda p: p.name)
