@@ -7,7 +7,8 @@ day), catching up the days this machine was off, however often this starts.
     cachework calendar                             # which days ran, failed, or are missing
     cachework backfill examples.daily_pipeline:process --from 2026-11-01   # fill the gaps
 
-The store is ./cachework.db (or $CACHEWORK_URL). Look at it with `cachework history`.
+The store is ./cachework.db (or $CACHEWORK_URL). Look at it with `.venv/bin/cachework history`
+(or `python -m cachework history`; plain `cachework` once the venv is activated).
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def main() -> None:
     print(f"day {process.period}: data={process.data} model={model}")
     print(f"processor {process.status}, trainer {train.status}")
     if RAN:
-        print("Run me again: both steps will be skipped. Then try: cachework calendar")
+        print(
+            "Run me again: both steps will be skipped. Then try: .venv/bin/cachework calendar"
+            " (or `python -m cachework calendar`, or `cachework calendar` in an activated venv)"
+        )
     else:
         print("Both steps were skipped: their results and state came back from the store.")
 
