@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._backends import _first_line
 from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
 from ._formats import as_utc
-from ._keys import jsonable
+from ._keys import arg_json
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 
 if TYPE_CHECKING:
@@ -100,13 +100,12 @@ class Reports:
                 raise ValueError(
                     f"since must be a datetime or ISO-8601 text, not {since!r}"
                 ) from None
-        if not values and limit is not None:
-            q = q.limit(limit)  # else the values are matched here, reading rows as they come
+        q = q.where(*self._holding(runs, values))
+        if limit is not None:
+            q = q.limit(limit)
         out = []
         with self._reading(stream_results=True) as conn:
             for row in conn.execute(q):
-                if values and not _matches(_args(row.args), values):
-                    continue
                 out.append(
                     Run(
                         id=row.id,
@@ -125,8 +124,6 @@ class Reports:
                         cached=bool(row.cached),
                     )
                 )
-                if limit is not None and len(out) >= limit:
-                    break
         return out
 
     def calls(
@@ -171,6 +168,12 @@ class Reports:
             [*([f"key {key}"] if key else []), *(f"{k}={v!r}" for k, v in values.items())]
         )
         raise NoSuchCall(f"no call of {work} matches {asked}")
+
+    def _holding(self, table: Any, values: Mapping[str, Any]) -> list[Any]:
+        """The SQL conditions that ``table``'s args hold ``values``, each compared as
+        stored (``jsonable``), so ``1`` never matches ``1.0``, ``True`` or ``"1"``."""
+        backend = self._ensure()
+        return [backend.arg_is(table.c.args, name, arg_json(v)) for name, v in values.items()]
 
     def _has_work(self, work: str) -> bool:
         """Whether any call or run of ``work`` is recorded."""
@@ -217,15 +220,13 @@ class Reports:
             q = q.where(
                 _not_refreshed_since(calls, _dt.datetime.now(_dt.timezone.utc) - older_than)
             )
+        q = q.where(*self._holding(calls, values or {}))
         with self._reading() as conn:
             for row in conn.execute(q):
-                args = _args(row.args)
-                if values and not _matches(args, values):
-                    continue
                 yield Call(
                     work=row.work,
                     key=row.key,
-                    args=args,
+                    args=_args(row.args),
                     status=row.status,
                     created_at=as_utc(row.created_at),
                     finished_at=as_utc(row.finished_at),
@@ -488,15 +489,3 @@ def _arg_filters(args: Mapping[str, Any] | None, values: dict[str, Any]) -> dict
     if both:
         raise ValueError(f"argument {both[0]!r} is given twice: in args= and as a keyword")
     return {**args, **values}
-
-
-def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
-    """Whether stored args hold ``values``, compared as stored (so ``1`` never matches ``"1"``)."""
-    import json
-
-    for name, value in values.items():
-        if name not in args:
-            return False
-        if json.dumps(args[name], sort_keys=True) != json.dumps(jsonable(value), sort_keys=True):
-            return False
-    return True
