@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 import textwrap
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +97,41 @@ def filled(url: str) -> str:
     with pytest.raises(ValueError):
         ingest("bad")
     return url
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Periods' "now" fixed at 2026-11-24 10:00 UTC (set ``clock[0]`` to move it), and this
+    process as new: no schedule recorded yet."""
+    from cachework import _periodic
+    from cachework import _periods as periods
+
+    now = [dt.datetime(2026, 11, 24, 10, tzinfo=dt.timezone.utc).timestamp()]
+    monkeypatch.setattr(periods, "clock", lambda: now[0])
+    monkeypatch.setattr(_periodic, "_recorded", set())
+    return now
+
+
+def daily_with_every_status(url: str, on_the_24th: Any = None) -> Any:
+    """``daily`` (every day, UTC) run for the 20th (succeeded), 21st (failed) and 23rd
+    (interrupted), the 22nd never run; ``on_the_24th`` is what its run of the 24th does."""
+
+    @cachework.work(name="daily", store=url, every="day", tz="UTC")
+    def daily(period: Any) -> str:
+        if period.label == "2026-11-21":
+            raise ValueError("bad day")
+        if period.label == "2026-11-23":
+            raise KeyboardInterrupt  # stopped: recorded interrupted, call released
+        if period.label == "2026-11-24" and on_the_24th is not None:
+            on_the_24th()
+        return str(period.label)
+
+    daily.run_for("2026-11-20")
+    with pytest.raises(ValueError):
+        daily.run_for("2026-11-21")
+    with pytest.raises(KeyboardInterrupt):
+        daily.run_for("2026-11-23")
+    return daily
 
 
 @pytest.fixture

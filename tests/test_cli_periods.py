@@ -17,22 +17,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import daily_with_every_status
 
 import cachework
-from cachework import _periodic
-from cachework import _periods as periods
 from cachework._cli import CALENDAR_GLYPHS, cli
 
 UTC = dt.timezone.utc
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    now = [dt.datetime(2026, 11, 24, 10, tzinfo=UTC).timestamp()]
-    monkeypatch.setattr(periods, "clock", lambda: now[0])
-    monkeypatch.setattr(_periodic, "_recorded", set())
-    return now
 
 
 def invoke(url, *args):
@@ -43,19 +34,7 @@ def _daily_with_every_status(url):
     """``daily`` from the 20th: succeeded, failed, never run, interrupted; ``weekly``
     beside it (a schedule of its own: a grid of its own)."""
 
-    @cachework.work(name="daily", store=url, every="day", tz="UTC")
-    def daily(period):
-        if period.label == "2026-11-21":
-            raise ValueError("bad day")
-        if period.label == "2026-11-23":
-            raise KeyboardInterrupt  # stopped: recorded interrupted, entry released
-        return period.label
-
-    daily.run_for("2026-11-20")
-    with pytest.raises(ValueError):
-        daily.run_for("2026-11-21")
-    with pytest.raises(KeyboardInterrupt):
-        daily.run_for("2026-11-23")
+    daily = daily_with_every_status(url)
 
     @cachework.work(name="weekly", store=url, every="week", tz="UTC")
     def weekly():
@@ -186,6 +165,7 @@ def test_calendar_piped_is_an_aligned_grid_and_tsv_a_row_per_period(sqlite_url, 
 # -- cachework backfill MODULE:ATTR -----------------------------------------------------------------
 PIPELINE = """
 import datetime as dt
+
 import cachework
 from cachework import _periods as periods
 

@@ -225,16 +225,10 @@ def test_two_formats_at_once_are_a_usage_error(filled):
 def test_piped_listing_is_an_aligned_plain_table(filled):
     r = invoke("--url", filled, "works")
     header, row = r.output.splitlines()
-    assert header.split() == [
-        "work",
-        "calls",
-        "succeeded",
-        "failed",
-        "running",
-        "runs",
-        "last_run",
-        "mean_duration_s",
-    ]
+    assert (
+        header.split()
+        == "work calls succeeded failed running runs last_run mean_duration_s".split()
+    )
     # Numbers right-aligned under their header: the header ends where the number ends.
     end = header.index("calls") + len("calls")
     assert row[end - 1] == "3" and row[end] == " "
