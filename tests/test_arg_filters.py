@@ -17,16 +17,14 @@ KINDS = [1, 1.0, True, "1", None, [1], [1.0], {"a": 1}, {"a": 1.0}, -0.0, 0.0, "
 
 
 @pytest.fixture
-def kinds(url):
+def kinds(url, store):
     @cachework.work(name="kinds", store=url)
     def kinds(x, **kw):
         return repr(x)
 
     for v in KINDS:
         kinds(v)
-    store = cachework.Store(url)
-    yield store, kinds
-    store.close()
+    return store, kinds
 
 
 def test_each_kind_of_value_matches_only_itself(kinds):
@@ -64,21 +62,17 @@ def test_names_are_taken_literally(kinds, name):
     assert store.forget("kinds", args={name: 5}) == 1
 
 
-def test_a_kwarg_named_like_a_parameter_filters_by_its_stored_name(url):
+def test_a_kwarg_named_like_a_parameter_filters_by_its_stored_name(url, store):
     @cachework.work(name="pos", store=url)
     def pos(data, /, **kw):
         return data
 
     pos(2, data=3)
     pos(3, data=2)
-    store = cachework.Store(url)
-    try:
-        (call,) = store.calls("pos", args={"**data": 3})
-        assert call.args == {"data": 2, "**data": 3}
-        (call,) = store.calls("pos", data=3)
-        assert call.args == {"data": 3, "**data": 2}
-    finally:
-        store.close()
+    (call,) = store.calls("pos", args={"**data": 3})
+    assert call.args == {"data": 2, "**data": 3}
+    (call,) = store.calls("pos", data=3)
+    assert call.args == {"data": 3, "**data": 2}
 
 
 def test_without_the_arrow_operator_sqlite_keeps_kinds_apart(sqlite_url, monkeypatch):
@@ -93,54 +87,43 @@ def test_without_the_arrow_operator_sqlite_keeps_kinds_apart(sqlite_url, monkeyp
         kinds(v)
     kinds(0, **{"a.b": 5})
     store = cachework.Store(sqlite_url)
-    try:
-        for v in KINDS:
-            assert len(store.calls("kinds", x=v)) == 1, v
-        assert len(store.calls("kinds", args={"a.b": 5})) == 1
-        assert store.calls("kinds", args={"a.b": 5.0}) == []
-    finally:
-        store.close()
+    for v in KINDS:
+        assert len(store.calls("kinds", x=v)) == 1, v
+    assert len(store.calls("kinds", args={"a.b": 5})) == 1
+    assert store.calls("kinds", args={"a.b": 5.0}) == []
 
 
-def test_the_period_argument_filters_like_any_other(url):
+def test_the_period_argument_filters_like_any_other(url, store):
     @cachework.work(name="daily", store=url, every="day")
     def daily(period):
         return str(period)
 
     daily()
-    store = cachework.Store(url)
-    try:
-        (call,) = store.calls("daily")
-        label = call.args["_period"]
-        assert [c.key for c in store.calls("daily", _period=label)] == [call.key]
-        assert store.calls("daily", _period="1999-01-01") == []
-    finally:
-        store.close()
+    (call,) = store.calls("daily")
+    label = call.args["_period"]
+    assert [c.key for c in store.calls("daily", _period=label)] == [call.key]
+    assert store.calls("daily", _period="1999-01-01") == []
 
 
-def test_a_filtered_limit_reads_past_newer_rows_that_do_not_match(url):
+def test_a_filtered_limit_reads_past_newer_rows_that_do_not_match(url, store):
     """The filter is in the statement: LIMIT counts matching rows, however many newer ones
     do not match (a filter applied after the LIMIT would return fewer)."""
 
     @cachework.work(name="many", store=url)
-    def many(x):
-        return x
+    def many(x, i):
+        return i
 
     for i in range(3):
-        many(f"wanted{i}")
+        many("wanted", i)
     for i in range(30):
-        many(i)
-    store = cachework.Store(url)
-    try:
-        runs = store.history("many", limit=2, x="wanted1")
-        assert [r.args["x"] for r in runs] == ["wanted1"]
-        runs = store.history("many", limit=3, args={"x": "wanted0"})
-        assert len(runs) == 1
-    finally:
-        store.close()
+        many("other", i)
+    runs = store.history("many", limit=2, x="wanted")
+    assert [r.args["i"] for r in runs] == [2, 1]
+    assert [r.args["i"] for r in store.history("many", limit=5, args={"x": "wanted"})] == [2, 1, 0]
+    assert [c.args["i"] for c in store.calls("many", x="wanted")] == [0, 1, 2]
 
 
-def test_the_filter_is_part_of_the_statement(url):
+def test_the_filter_is_part_of_the_statement(url, store):
     """The SQL sent for a filtered listing names the argument: it is matched by the database."""
     import sqlalchemy as sa
 
@@ -149,15 +132,11 @@ def test_the_filter_is_part_of_the_statement(url):
         return x
 
     seen(1)
-    store = cachework.Store(url)
     sent: list[str] = []
-    try:
-        engine = store._engine()
-        sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-        assert len(store.history("seen", x=1, limit=1)) == 1
-        assert len(store.calls("seen", x=1)) == 1
-    finally:
-        store.close()
+    engine = store._engine()
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    assert len(store.history("seen", x=1, limit=1)) == 1
+    assert len(store.calls("seen", x=1)) == 1
     sent = [s for s in sent if s.startswith("SELECT")]
     assert len(sent) == 2
     assert "LIMIT" in sent[0].upper()

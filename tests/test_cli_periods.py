@@ -10,14 +10,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import daily_with_every_status
+from conftest import daily_with_every_status, run_python
 
 import cachework
 from cachework._cli import CALENDAR_GLYPHS, cli
@@ -187,14 +186,7 @@ def backfill_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m cachework backfill ...`` as a user runs it, in ``folder``."""
     here = str(Path(__file__).resolve().parents[1])  # this tree's cachework, not an installed one
     env = {**os.environ, "PYTHONPATH": here}
-    return subprocess.run(
-        [sys.executable, "-m", "cachework", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_python("-m", "cachework", *args, cwd=folder, env=env)
 
 
 def test_backfill_from_the_command_line_with_one_failing_period(tmp_path):

@@ -13,6 +13,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from conftest import run_python
 
 import cachework
 
@@ -21,15 +22,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def run(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CACHEWORK_URL"}
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=120,
-    )
+    return run_python(str(EXAMPLES / name), *args, cwd=cwd, env=env, check=check)
 
 
 def test_daily_pipeline_second_run_skips(tmp_path):
