@@ -574,6 +574,7 @@ class ServerBackend(Backend):
     def _make_engine(self) -> Any:
         import sqlalchemy as sa
 
+        _psycopg(self.shown)  # before SQLAlchemy asks for it, to say how to install it
         try:
             return sa.create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         except Exception as e:
@@ -614,7 +615,7 @@ class ServerBackend(Backend):
             if lender is None or lender.pid != _getpid():
                 # A forked child opens its own: psycopg never closes a connection in a
                 # process that did not open it, so the parent's are simply dropped.
-                import psycopg
+                psycopg = _psycopg(self.shown)
 
                 cargs, cparams = engine.dialect.create_connect_args(engine.url)
 
@@ -653,7 +654,7 @@ class ServerBackend(Backend):
     def _retrying(self, fn: Callable[[], T]) -> T:
         import random
 
-        import psycopg
+        import psycopg  # the hit path: the engine, made first, said if it was missing
 
         delay, attempts = 0.01, 0
         while True:
@@ -689,7 +690,7 @@ class ServerBackend(Backend):
         )
 
     def query(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        import psycopg
+        psycopg = _psycopg(self.shown)
         import sqlalchemy as sa
 
         engine = self.engine
@@ -859,6 +860,24 @@ _ONE_QUERY = " (a query here is one SELECT, VALUES, TABLE or WITH ... SELECT, an
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+#: How to get psycopg, named wherever it is missing: cachework is installed from a checkout.
+PSYCOPG_INSTALL = (
+    "pip install -e '.[postgres]' in a cachework checkout, or pip install 'psycopg[binary]'"
+)
+
+
+def _psycopg(shown: str) -> Any:
+    """The psycopg module, or a StoreError that says how to install it."""
+    try:
+        import psycopg
+    except ImportError as e:
+        raise StoreError(
+            f"store {shown} needs psycopg 3, which cannot be imported here ({e}): "
+            f"install it with {PSYCOPG_INSTALL}"
+        ) from e
+    return psycopg
 
 
 def _json_text(name: str) -> str:
