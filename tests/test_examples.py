@@ -127,17 +127,67 @@ def test_a_long_loop_of_hits_writes_nothing_and_holds_no_memory(sqlite_url, tmp_
     assert watcher.execute("SELECT count(*) FROM cachework_runs").fetchall() == runs
 
 
-def test_crontab_line_parses():
-    lines = [
-        line
-        for line in (EXAMPLES / "cron" / "crontab").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert len(lines) == 1
-    fields = lines[0].split(None, 5)
+def _crontab() -> tuple[str, list[str]]:
+    """The example crontab's one job line, and its commented commands (``#   cmd``)."""
+    text = (EXAMPLES / "cron" / "crontab").read_text()
+    jobs = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(jobs) == 1, jobs
+    return jobs[0], [line[4:] for line in text.splitlines() if line.startswith("#   ")]
+
+
+def test_crontab_line_parses_and_writes_where_a_user_can():
+    job, _ = _crontab()
+    fields = job.split(None, 5)
     field = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
     assert all(field.match(f) for f in fields[:5]), fields[:5]
-    assert "daily_pipeline.py" in fields[5]
+    command = fields[5]
+    assert "daily_pipeline.py" in command
+    assert "%" not in command  # cron reads % as a newline
+    assert "PYTHONUNBUFFERED=1 " in command  # else the log is block-buffered, out of order
+    log = re.search(r">> *(\S+)", command).group(1)
+    assert log.startswith('"$HOME/') and "/var/log" not in command
+    url = re.search(r'CACHEWORK_URL="sqlite:///([^"]+)"', command).group(1)
+    assert url.startswith("$HOME/")  # $HOME is absolute: sqlite:////home/...
+
+
+def test_crontab_line_runs_in_crons_bare_environment(tmp_path):
+    """The job line and the history command beside it, run by /bin/sh with only what cron
+    gives (HOME, PATH=/usr/bin:/bin), from the home folder: the pipeline runs, its log
+    is in order, and the history command reads the store the ticks wrote."""
+    job, commented = _crontab()
+    home = tmp_path / "home"
+    checkout = home / "pipeline"
+    (checkout / "examples").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "daily_pipeline.py", checkout / "examples")
+    venv_bin = checkout / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    python = venv_bin / "python"  # the checkout's venv: this interpreter with this tree
+    root = EXAMPLES.parent
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={root} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    cron_env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "SHELL": "/bin/sh", "LOGNAME": "me"}
+
+    def tick(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["/bin/sh", "-c", command],
+            cwd=home,
+            env=cron_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    command = job.split(None, 5)[5]
+    for _ in range(2):
+        done = tick(command)
+        assert done.returncode == 0, done.stderr
+    log = (checkout / "pipeline.log").read_text()
+    assert log.count("processing") == 1 and log.index("processing") < log.index("training")
+    assert (checkout / "cachework.db").exists() and not (home / "cachework.db").exists()
+    (history,) = [c for c in commented if "cachework history" in c]
+    shown = tick(history)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("succeeded") >= 2, shown.stdout
 
 
 @pytest.mark.skipif(
