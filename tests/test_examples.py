@@ -20,8 +20,13 @@ import cachework
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def run(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    name: str, *args: str, cwd: Path, check: bool = True, url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run an example as a user would, on ./cachework.db or the store ``url``."""
     env = {k: v for k, v in os.environ.items() if k != "CACHEWORK_URL"}
+    if url is not None:
+        env["CACHEWORK_URL"] = url
     return run_python(str(EXAMPLES / name), *args, cwd=cwd, env=env, check=check)
 
 
@@ -85,6 +90,22 @@ def test_resume_after_crash(tmp_path):
     second = run("resume_after_crash.py", cwd=tmp_path).stdout
     assert "step 1" not in second and "step 2" not in second
     assert "step 3" in second and "total = 90" in second
+
+
+def test_resume_after_crash_crashes_once_per_store_whatever_the_folder(tmp_path):
+    """Once per store, as it says: started from another folder on the same store it
+    resumes; a new store crashes once again."""
+    for folder in ("a", "b", "c"):
+        (tmp_path / folder).mkdir()
+    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = run("resume_after_crash.py", cwd=tmp_path / "a", url=store, check=False)
+    assert first.returncode == 1 and "step 3 crashed" in first.stdout
+    second = run("resume_after_crash.py", cwd=tmp_path / "b", url=store).stdout
+    assert "step 1" not in second and "total = 90" in second
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    third = run("resume_after_crash.py", cwd=tmp_path / "b", url=other, check=False)
+    assert third.returncode == 1 and "step 3 crashed" in third.stdout
+    assert not [p for p in (tmp_path / "a").iterdir()]  # nothing left in the folder it ran in
 
 
 def test_event_loop_example(tmp_path):
