@@ -36,3 +36,26 @@ def test_the_readme_installs_psycopg_from_a_checkout():
     readme = (ROOT / "README.md").read_text()
     assert "pip install 'cachework[postgres]'" not in readme  # not on any index
     assert re.search(r"pip install -e '\.\[postgres\]'", readme)
+
+
+# -- NaN keys: what the README says -----------------------------------------------------------
+def test_nan_keys_are_what_the_readme_says(tmp_path):
+    import math
+
+    import numpy as np
+
+    import cachework
+
+    w = cachework.work(name="nan", store=str(tmp_path / "k.db"))(lambda x: x)
+    nan, negative = float("nan"), -float("nan")
+    assert math.copysign(1, negative) == -1  # a function could tell them apart ...
+    assert w.key(nan) == w.key(negative) == w.key(math.inf - math.inf)  # ... one key
+    # numpy keeps the bits: the sign of a NaN makes another key.
+    assert w.key(np.float64("nan")) != w.key(np.float64(-np.nan))
+    assert w.key(np.float32("nan")) != w.key(np.float32(-np.nan))
+    assert w.key(np.array([np.nan])) != w.key(np.array([-np.nan]))
+    assert w.key(np.float64("nan")) == w.key(np.float64(np.nan))
+    assert w.key(np.float64("nan")) != w.key(nan)  # a numpy scalar is not a float
+    readme = (ROOT / "README.md").read_text()
+    assert "all NaNs are one" not in readme
+    assert 'np.float64("nan")` and `np.float64(-np.nan)` are two keys' in readme
