@@ -290,7 +290,11 @@ class SQLiteBackend(Backend):
             raise StoreError(f"store {shown}: {path} is a folder, not a database file")
         if not os.path.exists(path):
             if not create:
-                raise StoreError(f"store {shown} does not exist")
+                raise StoreError(
+                    f"store {shown} does not exist (no file {os.path.abspath(path)}): check "
+                    "the URL (--url, CACHEWORK_URL) or the folder it is relative to; "
+                    "`cachework db upgrade` creates an empty one, as does the first call of a work"
+                )
             if not os.path.isdir(folder):
                 raise StoreError(f"store {shown}: folder {folder} does not exist")
             if not os.access(folder, os.W_OK):

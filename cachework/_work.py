@@ -584,9 +584,9 @@ class Work:
             value = _pickling.loads(entry.result)  # type: ignore[arg-type]
             state = _pickling.loads(entry.state) if entry.state is not None else None
         except Exception as e:
-            message = f"cachework: the stored result of {name} [{key}] no longer loads ({e!r}); running again"
-            log.warning(message)
-            warnings.warn(message, RuntimeWarning, stacklevel=4)
+            message = f"the stored result of {name} [{key}] no longer loads ({e!r}); running again"
+            log.warning(message)  # the logger's name says cachework already
+            warnings.warn("cachework: " + message, RuntimeWarning, stacklevel=4)
             return _MISS
         if state:
             self.__dict__.update(state)
