@@ -64,6 +64,8 @@ SQLITE_LOOKUP = (
     'WHERE cachework_calls.work = ? AND cachework_calls."key" = ?'
 )
 REVISION_SQL = f"SELECT version_num FROM {VERSION_TABLE}"
+#: SQLite's ``->`` (3.38): a JSON member's text as stored.
+_SQLITE_ARROW = sqlite3.sqlite_version_info >= (3, 38)
 
 
 __all__ = ["Backend", "SQLiteBackend", "ServerBackend", "backend_for", "mask_url", "utc_text"]
@@ -234,6 +236,13 @@ class Backend(abc.ABC):
         (see ``Store.query``); any refusal or failure is one ``StoreError``."""
 
     @abc.abstractmethod
+    def arg_is(self, args: Any, name: str, value_json: str) -> Any:
+        """A SQLAlchemy condition: the ``args`` column holds argument ``name`` with the
+        value whose stored JSON is ``value_json`` (``_keys.arg_json``), matched as stored:
+        ``1``, ``1.0``, ``true`` and ``"1"`` stay four values, a name is taken literally
+        (``a.b``, ``a"b``, ``**kw``). The filter of ``history``, ``calls`` and ``forget``."""
+
+    @abc.abstractmethod
     def vacuum(self) -> None:
         """Give the space of deleted rows back (and refresh the planner's statistics)."""
 
@@ -281,7 +290,11 @@ class SQLiteBackend(Backend):
             raise StoreError(f"store {shown}: {path} is a folder, not a database file")
         if not os.path.exists(path):
             if not create:
-                raise StoreError(f"store {shown} does not exist")
+                raise StoreError(
+                    f"store {shown} does not exist (no file {os.path.abspath(path)}): check "
+                    "the URL (--url, CACHEWORK_URL) or the folder it is relative to; "
+                    "`cachework db upgrade` creates an empty one, as does the first call of a work"
+                )
             if not os.path.isdir(folder):
                 raise StoreError(f"store {shown}: folder {folder} does not exist")
             if not os.access(folder, os.W_OK):
@@ -497,6 +510,31 @@ class SQLiteBackend(Backend):
         finally:
             conn.close()
 
+    def arg_is(self, args: Any, name: str, value_json: str) -> Any:
+        import sqlalchemy as sa
+
+        lit = sa.bindparam(None, value_json, type_=sa.Text())
+        if _SQLITE_ARROW and '"' not in name:
+            # ``->`` gives the member's JSON text as stored: compared with the text the
+            # same encoder writes, 1 and 1.0 (and ints past 64 bits) stay apart. The path
+            # quotes the name as the stored JSON spells it ($."a.b", $."a\\b").
+            path = sa.bindparam(None, "$." + _json_text(name), type_=sa.Text())
+            return args.op("->")(path) == lit
+        # Before SQLite 3.38 (no ``->``), or a name with a quote, which a path cannot
+        # spell there: json_each finds the member by its name, its type keeps true, 1 and
+        # "1" apart, and both sides are read by the same JSON parser.
+        each = sa.func.json_each(args).table_valued("key", "type", "value").alias("arg")
+        return (
+            sa.select(sa.literal(1))
+            .select_from(each)
+            .where(
+                each.c.key == name,
+                each.c.type == sa.func.json_type(lit),
+                each.c.value.is_(sa.func.json_extract(lit, "$")),
+            )
+            .exists()
+        )
+
     def vacuum(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None)  # VACUUM needs no transaction
         try:
@@ -540,6 +578,7 @@ class ServerBackend(Backend):
     def _make_engine(self) -> Any:
         import sqlalchemy as sa
 
+        _psycopg(self.shown)  # before SQLAlchemy asks for it, to say how to install it
         try:
             return sa.create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         except Exception as e:
@@ -580,7 +619,7 @@ class ServerBackend(Backend):
             if lender is None or lender.pid != _getpid():
                 # A forked child opens its own: psycopg never closes a connection in a
                 # process that did not open it, so the parent's are simply dropped.
-                import psycopg
+                psycopg = _psycopg(self.shown)
 
                 cargs, cparams = engine.dialect.create_connect_args(engine.url)
 
@@ -619,7 +658,7 @@ class ServerBackend(Backend):
     def _retrying(self, fn: Callable[[], T]) -> T:
         import random
 
-        import psycopg
+        import psycopg  # the hit path: the engine, made first, said if it was missing
 
         delay, attempts = 0.01, 0
         while True:
@@ -655,7 +694,7 @@ class ServerBackend(Backend):
         )
 
     def query(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        import psycopg
+        psycopg = _psycopg(self.shown)
         import sqlalchemy as sa
 
         engine = self.engine
@@ -695,6 +734,16 @@ class ServerBackend(Backend):
         from .schema import calls, runs
 
         return calls.name, runs.name
+
+    def arg_is(self, args: Any, name: str, value_json: str) -> Any:
+        import sqlalchemy as sa
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        # jsonb's own = would call 1 and 1.0 equal (both numeric): its text keeps them
+        # apart, and the value is read as jsonb first so both texts are jsonb's spelling.
+        member = args.op("->")(sa.cast(sa.bindparam(None, name, type_=sa.Text()), sa.Text()))
+        value = sa.cast(sa.bindparam(None, value_json, type_=sa.Text()), JSONB)
+        return sa.cast(member, sa.Text()) == sa.cast(value, sa.Text())
 
     def vacuum(self) -> None:
         with self.engine.connect() as conn:
@@ -815,3 +864,28 @@ _ONE_QUERY = " (a query here is one SELECT, VALUES, TABLE or WITH ... SELECT, an
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+#: How to get psycopg, named wherever it is missing: cachework is installed from a checkout.
+PSYCOPG_INSTALL = (
+    "pip install -e '.[postgres]' in a cachework checkout, or pip install 'psycopg[binary]'"
+)
+
+
+def _psycopg(shown: str) -> Any:
+    """The psycopg module, or a StoreError that says how to install it."""
+    try:
+        import psycopg
+    except ImportError as e:
+        raise StoreError(
+            f"store {shown} needs psycopg 3, which cannot be imported here ({e}): "
+            f"install it with {PSYCOPG_INSTALL}"
+        ) from e
+    return psycopg
+
+
+def _json_text(name: str) -> str:
+    """``name`` as a JSON string, spelled as ``_keys.args_json`` writes member names."""
+    import json
+
+    return json.dumps(name, ensure_ascii=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ import click
 
 from . import __version__
 from . import _output as output
-from ._errors import AmbiguousCall, CacheworkError, NoSuchCall
+from ._errors import AmbiguousCall, CacheworkError, NoSuchCall, NoSuchWork
 from ._formats import parse_utc
 from ._store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
 
@@ -263,6 +264,8 @@ def forget(
     age = _duration(older_than, "--older-than") if older_than else None
     store = _store(ctx)
     calls = store.calls(work, key=key, status=status, older_than=age, args=values)
+    if not calls and work not in {w["work"] for w in store.works()}:
+        raise NoSuchWork(f"no work named {work!r} in {store.safe_url()}: nothing to forget")
     people = output.chosen(ctx) is None
     if people:
         for c in calls:
@@ -616,11 +619,24 @@ def current(ctx: click.Context) -> None:
 
 @db.command()
 @click.argument("revision")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before dropping tables.")
 @url_option
 @click.pass_context
-def downgrade(ctx: click.Context, revision: str) -> None:
-    """Downgrade the schema to REVISION ('base' drops cachework's tables)."""
+def downgrade(ctx: click.Context, revision: str, yes: bool) -> None:
+    """Downgrade the schema to REVISION ('base' drops cachework's tables and every call and
+    run in them). Asks first, as forget does; --yes skips the question."""
     store = Store(ctx.obj["url"], create=False)
+    if store.path is not None and not os.path.exists(store.path):
+        store.open()  # says the store does not exist, and creates nothing
+    if not yes:
+        what = (
+            f"Drop every cachework table of {store.safe_url()}, with all its calls and runs?"
+            if revision == "base"
+            else f"Downgrade {store.safe_url()} from {store.revision()} to {revision}?"
+        )
+        if not _interactive():
+            raise Problem(f"{what[:-1]}: add --yes to do it without a question")
+        click.confirm(what, abort=True)
     store.downgrade(revision)
     click.echo(f"{store.safe_url()} is at revision {store.revision() or 'none'}")
 

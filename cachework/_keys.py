@@ -1161,6 +1161,15 @@ def args_json(arguments: Mapping[str, Any]) -> str:
 
     One encoder serves every miss: ``json.dumps`` with options builds a new one per call.
     """
+    return _encoder()({name: jsonable(v) for name, v in arguments.items()})  # type: ignore[no-any-return]
+
+
+def arg_json(value: Any) -> str:
+    """One argument's value as ``args_json`` writes it: what an argument filter compares."""
+    return _encoder()(jsonable(value))  # type: ignore[no-any-return]
+
+
+def _encoder() -> Any:
     global _encode_json
     if _encode_json is None:
         import json  # not on the hit path
@@ -1168,4 +1177,4 @@ def args_json(arguments: Mapping[str, Any]) -> str:
         _encode_json = json.JSONEncoder(
             sort_keys=True, ensure_ascii=False, separators=(",", ":")
         ).encode
-    return _encode_json({name: jsonable(v) for name, v in arguments.items()})  # type: ignore[no-any-return]
+    return _encode_json

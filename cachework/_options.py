@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, NoReturn, TypeVar, overload
 
 from ._periods import Period, check_every
 from ._store import Store, get_store
@@ -19,7 +19,9 @@ from ._store import Store, get_store
 if TYPE_CHECKING:
     import concurrent.futures as _cf
 
-__all__ = ["CATCHUP_LIMIT", "DEFAULTS", "MAX_RESULT_BYTES", "Options", "seconds"]
+__all__ = ["CATCHUP_LIMIT", "DEFAULTS", "MAX_RESULT_BYTES", "Options", "option", "seconds"]
+
+T = TypeVar("T")
 
 ON_RUNNING = ("wait", "skip", "raise")
 #: A return value larger than this is refused (UnstorableResult) rather than bloating the store.
@@ -109,6 +111,33 @@ class Options(NamedTuple):
             raise ValueError(
                 f"catchup must be None, True or the first period to run: {e}"
             ) from None
+
+
+class option(Generic[T]):
+    """A work's read-only property for one of its ``Options``, of the same name:
+    ``ttl: option[float | None] = option("Seconds ...")``. One descriptor instead of a
+    property written out per option; its text is what ``help()`` shows."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> option[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(obj._cw_options, self.name)
+
+    def __set__(self, obj: object, value: Any) -> NoReturn:
+        raise AttributeError(
+            f"{self.name} is read-only: give it to Work(...) or @work(...) instead"
+        )
 
 
 #: The options of a work made with none given (and of a subclass that skips ``__init__``).

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._backends import _first_line
 from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
 from ._formats import as_utc
-from ._keys import jsonable
+from ._keys import arg_json
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 
 if TYPE_CHECKING:
@@ -75,24 +75,15 @@ class Reports:
         method's own (``key``, ``status``, ``limit`` ...), in ``args``; both forms merge.
         """
         values = _arg_filters(args, values)
-        if status is not None and status not in RUN_STATUSES:
-            raise ValueError(f"status must be one of {RUN_STATUSES}, not {status!r}")
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
             raise ValueError(f"limit must be a whole number >= 0 or None, not {limit!r}")
-        if limit == 0:
-            return []
         import sqlalchemy as sa
 
         runs = self._tables().runs
-        q = sa.select(runs).order_by(runs.c.id.desc())
-        if work is not None:
-            q = q.where(runs.c.work == work)
-        if status is not None:
-            q = q.where(runs.c.status == status)
-        if key is not None:
-            q = q.where(runs.c.key == key)
+        where = self._where(runs, RUN_STATUSES, work, key, status, values)
+        q = sa.select(runs).where(*where).order_by(runs.c.id.desc())
         if since is not None:
             try:
                 q = q.where(runs.c.started_at >= as_utc(since))
@@ -100,13 +91,13 @@ class Reports:
                 raise ValueError(
                     f"since must be a datetime or ISO-8601 text, not {since!r}"
                 ) from None
-        if not values and limit is not None:
-            q = q.limit(limit)  # else the values are matched here, reading rows as they come
+        if limit == 0:
+            return []
+        if limit is not None:
+            q = q.limit(limit)
         out = []
         with self._reading(stream_results=True) as conn:
             for row in conn.execute(q):
-                if values and not _matches(_args(row.args), values):
-                    continue
                 out.append(
                     Run(
                         id=row.id,
@@ -125,8 +116,6 @@ class Reports:
                         cached=bool(row.cached),
                     )
                 )
-                if limit is not None and len(out) >= limit:
-                    break
         return out
 
     def calls(
@@ -172,6 +161,27 @@ class Reports:
         )
         raise NoSuchCall(f"no call of {work} matches {asked}")
 
+    def _where(
+        self,
+        table: Any,
+        statuses: tuple[str, ...],
+        work: str | None,
+        key: str | None,
+        status: str | None,
+        values: Mapping[str, Any],
+    ) -> list[Any]:
+        """The conditions on a work, a key, a status and argument values that ``calls``
+        and ``history`` share. Each value is compared as stored (``jsonable``) by the
+        database, so ``1`` never matches ``1.0``, ``True`` or ``"1"``."""
+        if status is not None and status not in statuses:
+            raise ValueError(f"status must be one of {statuses}, not {status!r}")
+        backend = self._ensure()
+        where = [backend.arg_is(table.c.args, name, arg_json(v)) for name, v in values.items()]
+        for column, wanted in ((table.c.work, work), (table.c.key, key), (table.c.status, status)):
+            if wanted is not None:
+                where.append(column == wanted)
+        return where
+
     def _has_work(self, work: str) -> bool:
         """Whether any call or run of ``work`` is recorded."""
         import sqlalchemy as sa
@@ -196,36 +206,27 @@ class Reports:
     ) -> Iterator[Call]:
         import sqlalchemy as sa
 
-        if status is not None and status not in CALL_STATUSES:
-            raise ValueError(f"status must be one of {CALL_STATUSES}, not {status!r}")
+        calls = self._tables().calls
+        where = self._where(calls, CALL_STATUSES, work, key, status, values or {})
         if older_than is not None and not isinstance(older_than, _dt.timedelta):
             raise TypeError(f"older_than must be a timedelta, not {older_than!r}")
-        calls = self._tables().calls
         cols = [c for c in calls.c if c.name not in ("result", "state")]
         q = sa.select(
             *cols,
             sa.func.length(calls.c.result).label("result_size"),
             sa.func.length(calls.c.state).label("state_size"),
-        ).order_by(calls.c.work, calls.c.created_at)
-        if work is not None:
-            q = q.where(calls.c.work == work)
-        if key is not None:
-            q = q.where(calls.c.key == key)
-        if status is not None:
-            q = q.where(calls.c.status == status)
+        ).where(*where)
         if older_than is not None:
             q = q.where(
                 _not_refreshed_since(calls, _dt.datetime.now(_dt.timezone.utc) - older_than)
             )
+        q = q.order_by(calls.c.work, calls.c.created_at)
         with self._reading() as conn:
             for row in conn.execute(q):
-                args = _args(row.args)
-                if values and not _matches(args, values):
-                    continue
                 yield Call(
                     work=row.work,
                     key=row.key,
-                    args=args,
+                    args=_args(row.args),
                     status=row.status,
                     created_at=as_utc(row.created_at),
                     finished_at=as_utc(row.finished_at),
@@ -488,15 +489,3 @@ def _arg_filters(args: Mapping[str, Any] | None, values: dict[str, Any]) -> dict
     if both:
         raise ValueError(f"argument {both[0]!r} is given twice: in args= and as a keyword")
     return {**args, **values}
-
-
-def _matches(args: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
-    """Whether stored args hold ``values``, compared as stored (so ``1`` never matches ``"1"``)."""
-    import json
-
-    for name, value in values.items():
-        if name not in args:
-            return False
-        if json.dumps(args[name], sort_keys=True) != json.dumps(jsonable(value), sort_keys=True):
-            return False
-    return True

@@ -25,7 +25,7 @@ from . import _pickling
 from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
 from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
-from ._options import DEFAULTS, Options, seconds
+from ._options import DEFAULTS, Options, option, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
 from ._periods import Period
@@ -323,75 +323,41 @@ class Work:
             self._cw_options = self._cw_options._replace(store=store)
         return store
 
-    @property
-    def cache_calls(self) -> bool:
-        """False: every call runs (and is recorded), none is served from the store."""
-        return self._cw_options.cache_calls
-
-    @property
-    def version(self) -> Any:
-        """Joins every key: a new version makes every call new."""
-        return self._cw_options.version
-
-    @property
-    def ttl(self) -> float | None:
-        """Seconds a succeeded call is served for (None: forever)."""
-        return self._cw_options.ttl
-
-    @property
-    def parallel(self) -> bool:
-        """True: a call runs in the background and returns a Future."""
-        return self._cw_options.parallel
-
-    @property
-    def executor(self) -> _cf.Executor | None:
-        """Where parallel calls run (None: a thread pool shared by all works)."""
-        return self._cw_options.executor
-
-    @property
-    def every(self) -> str | _dt.timedelta | None:
-        """The length of a period (``"day"``, a timedelta...), or None."""
-        return self._cw_options.every
-
-    @property
-    def tz(self) -> str | None:
-        """The zone of the periods (None: the machine's local time)."""
-        return self._cw_options.tz
-
-    @property
-    def lag(self) -> int:
-        """How many periods behind the current one a call without a period runs."""
-        return self._cw_options.lag
-
-    @property
-    def catchup(self) -> Period | Literal[True] | None:
-        """None (no catch-up), True (from the first recorded period) or the first Period."""
-        return self._cw_options.catchup
-
-    @property
-    def catchup_limit(self) -> int:
-        """The most missed periods one catch-up runs."""
-        return self._cw_options.catchup_limit
-
-    @property
-    def on_running(self) -> str:
-        """What a call does while another runs it: ``wait``, ``skip`` or ``raise``."""
-        return self._cw_options.on_running
-
-    @property
-    def wait_timeout(self) -> float | None:
-        """Seconds a waiting call waits before AlreadyRunning (None: no limit)."""
-        return self._cw_options.wait_timeout
+    cache_calls: option[bool] = option(
+        "False: every call runs (and is recorded), none is served from the store."
+    )
+    version: option[Any] = option("Joins every key: a new version makes every call new.")
+    ttl: option[float | None] = option("Seconds a succeeded call is served for (None: forever).")
+    parallel: option[bool] = option("True: a call runs in the background and returns a Future.")
+    executor: option[_cf.Executor | None] = option(
+        "Where parallel calls run (None: a thread pool shared by all works)."
+    )
+    every: option[str | _dt.timedelta | None] = option(
+        "The length of a period (``'day'``, a timedelta...), or None."
+    )
+    tz: option[str | None] = option("The zone of the periods (None: the machine's local time).")
+    lag: option[int] = option(
+        "How many periods behind the current one a call without a period runs."
+    )
+    catchup: option[Period | Literal[True] | None] = option(
+        "None (no catch-up), True (from the first recorded period) or the first Period."
+    )
+    catchup_limit: option[int] = option("The most missed periods one catch-up runs.")
+    on_running: option[str] = option(
+        "What a call does while another runs it: ``wait``, ``skip`` or ``raise``."
+    )
+    wait_timeout: option[float | None] = option(
+        "Seconds a waiting call waits before AlreadyRunning (None: no limit)."
+    )
 
     @property
     def lease(self) -> float:
         """Seconds a claim holds without a heartbeat before others may take it over."""
         return self._lease()
 
-    @property
-    def max_result_bytes(self) -> int:
-        """The largest pickled return value stored; a larger one is UnstorableResult."""
-        return self._cw_options.max_result_bytes
+    max_result_bytes: option[int] = option(
+        "The largest pickled return value stored; a larger one is UnstorableResult."
+    )
 
     @property
     def period(self) -> Period | None:
@@ -754,9 +720,9 @@ class Work:
             value = _pickling.loads(entry.result)  # type: ignore[arg-type]
             state = _pickling.loads(entry.state) if entry.state is not None else None
         except Exception as e:
-            message = f"cachework: the stored result of {name} [{key}] no longer loads ({e!r}); running again"
-            log.warning(message)
-            warnings.warn(message, RuntimeWarning, stacklevel=4)
+            message = f"the stored result of {name} [{key}] no longer loads ({e!r}); running again"
+            log.warning(message)  # the logger's name says cachework already
+            warnings.warn("cachework: " + message, RuntimeWarning, stacklevel=4)
             return _MISS
         if state:
             self.__dict__.update(state)
@@ -849,23 +815,13 @@ class Work:
                     break
                 if time.monotonic() - last_claim > _RECLAIM_EVERY_S:
                     break
-        return self._run_owned(got, raw, args, kwargs, args_json)
-
-    def _run_owned(
-        self,
-        claim: Claim,
-        raw: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        args_json: str,
-    ) -> Any:
-        log.info("running %s [%s]: %s", claim.work, claim.key, claim.reason)
+        log.info("running %s [%s]: %s", got.work, got.key, got.reason)
         # The arguments beside the key, for "why did this run?": on a miss only, where the
         # args JSON is already made, so a hit never pays for it.
-        log.debug("%s [%s] args: %s", claim.work, claim.key, args_json)
+        log.debug("%s [%s] args: %s", got.work, got.key, args_json)
         self._cw_status = "running"
-        with claim:  # leaves the heartbeats on every path, also one that records nothing
-            return self._run_and_record(claim, raw, args, kwargs, args_json)
+        with got:  # leaves the heartbeats on every path, also one that records nothing
+            return self._run_and_record(got, raw, args, kwargs, args_json)
 
     def _run_and_record(
         self,

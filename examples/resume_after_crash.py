@@ -3,18 +3,16 @@
     python examples/resume_after_crash.py   # steps 1 and 2 run, step 3 crashes
     python examples/resume_after_crash.py   # steps 1 and 2 come back from the store, 3 runs
 
-The crash is simulated once per store (a marker file beside it), as a flaky step would.
+The crash is simulated once per store, as a flaky step would: step 3 fails while the
+store holds no failed run of it (the store is ./cachework.db, or $CACHEWORK_URL).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import cachework
-
-MARKER = "resume_after_crash.crashed-once"
 
 
 @cachework.work(name="resume.download")
@@ -32,8 +30,7 @@ def clean(rows: list[int]) -> list[int]:
 @cachework.work(name="resume.report")
 def report(rows: list[int]) -> int:
     print("  step 3: reporting")
-    if not os.path.exists(MARKER):
-        open(MARKER, "w").close()
+    if not report.store.history("resume.report", status="failed", limit=1):
         raise RuntimeError("step 3 crashed (simulated); run the script again")
     return sum(rows)
 

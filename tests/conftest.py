@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 import textwrap
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,6 +100,41 @@ def filled(url: str) -> str:
 
 
 @pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Periods' "now" fixed at 2026-11-24 10:00 UTC (set ``clock[0]`` to move it), and this
+    process as new: no schedule recorded yet."""
+    from cachework import _periodic
+    from cachework import _periods as periods
+
+    now = [dt.datetime(2026, 11, 24, 10, tzinfo=dt.timezone.utc).timestamp()]
+    monkeypatch.setattr(periods, "clock", lambda: now[0])
+    monkeypatch.setattr(_periodic, "_recorded", set())
+    return now
+
+
+def daily_with_every_status(url: str, on_the_24th: Any = None) -> Any:
+    """``daily`` (every day, UTC) run for the 20th (succeeded), 21st (failed) and 23rd
+    (interrupted), the 22nd never run; ``on_the_24th`` is what its run of the 24th does."""
+
+    @cachework.work(name="daily", store=url, every="day", tz="UTC")
+    def daily(period: Any) -> str:
+        if period.label == "2026-11-21":
+            raise ValueError("bad day")
+        if period.label == "2026-11-23":
+            raise KeyboardInterrupt  # stopped: recorded interrupted, call released
+        if period.label == "2026-11-24" and on_the_24th is not None:
+            on_the_24th()
+        return str(period.label)
+
+    daily.run_for("2026-11-20")
+    with pytest.raises(ValueError):
+        daily.run_for("2026-11-21")
+    with pytest.raises(KeyboardInterrupt):
+        daily.run_for("2026-11-23")
+    return daily
+
+
+@pytest.fixture
 def store(url: str) -> cachework.Store:
     s = cachework.Store(url)
     yield s
@@ -114,14 +151,26 @@ def run_script(
 ) -> subprocess.CompletedProcess[str]:
     """Run Python code in a new process (a restart, another host, a crash)."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=timeout,
-    )
+    proc = run_python("-c", textwrap.dedent(code), env=full_env, cwd=cwd, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"script failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def run_python(
+    *argv: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    check: bool = False,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGV...`` (this interpreter) in a new process, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        check=check,
+        timeout=timeout,
+    )

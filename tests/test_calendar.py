@@ -7,42 +7,20 @@ import json
 import threading
 
 import pytest
+from conftest import daily_with_every_status
 
 import cachework
-from cachework import _calendar, _periodic
+from cachework import _calendar
 from cachework import _periods as periods
 from cachework._calendar import BEFORE_FIRST_RUN, NEVER_RUN, calendar
 
 UTC = dt.timezone.utc
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    now = [dt.datetime(2026, 11, 24, 10, tzinfo=UTC).timestamp()]
-    monkeypatch.setattr(periods, "clock", lambda: now[0])
-    monkeypatch.setattr(_periodic, "_recorded", set())
-    return now
-
-
 def test_every_status_in_its_cell(url, clock):
     started, release = threading.Event(), threading.Event()
 
-    @cachework.work(name="daily", store=url, every="day", tz="UTC")
-    def daily(period):
-        if period.label == "2026-11-21":
-            raise ValueError("bad day")
-        if period.label == "2026-11-23":
-            raise KeyboardInterrupt  # stopped: recorded interrupted, entry released
-        if period.label == "2026-11-24":
-            started.set()
-            release.wait(60)
-        return period.label
-
-    daily.run_for("2026-11-20")
-    with pytest.raises(ValueError):
-        daily.run_for("2026-11-21")
-    with pytest.raises(KeyboardInterrupt):
-        daily.run_for("2026-11-23")
+    daily = daily_with_every_status(url, lambda: (started.set(), release.wait(60)))
     running = threading.Thread(target=daily)
     running.start()
     assert started.wait(60)

@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,11 +86,13 @@ def _wait_until_heartbeat_lapses(url: str, work: str, lease: float) -> None:
         store.close()
 
 
-def test_a_live_owner_on_this_host_is_never_taken_over_even_when_its_heartbeat_lapses(
-    url, tmp_path
-):
-    out = tmp_path / "runs.txt"
-    owner = _start_gil_owner(url, out, hold_s=5)
+def _call_once_the_owner_is_silent(
+    url: str, out: Path, hold_s: float, result: str, **env: str
+) -> tuple[subprocess.Popen[str], str, str, Any, Any]:
+    """Start a GIL-holding owner of ``gil(1)``; once its heartbeat has lapsed, call ``gil(1)``
+    here with a run that returns ``result`` (``{pid}``: this process's). Returns the owner
+    (finished), its stdout and stderr, what the call here returned, and the work."""
+    owner = _start_gil_owner(url, out, hold_s, **env)
     try:
         _wait_for(lambda: _lines(out), "the owner to start")
         _wait_until_heartbeat_lapses(url, "gil", lease=1)
@@ -98,13 +101,22 @@ def test_a_live_owner_on_this_host_is_never_taken_over_even_when_its_heartbeat_l
         def compute(x):
             with open(out, "a") as f:
                 f.write(f"start {os.getpid()}\n")
-            return f"value of {os.getpid()}"
+            return result.format(pid=os.getpid())
 
-        got = compute(1)  # waits for the owner, whose process is alive
+        got = compute(1)
         stdout, stderr = owner.communicate(timeout=60)
     finally:
         if owner.poll() is None:
             owner.kill()
+    return owner, stdout, stderr, got, compute
+
+
+def test_a_live_owner_on_this_host_is_never_taken_over_even_when_its_heartbeat_lapses(
+    url, tmp_path
+):
+    out = tmp_path / "runs.txt"
+    # The call waits for the owner, whose process is alive.
+    owner, stdout, stderr, got, _ = _call_once_the_owner_is_silent(url, out, 5, "value of {pid}")
     assert owner.returncode == 0, stderr
     assert _lines(out) == [f"start {owner.pid}"]  # exactly one execution
     assert got == stdout.strip() == f"value of {owner.pid}"
@@ -118,22 +130,10 @@ def test_a_late_finish_after_a_takeover_keeps_the_takers_entry_and_the_interrupt
     # An owner on another host is judged by its heartbeat alone: silent past its lease, it
     # is taken over. When it finishes after all, it must not overwrite what the taker did.
     out = tmp_path / "runs.txt"
-    owner = _start_gil_owner(url, out, hold_s=4, CACHEWORK_HOST="elsewhere")
-    try:
-        _wait_for(lambda: _lines(out), "the owner to start")
-        _wait_until_heartbeat_lapses(url, "gil", lease=1)
-
-        @cachework.work(name="gil", store=url, lease=1)
-        def compute(x):
-            with open(out, "a") as f:
-                f.write(f"start {os.getpid()}\n")
-            return "value of the taker"
-
-        assert compute(1) == "value of the taker"
-        stdout, stderr = owner.communicate(timeout=60)
-    finally:
-        if owner.poll() is None:
-            owner.kill()
+    owner, stdout, stderr, got, compute = _call_once_the_owner_is_silent(
+        url, out, 4, "value of the taker", CACHEWORK_HOST="elsewhere"
+    )
+    assert got == "value of the taker"
     assert owner.returncode == 0, stderr
     assert stdout.strip() == f"value of {owner.pid}"  # the late caller keeps its own value
     assert "no longer owned the call" in stderr

@@ -152,7 +152,7 @@ def test_db_upgrade_creates_and_downgrade_drops(tmp_path):
     path = tmp_path / "fresh.db"
     r = CliRunner().invoke(cli, ["--url", str(path), "db", "upgrade"])
     assert r.exit_code == 0 and "0002" in r.output
-    r = CliRunner().invoke(cli, ["--url", str(path), "db", "downgrade", "base"])
+    r = CliRunner().invoke(cli, ["--url", str(path), "db", "downgrade", "base", "--yes"])
     assert "none" in r.output
 
 
@@ -181,7 +181,7 @@ def test_every_command_through_the_installed_entry_point(filled, tmp_path):
     )
     assert json.loads(proc.stdout)[0]["work"] == "ingest"
     scratch = str(tmp_path / "scratch.db")
-    for args in (["db", "upgrade"], ["db", "downgrade", "base"]):
+    for args in (["db", "upgrade"], ["db", "downgrade", "base", "--yes"]):
         proc = subprocess.run([exe, "--url", scratch, *args], capture_output=True, text=True)
         assert proc.returncode == 0, (args, proc.stderr)
     proc = subprocess.run(

@@ -10,29 +10,19 @@ import json
 import os
 import re
 import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import daily_with_every_status, run_python
 
 import cachework
-from cachework import _periodic
-from cachework import _periods as periods
 from cachework._cli import CALENDAR_GLYPHS, cli
 
 UTC = dt.timezone.utc
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    now = [dt.datetime(2026, 11, 24, 10, tzinfo=UTC).timestamp()]
-    monkeypatch.setattr(periods, "clock", lambda: now[0])
-    monkeypatch.setattr(_periodic, "_recorded", set())
-    return now
 
 
 def invoke(url, *args):
@@ -43,19 +33,7 @@ def _daily_with_every_status(url):
     """``daily`` from the 20th: succeeded, failed, never run, interrupted; ``weekly``
     beside it (a schedule of its own: a grid of its own)."""
 
-    @cachework.work(name="daily", store=url, every="day", tz="UTC")
-    def daily(period):
-        if period.label == "2026-11-21":
-            raise ValueError("bad day")
-        if period.label == "2026-11-23":
-            raise KeyboardInterrupt  # stopped: recorded interrupted, entry released
-        return period.label
-
-    daily.run_for("2026-11-20")
-    with pytest.raises(ValueError):
-        daily.run_for("2026-11-21")
-    with pytest.raises(KeyboardInterrupt):
-        daily.run_for("2026-11-23")
+    daily = daily_with_every_status(url)
 
     @cachework.work(name="weekly", store=url, every="week", tz="UTC")
     def weekly():
@@ -186,6 +164,7 @@ def test_calendar_piped_is_an_aligned_grid_and_tsv_a_row_per_period(sqlite_url, 
 # -- cachework backfill MODULE:ATTR -----------------------------------------------------------------
 PIPELINE = """
 import datetime as dt
+
 import cachework
 from cachework import _periods as periods
 
@@ -207,14 +186,7 @@ def backfill_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m cachework backfill ...`` as a user runs it, in ``folder``."""
     here = str(Path(__file__).resolve().parents[1])  # this tree's cachework, not an installed one
     env = {**os.environ, "PYTHONPATH": here}
-    return subprocess.run(
-        [sys.executable, "-m", "cachework", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_python("-m", "cachework", *args, cwd=folder, env=env)
 
 
 def test_backfill_from_the_command_line_with_one_failing_period(tmp_path):

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import cachework
 from cachework import AmbiguousCall, CacheworkError, NoSuchCall, NoSuchWork, StoreError, schema
-from cachework._cli import cli, main
+from cachework._cli import WORKS_FIELDS, cli, main
 
 UTC = dt.timezone.utc
 
@@ -225,16 +225,7 @@ def test_two_formats_at_once_are_a_usage_error(filled):
 def test_piped_listing_is_an_aligned_plain_table(filled):
     r = invoke("--url", filled, "works")
     header, row = r.output.splitlines()
-    assert header.split() == [
-        "work",
-        "calls",
-        "succeeded",
-        "failed",
-        "running",
-        "runs",
-        "last_run",
-        "mean_duration_s",
-    ]
+    assert header.split() == WORKS_FIELDS  # work, calls, succeeded, ... mean_duration_s
     # Numbers right-aligned under their header: the header ends where the number ends.
     end = header.index("calls") + len("calls")
     assert row[end - 1] == "3" and row[end] == " "
@@ -272,4 +263,4 @@ def test_db_commands_take_url_after_the_subcommand(tmp_path):
     path = str(tmp_path / "fresh.db")
     assert "0002" in invoke("db", "upgrade", "--url", path).output
     assert invoke("db", "current", "--url", path).output == "0002\n"
-    assert "none" in invoke("db", "downgrade", "base", "--url", path).output
+    assert "none" in invoke("db", "downgrade", "base", "--yes", "--url", path).output

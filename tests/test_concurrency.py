@@ -273,7 +273,9 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _shared_work(url, started, release, ran):
+def _shared_work(url, started, release, ran, **options):
+    """``shared``: its run of ``d1`` holds until ``release`` is set."""
+
     class Shared(cachework.Work):
         def run(self, day):
             ran.append(day)
@@ -282,7 +284,7 @@ def _shared_work(url, started, release, ran):
                 assert release.wait(60)
             return f"{day} done"
 
-    return Shared(name="shared", store=url)
+    return Shared(name="shared", store=url, **options)
 
 
 def test_threads_sharing_one_work_each_make_a_cached_call(url):
@@ -330,16 +332,7 @@ def test_threads_sharing_one_work_each_make_a_cached_call(url):
 
 def test_a_parallel_work_running_in_the_pool_still_caches_other_calls(url):
     started, release, ran = threading.Event(), threading.Event(), []
-
-    class Shared(cachework.Work):
-        def run(self, day):
-            ran.append(day)
-            if day == "d1":
-                started.set()
-                assert release.wait(60)
-            return f"{day} done"
-
-    shared = Shared(name="shared", store=url, parallel=True)
+    shared = _shared_work(url, started, release, ran, parallel=True)
     first = shared.run("d1")
     try:
         assert started.wait(30)

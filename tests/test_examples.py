@@ -13,23 +13,21 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from conftest import run_python
 
 import cachework
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def run(name: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    name: str, *args: str, cwd: Path, check: bool = True, url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run an example as a user would, on ./cachework.db or the store ``url``."""
     env = {k: v for k, v in os.environ.items() if k != "CACHEWORK_URL"}
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=120,
-    )
+    if url is not None:
+        env["CACHEWORK_URL"] = url
+    return run_python(str(EXAMPLES / name), *args, cwd=cwd, env=env, check=check)
 
 
 def test_daily_pipeline_second_run_skips(tmp_path):
@@ -94,6 +92,22 @@ def test_resume_after_crash(tmp_path):
     assert "step 3" in second and "total = 90" in second
 
 
+def test_resume_after_crash_crashes_once_per_store_whatever_the_folder(tmp_path):
+    """Once per store, as it says: started from another folder on the same store it
+    resumes; a new store crashes once again."""
+    for folder in ("a", "b", "c"):
+        (tmp_path / folder).mkdir()
+    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = run("resume_after_crash.py", cwd=tmp_path / "a", url=store, check=False)
+    assert first.returncode == 1 and "step 3 crashed" in first.stdout
+    second = run("resume_after_crash.py", cwd=tmp_path / "b", url=store).stdout
+    assert "step 1" not in second and "total = 90" in second
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    third = run("resume_after_crash.py", cwd=tmp_path / "b", url=other, check=False)
+    assert third.returncode == 1 and "step 3 crashed" in third.stdout
+    assert not [p for p in (tmp_path / "a").iterdir()]  # nothing left in the folder it ran in
+
+
 def test_event_loop_example(tmp_path):
     out = run("event_loop.py", "--iterations", "2000", cwd=tmp_path).stdout
     assert out.count("processing") == 1 and out.count("training on") == 1
@@ -134,17 +148,67 @@ def test_a_long_loop_of_hits_writes_nothing_and_holds_no_memory(sqlite_url, tmp_
     assert watcher.execute("SELECT count(*) FROM cachework_runs").fetchall() == runs
 
 
-def test_crontab_line_parses():
-    lines = [
-        line
-        for line in (EXAMPLES / "cron" / "crontab").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert len(lines) == 1
-    fields = lines[0].split(None, 5)
+def _crontab() -> tuple[str, list[str]]:
+    """The example crontab's one job line, and its commented commands (``#   cmd``)."""
+    text = (EXAMPLES / "cron" / "crontab").read_text()
+    jobs = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(jobs) == 1, jobs
+    return jobs[0], [line[4:] for line in text.splitlines() if line.startswith("#   ")]
+
+
+def test_crontab_line_parses_and_writes_where_a_user_can():
+    job, _ = _crontab()
+    fields = job.split(None, 5)
     field = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
     assert all(field.match(f) for f in fields[:5]), fields[:5]
-    assert "daily_pipeline.py" in fields[5]
+    command = fields[5]
+    assert "daily_pipeline.py" in command
+    assert "%" not in command  # cron reads % as a newline
+    assert "PYTHONUNBUFFERED=1 " in command  # else the log is block-buffered, out of order
+    log = re.search(r">> *(\S+)", command).group(1)
+    assert log.startswith('"$HOME/') and "/var/log" not in command
+    url = re.search(r'CACHEWORK_URL="sqlite:///([^"]+)"', command).group(1)
+    assert url.startswith("$HOME/")  # $HOME is absolute: sqlite:////home/...
+
+
+def test_crontab_line_runs_in_crons_bare_environment(tmp_path):
+    """The job line and the history command beside it, run by /bin/sh with only what cron
+    gives (HOME, PATH=/usr/bin:/bin), from the home folder: the pipeline runs, its log
+    is in order, and the history command reads the store the ticks wrote."""
+    job, commented = _crontab()
+    home = tmp_path / "home"
+    checkout = home / "pipeline"
+    (checkout / "examples").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "daily_pipeline.py", checkout / "examples")
+    venv_bin = checkout / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    python = venv_bin / "python"  # the checkout's venv: this interpreter with this tree
+    root = EXAMPLES.parent
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={root} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    cron_env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "SHELL": "/bin/sh", "LOGNAME": "me"}
+
+    def tick(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["/bin/sh", "-c", command],
+            cwd=home,
+            env=cron_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    command = job.split(None, 5)[5]
+    for _ in range(2):
+        done = tick(command)
+        assert done.returncode == 0, done.stderr
+    log = (checkout / "pipeline.log").read_text()
+    assert log.count("processing") == 1 and log.index("processing") < log.index("training")
+    assert (checkout / "cachework.db").exists() and not (home / "cachework.db").exists()
+    (history,) = [c for c in commented if "cachework history" in c]
+    shown = tick(history)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("succeeded") >= 2, shown.stdout
 
 
 @pytest.mark.skipif(

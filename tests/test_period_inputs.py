@@ -457,66 +457,30 @@ def test_a_catch_up_killed_mid_period_is_finished_by_the_next_start(url, clock, 
     ]
 
 
-# Catch-up and backfill across the hard parts of calendars: (every, tz, first call, a later
-# call, the periods in between).
-CALENDARS = [
-    pytest.param(
-        "day",
-        "Europe/Paris",
-        dt.datetime(2026, 3, 27, 12, tzinfo=UTC),
-        dt.datetime(2026, 3, 31, 12, tzinfo=UTC),
-        ["2026-03-28", "2026-03-29", "2026-03-30"],  # the 29th has 23 hours
-        id="23-hour-day",
-    ),
-    pytest.param(
-        "day",
-        "Europe/Paris",
-        dt.datetime(2026, 10, 24, 12, tzinfo=UTC),
-        dt.datetime(2026, 10, 27, 12, tzinfo=UTC),
-        ["2026-10-25", "2026-10-26"],  # the 25th has 25 hours
-        id="25-hour-day",
-    ),
-    pytest.param(
-        "hour",
-        "Europe/Paris",
-        dt.datetime(2026, 10, 24, 23, 30, tzinfo=UTC),  # 01:30 in Paris
-        dt.datetime(2026, 10, 25, 2, 30, tzinfo=UTC),  # 03:30, after the clocks went back
-        ["2026-10-25T02", "2026-10-25T02~2"],
-        id="repeated-hour",
-    ),
-    pytest.param(
-        "day",
-        "UTC",
-        dt.datetime(2026, 12, 30, 12, tzinfo=UTC),
-        dt.datetime(2027, 1, 2, 12, tzinfo=UTC),
-        ["2026-12-31", "2027-01-01"],
-        id="year-end",
-    ),
-    pytest.param(
-        "week",
-        "Europe/Paris",
-        dt.datetime(2026, 12, 16, tzinfo=UTC),
-        dt.datetime(2027, 1, 12, tzinfo=UTC),
-        ["2026-W52", "2026-W53", "2027-W01"],
-        id="weeks",
-    ),
-    pytest.param(
-        "month",
-        "UTC",
-        dt.datetime(2026, 10, 15, tzinfo=UTC),
-        dt.datetime(2027, 2, 10, tzinfo=UTC),
-        ["2026-11", "2026-12", "2027-01"],
-        id="months",
-    ),
-    pytest.param(
-        dt.timedelta(hours=6),
-        "UTC",
-        dt.datetime(2026, 12, 31, 7, tzinfo=UTC),
-        dt.datetime(2027, 1, 1, 7, tzinfo=UTC),
-        ["2026-12-31T12:00:00Z", "2026-12-31T18:00:00Z", "2027-01-01T00:00:00Z"],
-        id="timedelta",
-    ),
-]
+def _calendars(table: str) -> list:
+    """Cases from rows of ``id every tz first-call later-call periods-between...``: times in
+    UTC, ``6h`` an every of six hours."""
+    cases = []
+    for row in table.strip().splitlines():
+        name, every, tz, first, later, *between = row.split()
+        period = dt.timedelta(hours=int(every[:-1])) if every[0].isdigit() else every
+        at = [dt.datetime.fromisoformat(t).replace(tzinfo=UTC) for t in (first, later)]
+        cases.append(pytest.param(period, tz, *at, between, id=name))
+    return cases
+
+
+# Catch-up and backfill across the hard parts of calendars. In Paris, 2026-03-29 has 23
+# hours and 2026-10-25 has 25; 23:30 and 02:30 UTC on the 24th/25th of October are 01:30 and
+# 03:30 there, with the hour 02 twice in between (after the clocks went back).
+CALENDARS = _calendars("""
+23-hour-day    day    Europe/Paris  2026-03-27T12:00  2026-03-31T12:00  2026-03-28 2026-03-29 2026-03-30
+25-hour-day    day    Europe/Paris  2026-10-24T12:00  2026-10-27T12:00  2026-10-25 2026-10-26
+repeated-hour  hour   Europe/Paris  2026-10-24T23:30  2026-10-25T02:30  2026-10-25T02 2026-10-25T02~2
+year-end       day    UTC           2026-12-30T12:00  2027-01-02T12:00  2026-12-31 2027-01-01
+weeks          week   Europe/Paris  2026-12-16T00:00  2027-01-12T00:00  2026-W52 2026-W53 2027-W01
+months         month  UTC           2026-10-15T00:00  2027-02-10T00:00  2026-11 2026-12 2027-01
+timedelta      6h     UTC           2026-12-31T07:00  2027-01-01T07:00  2026-12-31T12:00:00Z 2026-12-31T18:00:00Z 2027-01-01T00:00:00Z
+""")
 
 
 @pytest.mark.parametrize("every,tz,first,later,between", CALENDARS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from conftest import run_script
 
 #: What Windows lacks, taken away before cachework is imported: fork hooks, os.uname, fcntl,
@@ -18,69 +20,53 @@ SIMULATE = """
 """
 
 
+def _simulated(tmp_path, store, work, run, then, before="", check=True):
+    """Run, in a fresh process without the POSIX pieces, ``before``, then a work ``f`` named
+    ``work`` in ``store`` whose run is the one line ``run``, then ``then`` (unindented)."""
+    code = f"""
+{before}
+@cachework.work(name={work!r}, store={store!r}, wait_timeout=20)
+def f(x):
+    {run}
+
+{then}
+"""
+    return run_script(SIMULATE + textwrap.indent(code, "    "), cwd=tmp_path, check=check)
+
+
 def test_without_fork_hooks_uname_fcntl_or_proc_calls_miss_hit_and_take_over(tmp_path):
     store = str(tmp_path / "sub" / "store.db")
     (tmp_path / "sub").mkdir()
-    miss_and_hit = (
-        SIMULATE
-        + f"""
-    import platform
-    ran = []
-
-    @cachework.work(name="w", store={store!r})
-    def f(x):
-        ran.append(x)
-        return x * 2
-
-    assert f(21) == 42 and f(21) == 42 and ran == [21]
-    assert _owner.host() == platform.node()
-    assert _owner.process_start(os.getpid()) is None
-    (run,) = cachework.Store({store!r}).history(work="w")
-    assert run.host == platform.node() and run.status == "succeeded"
-    print("ok")
-    """
+    miss_and_hit = f"""
+assert f(21) == 42 and f(21) == 42 and ran == [21]
+assert _owner.host() == platform.node()
+assert _owner.process_start(os.getpid()) is None
+(run,) = cachework.Store({store!r}).history(work="w")
+assert run.host == platform.node() and run.status == "succeeded"
+print("ok")
+"""
+    out = _simulated(
+        tmp_path,
+        store,
+        "w",
+        "ran.append(x); return x * 2",
+        miss_and_hit,
+        before="import platform\nran = []",
     )
-    assert run_script(miss_and_hit, cwd=tmp_path).stdout.split() == ["ok"]
-
-    hit_elsewhere = (
-        SIMULATE
-        + f"""
-    @cachework.work(name="w", store={store!r})
-    def f(x):
-        raise AssertionError("must hit")
-
-    print(f(21))
-    """
-    )
-    assert run_script(hit_elsewhere, cwd=tmp_path).stdout.split() == ["42"]
+    assert out.stdout.split() == ["ok"]
+    # Another process hits what the first stored.
+    out = _simulated(tmp_path, store, "w", 'raise AssertionError("must hit")', "print(f(21))")
+    assert out.stdout.split() == ["42"]
 
     # A run whose process dies: with only the pid to go by, the next caller on this host
     # still sees it dead and takes over at once (not after the 60 s lease).
-    dies = (
-        SIMULATE
-        + f"""
-    @cachework.work(name="d", store={store!r})
-    def f(x):
-        os._exit(3)
-
-    f(1)
-    """
-    )
-    assert run_script(dies, cwd=tmp_path, check=False).returncode == 3
-    takes_over = (
-        SIMULATE
-        + f"""
-    import subprocess
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    assert not _owner.is_alive(dead.pid, None) and _owner.is_alive(os.getpid(), "0")
-
-    @cachework.work(name="d", store={store!r}, wait_timeout=20)
-    def f(x):
-        return "second"
-
-    print(f(1), [r.status for r in cachework.Store({store!r}).history(work="d")])
-    """
-    )
-    out = run_script(takes_over, cwd=tmp_path).stdout.split()
-    assert out == ["second", "['succeeded',", "'interrupted']"]
+    assert _simulated(tmp_path, store, "d", "os._exit(3)", "f(1)", check=False).returncode == 3
+    dead = """
+import subprocess
+dead = subprocess.Popen([sys.executable, "-c", "pass"])
+dead.wait()
+assert not _owner.is_alive(dead.pid, None) and _owner.is_alive(os.getpid(), "0")
+"""
+    then = f'print(f(1), [r.status for r in cachework.Store({store!r}).history(work="d")])'
+    out = _simulated(tmp_path, store, "d", 'return "second"', then, before=dead)
+    assert out.stdout.split() == ["second", "['succeeded',", "'interrupted']"]
