@@ -13,6 +13,7 @@ import datetime as _dt
 import math
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
+from ._code import is_code
 from ._periods import Period, check_every
 from ._store import Store, get_store
 
@@ -50,6 +51,9 @@ class Options(NamedTuple):
     #: None (no catch-up), True (from the first recorded period) or the first Period to run.
     catchup: Period | Literal[True] | None = None
     catchup_limit: int = CATCHUP_LIMIT
+    #: Not an option but what ``version`` makes of the key: the version itself, or for
+    #: ``version="code"`` the code's digest, which the work fills in when it is made.
+    key_version: Any = None
 
     @classmethod
     def of(cls, **given: Any) -> Options:
@@ -87,6 +91,7 @@ class Options(NamedTuple):
             wait_timeout=wait_timeout,
             lease=lease,
             catchup=self._checked_catchup(),
+            key_version=None if is_code(self.version) else self.version,
         )
 
     def _checked_catchup(self) -> Period | Literal[True] | None:

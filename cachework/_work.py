@@ -24,6 +24,7 @@ from . import _periods as periods
 from . import _pickling
 from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
+from ._code import code_version, is_code
 from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
 from ._options import DEFAULTS, Options, seconds
 from ._periodic import PeriodCall as _PeriodCall
@@ -196,6 +197,10 @@ class Work:
             catchup_limit=catchup_limit,
         )
         self._cw_status = "not_started"
+        if is_code(version):
+            # Once per class (or function), here, so that no call pays for it.
+            source = type(self) if self._cw_bound_self else self._cw_raw
+            self._cw_options = self._cw_options._replace(key_version=code_version(source, Work))
         raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
         if self._cw_options.every is not None and raw is not None:
             from ._periodic import refuse_period_arg
@@ -428,7 +433,7 @@ class Work:
             else:
                 period = periods.current(options.every, options.tz, options.lag)
             bound = _bind_period(self, args, kwargs, period)  # the call's period, not the caller's
-            return bound, keys.key_for(bound, options.version), None
+            return bound, keys.key_for(bound, options.key_version), None
         slot = memo_key(args, kwargs)
         if slot is not None:
             memo = self.__dict__.get(MEMO)
@@ -437,7 +442,7 @@ class Work:
                 if known is not None:
                     return known  # type: ignore[no-any-return]
         bound = self._cw_binder(args, kwargs)
-        return bound, keys.key_for(bound, options.version), slot
+        return bound, keys.key_for(bound, options.key_version), slot
 
     def _cw_call(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -628,6 +633,14 @@ class Work:
         log.debug("hit %s [%s]", name, key)
         return value
 
+    def _versioned(self) -> str:
+        """What changed when a call of the same arguments had another key: the reason a
+        miss then gives (``Store.claim``), or "" when only the arguments make keys."""
+        options = self._cw_options
+        if is_code(options.version):
+            return "code changed"
+        return "" if options.version is None else "new version"
+
     def _lease(self) -> float:
         """``lease=``, else CACHEWORK_LEASE as it was at this work's first run (reading the
         environment costs more than the rest of this method), else the default."""
@@ -673,7 +686,7 @@ class Work:
                 cached=cache_calls,
                 accept_hit=accept_hit,
                 lease=lease,
-                versioned=self._cw_options.version is not None,
+                versioned=self._versioned(),
                 absent=absent,
             )
             absent = False
@@ -859,9 +872,9 @@ class CachedFunction(Work, Generic[P, R]):
 
     def __init__(self, fn: Callable[P, R], **options: Any) -> None:
         _check_cacheable(fn, "the function")
+        self._cw_raw = fn  # first: version="code" reads it
         super().__init__(**options)
         functools.update_wrapper(self, fn)
-        self._cw_raw = fn
         self._cw_binder = Binder(fn, skip_self=False)
         if self._cw_options.name is None:
             self._cw_options = self._cw_options._replace(
