@@ -265,7 +265,9 @@ class Work:
 
     @property
     def version(self) -> Any:
-        """Joins every key: a new version makes every call new."""
+        """Joins every key: a new version makes every call new. ``"code"``: a digest of the
+        work's code joins the keys instead, so changing the code makes every call new (what
+        the digest sees: docs/code-version.md); without it, changing the code changes no key."""
         return self._cw_options.version
 
     @property
