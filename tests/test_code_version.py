@@ -274,3 +274,91 @@ def test_a_string_first_in_a_lambda_or_comprehension_is_code_not_a_docstring() -
     assert _digest_of(lambdas) != _digest_of(lambdas.replace("'a'", "'b'"))
     comprehension = "def outer(x):\n    return list(v * 'a' for v in x)\n"
     assert _digest_of(comprehension) != _digest_of(comprehension.replace("'a'", "'b'"))
+
+
+CLASS = """
+import functools
+
+
+def helper(x):
+    return x + 1
+
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def plain(fn):
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+class Base(cachework.Work):
+    def shared(self):
+        return "base"
+
+
+class Steps(Base):
+    NAMES = {"a": (1, 2)}
+
+    def run(self, x):
+        return helper(x)
+
+    @staticmethod
+    def static():
+        return "static"
+
+    @classmethod
+    def klass(cls):
+        return "class"
+
+    @property
+    def prop(self):
+        return "prop"
+
+    @functools.cached_property
+    def cached(self):
+        return "cached"
+
+    @logged
+    def wrapped(self):
+        return "wrapped"
+
+    @plain
+    def closed(self):
+        return "closed"
+"""
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ('"base"', '"base!"'),
+        ('"static"', '"static!"'),
+        ('"class"', '"class!"'),
+        ('"prop"', '"prop!"'),
+        ('"cached"', '"cached!"'),
+        ('"wrapped"', '"wrapped!"'),
+        ('"closed"', '"closed!"'),
+        ("(1, 2)", "(1, 3)"),
+    ],
+)
+def test_every_function_and_constant_of_the_class_counts(old: str, new: str) -> None:
+    digest = _code.code_version(_define(CLASS, "cls")["Steps"], cachework.Work)
+    assert (
+        _code.code_version(_define(CLASS.replace(old, new), "cls")["Steps"], cachework.Work)
+        != digest
+    )
+
+
+def test_a_module_level_helper_is_seen_by_its_name_only() -> None:
+    # Documented in docs/code-version.md: helpers outside the work are not followed.
+    digest = _code.code_version(_define(CLASS, "cls")["Steps"], cachework.Work)
+    changed = _define(CLASS.replace("x + 1", "x + 2"), "cls")["Steps"]
+    assert _code.code_version(changed, cachework.Work) == digest
