@@ -26,11 +26,9 @@ import xxhash
 
 from ._errors import UnhashableArgument
 from ._keys import _Refused, encode
+from ._options import CODE
 
-__all__ = ["CODE", "code_version", "is_code"]
-
-#: The ``version=`` value that asks for the code's digest.
-CODE = "code"
+__all__ = ["code_version"]
 
 _FUNCTION = types.FunctionType
 _CODE = types.CodeType
@@ -40,11 +38,6 @@ _HAS_DOCSTRING = 0x4000000
 #: constants: part of the code. Other values there are data, as a module's globals are.
 _LITERALS = (type(None), bool, int, float, complex, str, bytes)
 _CONTAINERS = (tuple, list, set, frozenset)
-
-
-def is_code(version: Any) -> bool:
-    """Whether ``version=`` asks for the code's digest (exactly the str ``"code"``)."""
-    return type(version) is str and version == CODE
 
 
 def code_version(source: type | Callable[..., Any], base: type) -> tuple[str, str]:

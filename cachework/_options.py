@@ -13,20 +13,26 @@ import datetime as _dt
 import math
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
-from ._code import is_code
 from ._periods import Period, check_every
 from ._store import Store, get_store
 
 if TYPE_CHECKING:
     import concurrent.futures as _cf
 
-__all__ = ["CATCHUP_LIMIT", "DEFAULTS", "MAX_RESULT_BYTES", "Options", "seconds"]
+__all__ = ["CATCHUP_LIMIT", "CODE", "DEFAULTS", "MAX_RESULT_BYTES", "Options", "is_code", "seconds"]
 
 ON_RUNNING = ("wait", "skip", "raise")
 #: A return value larger than this is refused (UnstorableResult) rather than bloating the store.
 MAX_RESULT_BYTES = 2**30  # 1 GiB
 #: A catch-up refuses to run more missed periods than this unless told otherwise.
 CATCHUP_LIMIT = 1000
+#: The ``version=`` that asks for a digest of the work's code in its keys (``_code``).
+CODE = "code"
+
+
+def is_code(version: Any) -> bool:
+    """Whether ``version=`` asks for the code's digest: exactly the str ``"code"``."""
+    return type(version) is str and version == CODE
 
 
 class Options(NamedTuple):

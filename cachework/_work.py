@@ -24,9 +24,8 @@ from . import _periods as periods
 from . import _pickling
 from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
-from ._code import code_version, is_code
 from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
-from ._options import DEFAULTS, Options, seconds
+from ._options import DEFAULTS, Options, is_code, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
 from ._periods import Period
@@ -198,7 +197,10 @@ class Work:
         )
         self._cw_status = "not_started"
         if is_code(version):
-            # Once per class (or function), here, so that no call pays for it.
+            # Once per class (or function), here, so that no call pays for it; imported only
+            # by works that ask for it.
+            from ._code import code_version
+
             source = type(self) if self._cw_bound_self else self._cw_raw
             self._cw_options = self._cw_options._replace(key_version=code_version(source, Work))
         raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
