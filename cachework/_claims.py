@@ -154,14 +154,17 @@ class Claims:
         cached: bool,
         accept_hit: bool,
         lease: float,
-        versioned: bool = False,
+        versioned: str = "",
         absent: bool = False,
     ) -> Claim | Busy | Stored:
         """Take (work, key) for this process, atomically: a ``Claim`` to run it, else who
         holds it (``Busy``), or, with ``accept_hit``, the call a result appeared in meanwhile.
 
-        ``absent`` says a lookup just found no call: the claim then inserts at once and
-        reads the call only if that insert meets one (a statement less on every miss).
+        ``versioned`` is what the work says changed when a call of the same arguments had
+        another key ("new version", "code changed"; "" if only arguments make keys): the
+        reason a new call then gives. ``absent`` says a lookup just found no call: the claim
+        then inserts at once and reads the call only if that insert meets one (a statement
+        less on every miss).
         A claimed call joins this process's heartbeats before the claim commits, so another
         thread of this process never mistakes it for a leftover of a lost commit.
         """
@@ -252,12 +255,13 @@ class Claims:
         )
 
     def _why_new(
-        self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: bool
+        self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: str
     ) -> str:
         """Why a call the store has no row of runs. Each question costs a query, so ask only when the
         answer is logged; the key-scheme check runs once per work and process, as a warning.
-        "new version" looks at the store's latest ``_sql.RECENT_RUNS`` runs only: the same
-        cost at any history length, inside the write lock."""
+        The ``versioned`` reason ("new version", "code changed") looks at the store's latest
+        ``_sql.RECENT_RUNS`` runs only: the same cost at any history length, inside the
+        write lock."""
         params = {"work": work, "key": key}
         if work not in self._scheme_checked:
             self._scheme_checked.add(work)
@@ -272,7 +276,7 @@ class Claims:
             versioned
             and backend.execute(cur, "same_args", {**params, "args": args_json}).fetchone()[0]
         ):
-            return "new version"
+            return versioned
         return "new"
 
     def _alive(self, held: Held, now: Any, backend: Backend) -> bool:

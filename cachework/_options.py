@@ -19,7 +19,16 @@ from ._store import Store, get_store
 if TYPE_CHECKING:
     import concurrent.futures as _cf
 
-__all__ = ["CATCHUP_LIMIT", "DEFAULTS", "MAX_RESULT_BYTES", "Options", "option", "seconds"]
+__all__ = [
+    "CATCHUP_LIMIT",
+    "DEFAULTS",
+    "MAX_RESULT_BYTES",
+    "Options",
+    "option",
+    "seconds",
+    "CODE",
+    "is_code",
+]
 
 T = TypeVar("T")
 
@@ -28,6 +37,13 @@ ON_RUNNING = ("wait", "skip", "raise")
 MAX_RESULT_BYTES = 2**30  # 1 GiB
 #: A catch-up refuses to run more missed periods than this unless told otherwise.
 CATCHUP_LIMIT = 1000
+#: The ``version=`` that asks for a digest of the work's code in its keys (``_code``).
+CODE = "code"
+
+
+def is_code(version: Any) -> bool:
+    """Whether ``version=`` asks for the code's digest: exactly the str ``"code"``."""
+    return type(version) is str and version == CODE
 
 
 class Options(NamedTuple):
@@ -52,6 +68,9 @@ class Options(NamedTuple):
     #: None (no catch-up), True (from the first recorded period) or the first Period to run.
     catchup: Period | Literal[True] | None = None
     catchup_limit: int = CATCHUP_LIMIT
+    #: Not an option but what ``version`` makes of the key: the version itself, or for
+    #: ``version="code"`` the code's digest, which the work fills in when it is made.
+    key_version: Any = None
 
     @classmethod
     def of(cls, **given: Any) -> Options:
@@ -89,6 +108,7 @@ class Options(NamedTuple):
             wait_timeout=wait_timeout,
             lease=lease,
             catchup=self._checked_catchup(),
+            key_version=None if is_code(self.version) else self.version,
         )
 
     def _checked_catchup(self) -> Period | Literal[True] | None:

@@ -326,7 +326,7 @@ def each_succeeded(
     succeeded entry for these arguments (a failed or never run period has not), read
     ``_CHUNK`` periods at a time, so a caller that has seen enough can stop."""
     bound = bind(work, args, kwargs, first)
-    version = work.version
+    version = work._cw_options.key_version
     keyed: list[tuple[Period, str]] = []
     for p in between(first, last):
         bound[PERIOD_ARG] = p.label
@@ -370,7 +370,7 @@ def catch_up(
     """
     bound = bind(work, args, kwargs, current)
     del bound[PERIOD_ARG]
-    these = keys.key_for(bound, work.version)  # the arguments, whatever the period
+    these = keys.key_for(bound, work._cw_options.key_version)  # the arguments, whatever the period
     caught = work.__dict__.get("_cw_caught")
     if caught is None:
         caught = work.__dict__["_cw_caught"] = {}

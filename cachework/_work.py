@@ -25,7 +25,7 @@ from . import _pickling
 from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
 from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
-from ._options import DEFAULTS, Options, option, seconds
+from ._options import DEFAULTS, Options, is_code, option, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
 from ._periods import Period
@@ -266,6 +266,13 @@ class Work:
             catchup_limit=catchup_limit,
         )
         self._cw_status = "not_started"
+        if is_code(version):
+            # Once per class (or function), here, so that no call pays for it; imported only
+            # by works that ask for it.
+            from ._code import code_version
+
+            source = type(self) if self._cw_bound_self else self._cw_raw
+            self._cw_options = self._cw_options._replace(key_version=code_version(source, Work))
         raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
         if self._cw_options.every is not None and raw is not None:
             from ._periodic import refuse_period_arg
@@ -326,7 +333,11 @@ class Work:
     cache_calls: option[bool] = option(
         "False: every call runs (and is recorded), none is served from the store."
     )
-    version: option[Any] = option("Joins every key: a new version makes every call new.")
+    version: option[Any] = option(
+        'Joins every key: a new version makes every call new. ``"code"``: a digest of the'
+        " work's code joins the keys instead, so changing the code makes every call new (what"
+        " the digest sees: docs/code-version.md); without it, changing the code changes no key."
+    )
     ttl: option[float | None] = option("Seconds a succeeded call is served for (None: forever).")
     parallel: option[bool] = option("True: a call runs in the background and returns a Future.")
     executor: option[_cf.Executor | None] = option(
@@ -530,7 +541,7 @@ class Work:
             else:
                 period = periods.current(options.every, options.tz, options.lag)
             bound = _bind_period(self, args, kwargs, period)  # the call's period, not the caller's
-            return bound, keys.key_for(bound, options.version), None
+            return bound, keys.key_for(bound, options.key_version), None
         slot = memo_key(args, kwargs)
         if slot is not None:
             memo = self.__dict__.get(MEMO)
@@ -539,7 +550,7 @@ class Work:
                 if known is not None:
                     return known  # type: ignore[no-any-return]
         bound = self._cw_binder(args, kwargs)
-        return bound, keys.key_for(bound, options.version), slot
+        return bound, keys.key_for(bound, options.key_version), slot
 
     def _cw_call(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -730,6 +741,14 @@ class Work:
         log.debug("hit %s [%s]", name, key)
         return value
 
+    def _versioned(self) -> str:
+        """What changed when a call of the same arguments had another key: the reason a
+        miss then gives (``Store.claim``), or "" when only the arguments make keys."""
+        options = self._cw_options
+        if is_code(options.version):
+            return "code changed"
+        return "" if options.version is None else "new version"
+
     def _lease(self) -> float:
         """``lease=``, else CACHEWORK_LEASE as it was at this work's first run (reading the
         environment costs more than the rest of this method), else the default."""
@@ -775,7 +794,7 @@ class Work:
                 cached=cache_calls,
                 accept_hit=accept_hit,
                 lease=lease,
-                versioned=self._cw_options.version is not None,
+                versioned=self._versioned(),
                 absent=absent,
             )
             absent = False
@@ -961,9 +980,9 @@ class CachedFunction(Work, Generic[P, R]):
 
     def __init__(self, fn: Callable[P, R], **options: Any) -> None:
         _check_cacheable(fn, "the function")
+        self._cw_raw = fn  # first: version="code" reads it
         super().__init__(**options)
         functools.update_wrapper(self, fn)
-        self._cw_raw = fn
         self._cw_binder = Binder(fn, skip_self=False)
         if self._cw_options.name is None:
             self._cw_options = self._cw_options._replace(
