@@ -19,7 +19,14 @@ from ._store import Store, get_store
 if TYPE_CHECKING:
     import concurrent.futures as _cf
 
-__all__ = ["CATCHUP_LIMIT", "DEFAULTS", "MAX_RESULT_BYTES", "Options", "seconds"]
+__all__ = [
+    "CATCHUP_LIMIT",
+    "DEFAULTS",
+    "MAX_RESULT_BYTES",
+    "Options",
+    "ignore_names",
+    "seconds",
+]
 
 ON_RUNNING = ("wait", "skip", "raise")
 #: A return value larger than this is refused (UnstorableResult) rather than bloating the store.
@@ -50,6 +57,9 @@ class Options(NamedTuple):
     #: None (no catch-up), True (from the first recorded period) or the first Period to run.
     catchup: Period | Literal[True] | None = None
     catchup_limit: int = CATCHUP_LIMIT
+    #: Parameters left out of the key and the args JSON, sorted; checked against the
+    #: function's signature by the work (``Binder.ignoring``), which alone knows it.
+    ignore: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, **given: Any) -> Options:
@@ -87,6 +97,7 @@ class Options(NamedTuple):
             wait_timeout=wait_timeout,
             lease=lease,
             catchup=self._checked_catchup(),
+            ignore=ignore_names(self.ignore),
         )
 
     def _checked_catchup(self) -> Period | Literal[True] | None:
@@ -109,6 +120,23 @@ class Options(NamedTuple):
             raise ValueError(
                 f"catchup must be None, True or the first period to run: {e}"
             ) from None
+
+
+def ignore_names(ignore: Any) -> tuple[str, ...]:
+    """``ignore=`` as the sorted names it holds: one name, or an iterable of names."""
+    if ignore is None:
+        return ()
+    names = (ignore,) if isinstance(ignore, str) else ignore
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise TypeError(
+            f"ignore must be a parameter name or an iterable of them, not {ignore!r}"
+        ) from None
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"ignore names parameters; {name!r} is not a parameter name")
+    return tuple(sorted(set(names)))
 
 
 #: The options of a work made with none given (and of a subclass that skips ``__init__``).

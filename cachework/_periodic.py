@@ -200,6 +200,8 @@ def bind(
                 f"caller; to run another period, call run_for(period, ...)"
             )
         bound = takes.binder(args, kwargs)
+    if work._cw_options.ignore:
+        work._cw_ignored(bound)
     bound[PERIOD_ARG] = period.label
     return bound
 

@@ -16,16 +16,16 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import _keys as keys
 from . import _periods as periods
 from . import _pickling
-from ._binding import MEMO, Binder, memo_key, remember
+from ._binding import MEMO, NOTHING_IGNORED, Binder, Ignored, memo_key, remember
 from ._claims import Busy, Claim, Outcome
 from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
-from ._options import DEFAULTS, Options, seconds
+from ._options import DEFAULTS, Options, ignore_names, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
 from ._periods import Period
@@ -70,6 +70,23 @@ _LAZY_FLAGS = {
 }
 
 
+#: CACHEWORK_REFRESH as this process read it at its first call: the names of the works whose
+#: every call runs and replaces its entry, ``*`` for all. Until read it holds ``""``, a name
+#: no work has, so the hit path tests one value either way.
+_UNREAD: frozenset[str] = frozenset({""})
+_refresh_names = _UNREAD
+
+
+def _refreshes(name: str) -> bool:
+    """Whether CACHEWORK_REFRESH names this work (read once per process)."""
+    global _refresh_names
+    names = _refresh_names
+    if names is _UNREAD:
+        text = os.environ.get("CACHEWORK_REFRESH", "")
+        names = _refresh_names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    return name in names or "*" in names
+
+
 def _check_cacheable(fn: Callable[..., Any], what: str) -> None:
     """Refuse, when it is defined, a function whose calls return a coroutine or generator:
     such an object cannot be stored, so every call would run and then fail to record."""
@@ -81,6 +98,18 @@ def _check_cacheable(fn: Callable[..., Any], what: str) -> None:
                 "not a value to store; cache a plain function that produces the value "
                 "(for a coroutine: one that calls asyncio.run)"
             )
+
+
+def _ignored(options: Options, binder: Binder, what: str) -> Ignored:
+    """``ignore=`` checked against the function's parameters, where the work is made."""
+    names = options.ignore
+    if not names:
+        return NOTHING_IGNORED
+    if options.every is not None and "period" in names:
+        raise ValueError(
+            f"{what}: ignore= cannot name period: the period tells an every= work's calls apart"
+        )
+    return binder.ignoring(names, what)
 
 
 def _default_name(module: str, qualname: str) -> str:
@@ -154,6 +183,8 @@ class Work:
     _cw_binder: Binder
     _cw_raw: Callable[..., Any]
     _cw_bound_self = True  # the raw run takes the work as its first argument
+    _cw_ignored: Ignored = NOTHING_IGNORED  # ignore=, checked against run's parameters
+    _cw_class_ignore: tuple[str, ...] = ()  # a subclass's ``ignore = (...)``
 
     def __init__(
         self,
@@ -174,6 +205,7 @@ class Work:
         lag: int = DEFAULTS.lag,
         catchup: bool | str | _dt.date | _dt.datetime | Period | None = DEFAULTS.catchup,
         catchup_limit: int = DEFAULTS.catchup_limit,
+        ignore: str | Iterable[str] | None = None,
     ) -> None:
         # The defaults and every check live in Options; this signature is what users and
         # their type checkers read.
@@ -194,9 +226,12 @@ class Work:
             lag=lag,
             catchup=catchup,
             catchup_limit=catchup_limit,
+            ignore=type(self)._cw_class_ignore if ignore is None else ignore,
         )
         self._cw_status = "not_started"
         raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
+        if raw is not None:
+            self._cw_ignored = _ignored(self._cw_options, self._cw_binder, self.name)
         if self._cw_options.every is not None and raw is not None:
             from ._periodic import refuse_period_arg
 
@@ -204,12 +239,22 @@ class Work:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        ignore = cls.__dict__.get("ignore")
+        if ignore is not None and not isinstance(ignore, property):
+            # ``ignore = ("verbose",)`` in the class body: the default of ``ignore=``.
+            cls._cw_class_ignore = ignore_names(ignore)
+            cls._cw_options = cls._cw_options._replace(ignore=cls._cw_class_ignore)
+            cls.ignore = Work.ignore  # type: ignore[assignment]  # work.ignore reads the options
         run = cls.__dict__.get("run")
         if run is None or getattr(run, "_cachework_run", False):
+            if ignore is not None and getattr(cls, "_cw_raw", None) is not None:
+                cls._cw_ignored = _ignored(cls._cw_options, cls._cw_binder, cls.__qualname__)
             return
         _check_cacheable(run, "the run method")
         cls._cw_binder = Binder(run, skip_self=True)
         cls._cw_raw = run
+        # A name that is not a parameter is refused when the class is made, not at a call.
+        cls._cw_ignored = _ignored(cls._cw_options, cls._cw_binder, cls.__qualname__)
 
         @functools.wraps(run)
         def cached_run(self: Work, *args: Any, **kwargs: Any) -> Any:
@@ -257,6 +302,12 @@ class Work:
     def cache_calls(self) -> bool:
         """False: every call runs (and is recorded), none is served from the store."""
         return self._cw_options.cache_calls
+
+    @property
+    def ignore(self) -> tuple[str, ...]:
+        """Parameters left out of the key and the args JSON: their value never tells two
+        calls apart (``verbose``, ``n_jobs``)."""
+        return self._cw_options.ignore
 
     @property
     def version(self) -> Any:
@@ -363,6 +414,15 @@ class Work:
         """Remove the entry that ``run(*args, **kwargs)`` would hit, so that call runs again."""
         return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
 
+    def refresh(self, *args: Any, **kwargs: Any) -> Any:
+        """Run ``run(*args, **kwargs)`` again even if it would hit, and replace its entry:
+        for a result known to be wrong (an input changed that the key cannot see). It is
+        claimed like any call: a concurrent caller of the same arguments waits for it."""
+        raw = getattr(self, "_cw_raw", None)
+        if raw is None:
+            raise NotImplementedError(f"{type(self).__qualname__} must define run()")
+        return self._cw_call(raw, args, kwargs, refresh=True)
+
     def run_for(
         self, period: Period | str | _dt.date | _dt.datetime, /, *args: Any, **kwargs: Any
     ) -> Any:
@@ -437,16 +497,22 @@ class Work:
                 if known is not None:
                     return known  # type: ignore[no-any-return]
         bound = self._cw_binder(args, kwargs)
+        if options.ignore:
+            self._cw_ignored(bound)
         return bound, keys.key_for(bound, options.version), slot
 
     def _cw_call(
-        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        refresh: bool = False,
     ) -> Any:
         if self._cw_options.every is not None:
-            return self._cw_call_period(raw, args, kwargs)
+            return self._cw_call_period(raw, args, kwargs, refresh=refresh)
         if self._cw_options.parallel:
-            return self._cw_submit(raw, args, kwargs)
-        return self._cw_execute(raw, args, kwargs)
+            return self._cw_submit(raw, args, kwargs, refresh)
+        return self._cw_execute(raw, args, kwargs, refresh=refresh)
 
     # -- periods: every= calls --------------------------------------------------------------
     def _cw_call_period(
@@ -455,6 +521,7 @@ class Work:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         period: Period | None = None,
+        refresh: bool = False,
     ) -> Any:
         """An every= call: its period is fixed here, once, and travels with the call."""
         explicit = period is not None
@@ -472,9 +539,9 @@ class Work:
 
             failed = catch_up(self, raw, args, kwargs, period)
         if self._cw_options.parallel:
-            result = self._cw_submit(call, args, kwargs)
+            result = self._cw_submit(call, args, kwargs, refresh)
         else:
-            result = self._cw_execute(call, args, kwargs)
+            result = self._cw_execute(call, args, kwargs, refresh=refresh)
         if failed:
             raise CatchupFailed(self.name, failed, result)
         return result
@@ -506,13 +573,17 @@ class Work:
         return first, last
 
     def _cw_submit(
-        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        refresh: bool = False,
     ) -> Any:
         """A parallel call: a hit is answered here, so an executor only receives misses."""
         from . import _parallel
 
         try:
-            value = self._cw_execute(raw, args, kwargs, hit_only=True)
+            value = _MISS if refresh else self._cw_execute(raw, args, kwargs, hit_only=True)
         except Exception:
             # Not a hit that can be told here: the submitted call meets the same error and
             # reports it through its Future, where it always was.
@@ -524,13 +595,13 @@ class Work:
             try:
                 executor = _parallel.executor(self._cw_options.executor)
                 if _parallel.shares_memory(executor):
-                    future = executor.submit(self._cw_execute, raw, args, kwargs)
+                    future = executor.submit(self._cw_execute, raw, args, kwargs, False, refresh)
                 else:
                     # Set before the result can land: landing sets how the run ended.
                     self._cw_status = "running"
                     future = _parallel.submit_elsewhere(
                         executor,
-                        functools.partial(self._cw_elsewhere, raw, args, kwargs),
+                        functools.partial(self._cw_elsewhere, raw, args, kwargs, refresh),
                         self._cw_land,
                         functools.partial(self._cw_parts, args, kwargs),
                         self.name,
@@ -542,12 +613,16 @@ class Work:
         return future
 
     def _cw_elsewhere(
-        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        refresh: bool = False,
     ) -> tuple[Any, dict[str, Any] | None, str]:
         """A call as another process runs it, on its copy of this work: the result, and the
         state and status to copy back onto the original (``_cw_land``)."""
         self._cw_options = self._cw_options._replace(parallel=False)
-        value = self._cw_execute(raw, args, kwargs)
+        value = self._cw_execute(raw, args, kwargs, refresh=refresh)
         return value, self._state(), self._cw_status
 
     def _cw_land(self, remote: _cf.Future[tuple[Any, dict[str, Any] | None, str]]) -> Any:
@@ -575,8 +650,10 @@ class Work:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         hit_only: bool = False,
+        refresh: bool = False,
     ) -> Any:
-        """A call, in this thread: a hit, else claimed and run (``hit_only``: ``_MISS``)."""
+        """A call, in this thread: a hit, else claimed and run (``hit_only``: ``_MISS``);
+        ``refresh`` (or CACHEWORK_REFRESH naming the work): run even if it would hit."""
         # The hot path: every call that hits goes through these lines, so they avoid
         # properties and helper calls where a plain attribute will do.
         bound, key, slot = self._bound_key(args, kwargs, raw)
@@ -586,6 +663,9 @@ class Work:
             store = self.store
         name = options.name or self.name
         accept_hit = options.cache_calls
+        if refresh or _refresh_names:  # an empty CACHEWORK_REFRESH, once read, costs one test
+            refresh = refresh or _refreshes(name)
+            accept_hit = accept_hit and not refresh
         entry = None
         if accept_hit:
             entry = store.lookup(name, key)
@@ -603,7 +683,7 @@ class Work:
         previous = self._cw_status
         try:
             return self._claim_and_run(
-                store, name, key, bound, raw, args, kwargs, accept_hit, absent
+                store, name, key, bound, raw, args, kwargs, accept_hit, absent, refresh
             )
         except BaseException:
             if self._cw_status == "pending":
@@ -657,6 +737,7 @@ class Work:
         kwargs: dict[str, Any],
         accept_hit: bool,
         absent: bool = False,
+        refresh: bool = False,
     ) -> Any:
         args_json = keys.args_json(bound)
         lease = self._lease()
@@ -675,6 +756,7 @@ class Work:
                 lease=lease,
                 versioned=self._cw_options.version is not None,
                 absent=absent,
+                refresh=refresh,
             )
             absent = False
             if isinstance(got, Claim):
@@ -867,6 +949,7 @@ class CachedFunction(Work, Generic[P, R]):
             self._cw_options = self._cw_options._replace(
                 name=_default_name(fn.__module__, fn.__qualname__)
             )
+        self._cw_ignored = _ignored(self._cw_options, self._cw_binder, self.name)
         if self._cw_options.every is not None:
             from ._periodic import refuse_period_arg
 
@@ -888,6 +971,9 @@ class CachedFunction(Work, Generic[P, R]):
 
     def forget(self, *args: P.args, **kwargs: P.kwargs) -> bool:  # type: ignore[override]
         return super().forget(*args, **kwargs)
+
+    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
+        return super().refresh(*args, **kwargs)  # type: ignore[no-any-return]
 
     def _state(self) -> dict[str, Any] | None:
         return None  # a function has no state; update_wrapper's attributes are not state
@@ -919,6 +1005,7 @@ def work(
     lag: int = ...,
     catchup: bool | str | _dt.date | _dt.datetime | Period | None = ...,
     catchup_limit: int = ...,
+    ignore: str | Iterable[str] | None = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 def work(fn: Any = None, /, **options: Any) -> Any:
     """Make a plain function a work: ``@work`` or ``@work(name=..., store=..., ...)``."""
