@@ -418,7 +418,7 @@ class Work:
         """Run ``run(*args, **kwargs)`` again even if it would hit, and replace its entry:
         for a result known to be wrong (an input changed that the key cannot see). It is
         claimed like any call: a concurrent caller of the same arguments waits for it."""
-        raw = getattr(self, "_cw_raw", None)
+        raw = getattr(type(self), "_cw_raw", None)  # the class's run, unbound
         if raw is None:
             raise NotImplementedError(f"{type(self).__qualname__} must define run()")
         return self._cw_call(raw, args, kwargs, refresh=True)
@@ -973,7 +973,7 @@ class CachedFunction(Work, Generic[P, R]):
         return super().forget(*args, **kwargs)
 
     def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
-        return super().refresh(*args, **kwargs)  # type: ignore[no-any-return]
+        return self._cw_call(self._cw_raw, args, kwargs, refresh=True)  # type: ignore[no-any-return]
 
     def _state(self) -> dict[str, Any] | None:
         return None  # a function has no state; update_wrapper's attributes are not state
