@@ -64,7 +64,10 @@ def test_ignored_parameters_leave_the_key_and_the_args_json(url):
     assert ran == [("d", False, 1), ("e", True, 1)]  # the function still receives them
     assert fit.key("d", verbose=True) == fit.key("d") == key_for({"day": "d"})
     store = fit.store
-    assert sorted(json.dumps(c.args) for c in store.calls("fit")) == ['{"day": "d"}', '{"day": "e"}']
+    assert sorted(json.dumps(c.args) for c in store.calls("fit")) == [
+        '{"day": "d"}',
+        '{"day": "e"}',
+    ]
     assert all("verbose" not in r.args for r in store.history("fit"))
     assert fit.ignore == ("n_jobs", "verbose")
 
@@ -627,3 +630,65 @@ def test_keys_of_unregistered_types_are_those_of_existing_stores():
     register_encoder(Model, lambda m: m.weights)  # a registration elsewhere changes none
     register_encoder(Tuned, lambda m: m.weights)
     assert {name: k(v) for name, v in VALUES.items()} == KNOWN
+
+
+# -- the registrations docs/keys.md shows ---------------------------------------------------------
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "keys.md"
+
+
+def _docs_example(module: str) -> dict:
+    """Run the example of docs/keys.md that imports ``module`` (skipped where it is not
+    installed) and return its namespace."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    (code,) = [b for b in blocks if re.search(rf"^import {module}\b", b, re.M)]
+    pytest.importorskip(module)
+    namespace: dict = {}
+    exec(compile(code, f"docs/keys.md ({module})", "exec"), namespace)
+    return namespace
+
+
+def test_the_docs_model_example():
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    namespace: dict = {}
+    exec(blocks[0], namespace)
+    model = namespace["Model"]
+    assert k(model([1, 2], threading.Lock())) == k(model([1, 2], threading.Lock()))
+    assert k(model([1, 2], None)) != k(model([2, 1], None))
+
+
+def test_the_docs_polars_example():
+    _docs_example("polars")
+    import polars as pl
+
+    a = pl.DataFrame({"x": [1, None, 3], "y": ["a", None, "c" * 30]})
+    chunked = pl.concat([a[:1], a[1:]], rechunk=False)
+    assert k(a) == k(chunked) == k(a.clone())
+    assert k(a) != k(a.with_columns(pl.col("x").cast(pl.Int32)))
+    assert k(a) != k(a.rename({"x": "w"})) != k(a.reverse())
+    assert k(a["x"]) == k(chunked["x"]) != k(a["y"])
+    assert k(a["x"]) != k(a)
+
+
+def test_the_docs_pyarrow_example():
+    _docs_example("pyarrow")
+    import pyarrow as pa
+
+    t = pa.table({"x": [1, None, 3], "y": ["a", None, "c"]})
+    chunked = pa.concat_tables([t.slice(0, 1), t.slice(1)])
+    assert k(t) == k(chunked)
+    assert k(t) != k(t.cast(pa.schema([("x", pa.int32()), ("y", pa.string())])))
+    assert k(t) != k(t.rename_columns(["w", "y"]))
+    assert k(t.to_batches()[0]) == k(t.to_batches()[0]) != k(t)
+    assert k(t["x"]) == k(chunked["x"]) != k(t["y"])
+    assert k(pa.array([1, 2])) == k(pa.array([1, 2])) != k(pa.array([1.0, 2.0]))
+
+
+def test_the_docs_torch_example():
+    _docs_example("torch")
+    import torch
+
+    a = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    assert k(a) == k(a.clone()) == k(a.t().contiguous().t())
+    assert k(a) != k(a.double()) != k(a.reshape(3, 2))
+    assert k(a) != k(torch.nn.Parameter(a.clone()))
+    assert k(a) != k(a.clone().requires_grad_())
