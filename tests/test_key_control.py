@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_script
 
 import cachework
 from cachework import UnhashableArgument, key_for, register_encoder
 from cachework import _keys as keys
-from conftest import run_script
 
 
 def k(value):

@@ -55,19 +55,25 @@ scalars = (
     | st.dates()
     | st.datetimes()
 )
-hashable = st.recursive(
+
+
+def _containers(hashable):
+    """One level of nesting: what holds values (lists, tuples, dicts) and what holds only
+    hashable ones (dict keys, set members)."""
+    return lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.tuples(inner),
+        st.dictionaries(hashable, inner, max_size=4),
+        st.sets(hashable, max_size=4),
+    )
+
+
+_hashable = st.recursive(
     scalars, lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=3), max_leaves=6
 )
 values = st.recursive(
-    scalars | st.frozensets(hashable, max_size=3),
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.tuples(inner, inner)
-        | st.tuples(inner)
-        | st.dictionaries(hashable, inner, max_size=4)
-        | st.sets(hashable, max_size=4)
-    ),
-    max_leaves=10,
+    scalars | st.frozensets(_hashable, max_size=3), _containers(_hashable), max_leaves=10
 )
 
 
