@@ -60,6 +60,9 @@ class Options(NamedTuple):
     #: Parameters left out of the key and the args JSON, sorted; checked against the
     #: function's signature by the work (``Binder.ignoring``), which alone knows it.
     ignore: tuple[str, ...] = ()
+    #: Whether a call may be served from the store: ``cache_calls``, unless
+    #: CACHEWORK_REFRESH names the work (the work decides, knowing its name).
+    hits: bool = True
 
     @classmethod
     def of(cls, **given: Any) -> Options:
@@ -92,6 +95,7 @@ class Options(NamedTuple):
         return self._replace(
             store=store,
             cache_calls=bool(self.cache_calls),
+            hits=bool(self.cache_calls) and bool(self.hits),
             ttl=ttl,
             parallel=bool(self.parallel),
             wait_timeout=wait_timeout,

@@ -70,21 +70,22 @@ _LAZY_FLAGS = {
 }
 
 
-#: CACHEWORK_REFRESH as this process read it at its first call: the names of the works whose
-#: every call runs and replaces its entry, ``*`` for all. Until read it holds ``""``, a name
-#: no work has, so the hit path tests one value either way.
-_UNREAD: frozenset[str] = frozenset({""})
-_refresh_names = _UNREAD
+#: CACHEWORK_REFRESH as this process read it when its first work was made: the names of the
+#: works whose every call runs and replaces its entry, ``*`` for all (None: not read yet).
+_refresh_names: frozenset[str] | None = None
 
 
-def _refreshes(name: str) -> bool:
-    """Whether CACHEWORK_REFRESH names this work (read once per process)."""
+def _refreshing(options: Options, name: str) -> Options:
+    """``options``, with hits off if CACHEWORK_REFRESH names the work. Decided when the work
+    is made, so a call pays nothing for it: the hit path reads ``hits`` for ``cache_calls``."""
     global _refresh_names
     names = _refresh_names
-    if names is _UNREAD:
+    if names is None:
         text = os.environ.get("CACHEWORK_REFRESH", "")
         names = _refresh_names = frozenset(n.strip() for n in text.split(",") if n.strip())
-    return name in names or "*" in names
+    if options.hits and (name in names or "*" in names):
+        return options._replace(hits=False)
+    return options
 
 
 def _check_cacheable(fn: Callable[..., Any], what: str) -> None:
@@ -231,7 +232,9 @@ class Work:
         self._cw_status = "not_started"
         raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
         if raw is not None:
-            self._cw_ignored = _ignored(self._cw_options, self._cw_binder, self.name)
+            self._cw_options = _refreshing(self._cw_options, self.name)
+            if self._cw_options.ignore:
+                self._cw_ignored = _ignored(self._cw_options, self._cw_binder, self.name)
         if self._cw_options.every is not None and raw is not None:
             from ._periodic import refuse_period_arg
 
@@ -255,6 +258,10 @@ class Work:
         cls._cw_raw = run
         # A name that is not a parameter is refused when the class is made, not at a call.
         cls._cw_ignored = _ignored(cls._cw_options, cls._cw_binder, cls.__qualname__)
+        # What an instance whose __init__ skips Work.__init__ runs with.
+        cls._cw_options = _refreshing(
+            cls._cw_options, _default_name(cls.__module__, cls.__qualname__)
+        )
 
         @functools.wraps(run)
         def cached_run(self: Work, *args: Any, **kwargs: Any) -> Any:
@@ -421,7 +428,7 @@ class Work:
         raw = getattr(type(self), "_cw_raw", None)  # the class's run, unbound
         if raw is None:
             raise NotImplementedError(f"{type(self).__qualname__} must define run()")
-        return self._cw_call(raw, args, kwargs, refresh=True)
+        return self._cw_call(raw, args, kwargs, self._cw_refresh)
 
     def run_for(
         self, period: Period | str | _dt.date | _dt.datetime, /, *args: Any, **kwargs: Any
@@ -506,13 +513,14 @@ class Work:
         raw: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        refresh: bool = False,
+        execute: Callable[..., Any] | None = None,
     ) -> Any:
+        """A call as ``run`` makes it; ``execute`` is ``_cw_refresh`` for ``refresh``."""
         if self._cw_options.every is not None:
-            return self._cw_call_period(raw, args, kwargs, refresh=refresh)
+            return self._cw_call_period(raw, args, kwargs, execute=execute)
         if self._cw_options.parallel:
-            return self._cw_submit(raw, args, kwargs, refresh)
-        return self._cw_execute(raw, args, kwargs, refresh=refresh)
+            return self._cw_submit(raw, args, kwargs, execute)
+        return (execute or self._cw_execute)(raw, args, kwargs)
 
     # -- periods: every= calls --------------------------------------------------------------
     def _cw_call_period(
@@ -521,7 +529,7 @@ class Work:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         period: Period | None = None,
-        refresh: bool = False,
+        execute: Callable[..., Any] | None = None,
     ) -> Any:
         """An every= call: its period is fixed here, once, and travels with the call."""
         explicit = period is not None
@@ -539,9 +547,9 @@ class Work:
 
             failed = catch_up(self, raw, args, kwargs, period)
         if self._cw_options.parallel:
-            result = self._cw_submit(call, args, kwargs, refresh)
+            result = self._cw_submit(call, args, kwargs, execute)
         else:
-            result = self._cw_execute(call, args, kwargs, refresh=refresh)
+            result = (execute or self._cw_execute)(call, args, kwargs)
         if failed:
             raise CatchupFailed(self.name, failed, result)
         return result
@@ -577,13 +585,14 @@ class Work:
         raw: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        refresh: bool = False,
+        execute: Callable[..., Any] | None = None,
     ) -> Any:
-        """A parallel call: a hit is answered here, so an executor only receives misses."""
+        """A parallel call: a hit is answered here, so an executor only receives misses
+        (``execute``: ``_cw_refresh``, which never hits)."""
         from . import _parallel
 
         try:
-            value = _MISS if refresh else self._cw_execute(raw, args, kwargs, hit_only=True)
+            value = _MISS if execute else self._cw_execute(raw, args, kwargs, hit_only=True)
         except Exception:
             # Not a hit that can be told here: the submitted call meets the same error and
             # reports it through its Future, where it always was.
@@ -595,13 +604,13 @@ class Work:
             try:
                 executor = _parallel.executor(self._cw_options.executor)
                 if _parallel.shares_memory(executor):
-                    future = executor.submit(self._cw_execute, raw, args, kwargs, False, refresh)
+                    future = executor.submit(execute or self._cw_execute, raw, args, kwargs)
                 else:
                     # Set before the result can land: landing sets how the run ended.
                     self._cw_status = "running"
                     future = _parallel.submit_elsewhere(
                         executor,
-                        functools.partial(self._cw_elsewhere, raw, args, kwargs, refresh),
+                        functools.partial(self._cw_elsewhere, raw, args, kwargs, bool(execute)),
                         self._cw_land,
                         functools.partial(self._cw_parts, args, kwargs),
                         self.name,
@@ -622,7 +631,7 @@ class Work:
         """A call as another process runs it, on its copy of this work: the result, and the
         state and status to copy back onto the original (``_cw_land``)."""
         self._cw_options = self._cw_options._replace(parallel=False)
-        value = self._cw_execute(raw, args, kwargs, refresh=refresh)
+        value = (self._cw_refresh if refresh else self._cw_execute)(raw, args, kwargs)
         return value, self._state(), self._cw_status
 
     def _cw_land(self, remote: _cf.Future[tuple[Any, dict[str, Any] | None, str]]) -> Any:
@@ -650,10 +659,8 @@ class Work:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         hit_only: bool = False,
-        refresh: bool = False,
     ) -> Any:
-        """A call, in this thread: a hit, else claimed and run (``hit_only``: ``_MISS``);
-        ``refresh`` (or CACHEWORK_REFRESH naming the work): run even if it would hit."""
+        """A call, in this thread: a hit, else claimed and run (``hit_only``: ``_MISS``)."""
         # The hot path: every call that hits goes through these lines, so they avoid
         # properties and helper calls where a plain attribute will do.
         bound, key, slot = self._bound_key(args, kwargs, raw)
@@ -662,10 +669,7 @@ class Work:
         if store.__class__ is not Store:
             store = self.store
         name = options.name or self.name
-        accept_hit = options.cache_calls
-        if refresh or _refresh_names:  # an empty CACHEWORK_REFRESH, once read, costs one test
-            refresh = refresh or _refreshes(name)
-            accept_hit = accept_hit and not refresh
+        accept_hit = options.hits  # cache_calls, unless CACHEWORK_REFRESH names the work
         entry = None
         if accept_hit:
             entry = store.lookup(name, key)
@@ -680,6 +684,32 @@ class Work:
         if hit_only:
             return _MISS
         absent = accept_hit and entry is None
+        refresh = options.cache_calls and not options.hits  # CACHEWORK_REFRESH
+        return self._cw_run(store, name, key, bound, raw, args, kwargs, accept_hit, absent, refresh)
+
+    def _cw_refresh(
+        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """A call run even if it would hit, replacing its entry (``work.refresh``)."""
+        bound, key, _ = self._bound_key(args, kwargs, raw)
+        return self._cw_run(
+            self.store, self.name, key, bound, raw, args, kwargs, False, False, True
+        )
+
+    def _cw_run(
+        self,
+        store: Store,
+        name: str,
+        key: str,
+        bound: dict[str, Any],
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        accept_hit: bool,
+        absent: bool,
+        refresh: bool,
+    ) -> Any:
+        """A call not served: claimed and run, or waited for."""
         previous = self._cw_status
         try:
             return self._claim_and_run(
@@ -949,7 +979,9 @@ class CachedFunction(Work, Generic[P, R]):
             self._cw_options = self._cw_options._replace(
                 name=_default_name(fn.__module__, fn.__qualname__)
             )
-        self._cw_ignored = _ignored(self._cw_options, self._cw_binder, self.name)
+        self._cw_options = _refreshing(self._cw_options, self.name)
+        if self._cw_options.ignore:
+            self._cw_ignored = _ignored(self._cw_options, self._cw_binder, self.name)
         if self._cw_options.every is not None:
             from ._periodic import refuse_period_arg
 
@@ -973,7 +1005,7 @@ class CachedFunction(Work, Generic[P, R]):
         return super().forget(*args, **kwargs)
 
     def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
-        return self._cw_call(self._cw_raw, args, kwargs, refresh=True)  # type: ignore[no-any-return]
+        return self._cw_call(self._cw_raw, args, kwargs, self._cw_refresh)  # type: ignore[no-any-return]
 
     def _state(self) -> dict[str, Any] | None:
         return None  # a function has no state; update_wrapper's attributes are not state
