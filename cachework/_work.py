@@ -258,10 +258,9 @@ class Work:
         cls._cw_raw = run
         # A name that is not a parameter is refused when the class is made, not at a call.
         cls._cw_ignored = _ignored(cls._cw_options, cls._cw_binder, cls.__qualname__)
-        # What an instance whose __init__ skips Work.__init__ runs with.
-        cls._cw_options = _refreshing(
-            cls._cw_options, _default_name(cls.__module__, cls.__qualname__)
-        )
+        # What an instance whose __init__ skips Work.__init__ runs with (not a parent's).
+        options = cls._cw_options._replace(hits=cls._cw_options.cache_calls)
+        cls._cw_options = _refreshing(options, _default_name(cls.__module__, cls.__qualname__))
 
         @functools.wraps(run)
         def cached_run(self: Work, *args: Any, **kwargs: Any) -> Any:
