@@ -200,8 +200,9 @@ def bind(
                 f"caller; to run another period, call run_for(period, ...)"
             )
         bound = takes.binder(args, kwargs)
-    if work._cw_options.ignore:
-        work._cw_ignored(bound)
+        ignored = work._cw_binder.ignored  # ignore= applies to this binding too
+        if ignored.names:
+            ignored(bound)
     bound[PERIOD_ARG] = period.label
     return bound
 

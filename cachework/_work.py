@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, ove
 from . import _keys as keys
 from . import _periods as periods
 from . import _pickling
-from ._binding import MEMO, NOTHING_IGNORED, Binder, Ignored, memo_key, remember
+from ._binding import MEMO, Binder, IgnoringBinder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
 from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
 from ._options import DEFAULTS, Options, ignore_names, seconds
@@ -101,11 +101,14 @@ def _check_cacheable(fn: Callable[..., Any], what: str) -> None:
             )
 
 
-def _ignored(options: Options, binder: Binder, what: str) -> Ignored:
-    """``ignore=`` checked against the function's parameters, where the work is made."""
+def _binder(
+    binder: Binder | IgnoringBinder, options: Options, what: str
+) -> Binder | IgnoringBinder:
+    """The binder of a work with these options: ``ignore=`` checked against the function's
+    parameters where the work is made, and applied by the binder itself."""
+    if isinstance(binder, IgnoringBinder):
+        binder = binder.binder
     names = options.ignore
-    if not names:
-        return NOTHING_IGNORED
     if options.every is not None and "period" in names:
         raise ValueError(
             f"{what}: ignore= cannot name period: the period tells an every= work's calls apart"
@@ -181,10 +184,9 @@ class Work:
     _cw_status = "not_started"
     _cw_future: _cf.Future[Any] | None = None
     _cw_period: Period | None = None  # the period of the latest every= call
-    _cw_binder: Binder
+    _cw_binder: Binder | IgnoringBinder
     _cw_raw: Callable[..., Any]
     _cw_bound_self = True  # the raw run takes the work as its first argument
-    _cw_ignored: Ignored = NOTHING_IGNORED  # ignore=, checked against run's parameters
     _cw_class_ignore: tuple[str, ...] = ()  # a subclass's ``ignore = (...)``
 
     def __init__(
@@ -233,8 +235,8 @@ class Work:
         raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
         if raw is not None:
             self._cw_options = _refreshing(self._cw_options, self.name)
-            if self._cw_options.ignore:
-                self._cw_ignored = _ignored(self._cw_options, self._cw_binder, self.name)
+            if self._cw_options.ignore or isinstance(self._cw_binder, IgnoringBinder):
+                self._cw_binder = _binder(self._cw_binder, self._cw_options, self.name)
         if self._cw_options.every is not None and raw is not None:
             from ._periodic import refuse_period_arg
 
@@ -251,13 +253,12 @@ class Work:
         run = cls.__dict__.get("run")
         if run is None or getattr(run, "_cachework_run", False):
             if ignore is not None and getattr(cls, "_cw_raw", None) is not None:
-                cls._cw_ignored = _ignored(cls._cw_options, cls._cw_binder, cls.__qualname__)
+                cls._cw_binder = _binder(cls._cw_binder, cls._cw_options, cls.__qualname__)
             return
         _check_cacheable(run, "the run method")
-        cls._cw_binder = Binder(run, skip_self=True)
         cls._cw_raw = run
         # A name that is not a parameter is refused when the class is made, not at a call.
-        cls._cw_ignored = _ignored(cls._cw_options, cls._cw_binder, cls.__qualname__)
+        cls._cw_binder = _binder(Binder(run, skip_self=True), cls._cw_options, cls.__qualname__)
         # What an instance whose __init__ skips Work.__init__ runs with (not a parent's).
         options = cls._cw_options._replace(hits=cls._cw_options.cache_calls)
         cls._cw_options = _refreshing(options, _default_name(cls.__module__, cls.__qualname__))
@@ -427,7 +428,7 @@ class Work:
         raw = getattr(type(self), "_cw_raw", None)  # the class's run, unbound
         if raw is None:
             raise NotImplementedError(f"{type(self).__qualname__} must define run()")
-        return self._cw_call(raw, args, kwargs, self._cw_refresh)
+        return self._cw_call_refresh(raw, args, kwargs)
 
     def run_for(
         self, period: Period | str | _dt.date | _dt.datetime, /, *args: Any, **kwargs: Any
@@ -503,23 +504,27 @@ class Work:
                 if known is not None:
                     return known  # type: ignore[no-any-return]
         bound = self._cw_binder(args, kwargs)
-        if options.ignore:
-            self._cw_ignored(bound)
         return bound, keys.key_for(bound, options.version), slot
 
     def _cw_call(
-        self,
-        raw: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        execute: Callable[..., Any] | None = None,
+        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """A call as ``run`` makes it; ``execute`` is ``_cw_refresh`` for ``refresh``."""
         if self._cw_options.every is not None:
-            return self._cw_call_period(raw, args, kwargs, execute=execute)
+            return self._cw_call_period(raw, args, kwargs)
         if self._cw_options.parallel:
-            return self._cw_submit(raw, args, kwargs, execute)
-        return (execute or self._cw_execute)(raw, args, kwargs)
+            return self._cw_submit(raw, args, kwargs)
+        return self._cw_execute(raw, args, kwargs)
+
+    def _cw_call_refresh(
+        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """``_cw_call`` for ``refresh``: the same ways, each ending in ``_cw_refresh``. Apart,
+        so that a call's path stays as short as it was."""
+        if self._cw_options.every is not None:
+            return self._cw_call_period(raw, args, kwargs, None, self._cw_refresh)
+        if self._cw_options.parallel:
+            return self._cw_submit(raw, args, kwargs, self._cw_refresh)
+        return self._cw_refresh(raw, args, kwargs)
 
     # -- periods: every= calls --------------------------------------------------------------
     def _cw_call_period(
@@ -547,8 +552,10 @@ class Work:
             failed = catch_up(self, raw, args, kwargs, period)
         if self._cw_options.parallel:
             result = self._cw_submit(call, args, kwargs, execute)
+        elif execute is None:
+            result = self._cw_execute(call, args, kwargs)
         else:
-            result = (execute or self._cw_execute)(call, args, kwargs)
+            result = execute(call, args, kwargs)
         if failed:
             raise CatchupFailed(self.name, failed, result)
         return result
@@ -973,14 +980,13 @@ class CachedFunction(Work, Generic[P, R]):
         super().__init__(**options)
         functools.update_wrapper(self, fn)
         self._cw_raw = fn
-        self._cw_binder = Binder(fn, skip_self=False)
+        binder = Binder(fn, skip_self=False)
         if self._cw_options.name is None:
             self._cw_options = self._cw_options._replace(
                 name=_default_name(fn.__module__, fn.__qualname__)
             )
         self._cw_options = _refreshing(self._cw_options, self.name)
-        if self._cw_options.ignore:
-            self._cw_ignored = _ignored(self._cw_options, self._cw_binder, self.name)
+        self._cw_binder = _binder(binder, self._cw_options, self.name)
         if self._cw_options.every is not None:
             from ._periodic import refuse_period_arg
 
@@ -1004,7 +1010,7 @@ class CachedFunction(Work, Generic[P, R]):
         return super().forget(*args, **kwargs)
 
     def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
-        return self._cw_call(self._cw_raw, args, kwargs, self._cw_refresh)  # type: ignore[no-any-return]
+        return self._cw_call_refresh(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def _state(self) -> dict[str, Any] | None:
         return None  # a function has no state; update_wrapper's attributes are not state

@@ -304,6 +304,29 @@ def test_refresh_of_parallel_and_every_works(url):
     assert per_day() == first + 1
 
 
+class Scaled(cachework.Work):
+    """A module-level work, so that a process pool can receive it."""
+
+    def run(self, x: int, verbose: bool = False) -> tuple[int, int]:
+        import os
+
+        return x * 2, os.getpid()
+
+
+def test_ignore_and_refresh_travel_to_a_process_pool(sqlite_url):
+    with cf.ProcessPoolExecutor(max_workers=1) as pool:
+        w = Scaled(name="scaled", store=sqlite_url, parallel=True, executor=pool, ignore="verbose")
+        first = w.run(1).result(60)
+        assert first[0] == 2 and first[1] != __import__("os").getpid()
+        assert w.run(1, verbose=True).result(60) == first  # a hit, answered here
+        again = w.refresh(1, verbose=True).result(60)  # runs in the pool again
+        assert again[0] == 2
+        assert w.run(1).result(60) == again
+    calls = w.store.calls("scaled")
+    assert [c.args for c in calls] == [{"x": 1}]
+    assert len(w.store.history("scaled")) == 2
+
+
 _ENV_SCRIPT = """
 import logging, sys, cachework
 logging.basicConfig(level=logging.INFO, format="%(message)s")
