@@ -492,11 +492,11 @@ def _by_encoder(obj: Any, tp: type, found: tuple[type, Encoder], depth: int, see
         value = fn(obj)
     except Exception as e:  # a user function failing is the argument's problem, said plainly
         raise _Refused(f"the encoder registered for {_name(registered)} raised {e!r}") from e
-    vt = type(value)
-    if _registry is not None and _registered(vt, _registry) is found:
+    again = _registered(type(value), _registry) if _registry is not None else None
+    if again is not None and again[0] is registered:
         # Encoding the result would call fn again, and again: say so instead of recursing.
         raise _Refused(
-            f"the encoder registered for {_name(registered)} returned a {_name(vt)}, which it "
+            f"the encoder registered for {_name(registered)} returned a {_name(type(value))}, which it "
             "would encode again; return plain values (bytes, str, tuples, dicts, ...)"
         )
     try:
