@@ -219,6 +219,17 @@ def test_an_every_work_ignores_in_its_keys_and_its_gaps(url):
     (call,) = daily.store.calls("daily")
     assert call.args == {"_period": today}
 
+    @cachework.work(name="dated", store=url, every="day", tz="UTC", ignore="verbose")
+    def dated(period: cachework.Period, source: str, verbose: bool = False) -> str:
+        ran.append(period.label)
+        return source
+
+    assert dated("s") == dated("s", verbose=True) == "s"
+    assert ran == [False, today]
+    assert dated.key("s", verbose=True) == dated.key("s") != dated.key("t")
+    (call,) = dated.store.calls("dated")
+    assert call.args == {"_period": today, "source": "s"}
+
 
 # -- refresh ------------------------------------------------------------------------------------
 def test_refresh_runs_again_and_replaces_the_entry(url, caplog):
