@@ -166,6 +166,25 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated()
 
 
+class _KeepStatus:
+    """Around a claim: if it raises while the call is still pending (claiming, waiting for
+    another caller), this call never ran and recorded nothing, so the work's status goes
+    back to the one before it."""
+
+    __slots__ = ("work", "previous")
+
+    def __init__(self, work: Work) -> None:
+        self.work, self.previous = work, work._cw_status
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> Literal[False]:
+        if kind is not None and self.work._cw_status == "pending":
+            self.work._cw_status = self.previous
+        return False
+
+
 class Work:
     """A unit of work whose ``run`` executes only when its arguments are new.
 
@@ -691,42 +710,20 @@ class Work:
             return _MISS
         absent = accept_hit and entry is None
         refresh = options.cache_calls and not options.hits  # CACHEWORK_REFRESH
-        return self._cw_run(store, name, key, bound, raw, args, kwargs, accept_hit, absent, refresh)
+        with _KeepStatus(self):
+            return self._claim_and_run(
+                store, name, key, bound, raw, args, kwargs, accept_hit, absent, refresh
+            )
 
     def _cw_refresh(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """A call run even if it would hit, replacing its entry (``work.refresh``)."""
         bound, key, _ = self._bound_key(args, kwargs, raw)
-        return self._cw_run(
-            self.store, self.name, key, bound, raw, args, kwargs, False, False, True
-        )
-
-    def _cw_run(
-        self,
-        store: Store,
-        name: str,
-        key: str,
-        bound: dict[str, Any],
-        raw: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        accept_hit: bool,
-        absent: bool,
-        refresh: bool,
-    ) -> Any:
-        """A call not served: claimed and run, or waited for."""
-        previous = self._cw_status
-        try:
+        with _KeepStatus(self):
             return self._claim_and_run(
-                store, name, key, bound, raw, args, kwargs, accept_hit, absent, refresh
+                self.store, self.name, key, bound, raw, args, kwargs, False, False, True
             )
-        except BaseException:
-            if self._cw_status == "pending":
-                # The claim (or the wait for another caller) raised: this call never ran
-                # and recorded nothing, so the status still describes the one before it.
-                self._cw_status = previous
-            raise
 
     def _serve(self, entry: Stored, name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
