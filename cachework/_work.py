@@ -264,7 +264,9 @@ class Work:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         ignore = cls.__dict__.get("ignore")
-        if ignore is not None and not isinstance(ignore, property):
+        if not isinstance(ignore, (str, tuple, list, set, frozenset)):
+            ignore = None  # absent, or a method of the class's own that happens to be named so
+        else:
             # ``ignore = ("verbose",)`` in the class body: the default of ``ignore=``.
             cls._cw_class_ignore = ignore_names(ignore)
             cls._cw_options = cls._cw_options._replace(ignore=cls._cw_class_ignore)

@@ -117,6 +117,18 @@ def test_a_subclass_inherits_the_class_ignore_and_is_checked_against_its_own_run
                 return x
 
 
+def test_a_method_named_ignore_is_the_class_own_business():
+    class Filter(cachework.Work):
+        def ignore(self, line):  # not the option: a method of the work's own
+            return line.startswith("#")
+
+        def run(self, text):
+            return [line for line in text if not self.ignore(line)]
+
+    assert Filter().run(["#a", "b"]) == ["b"]
+    assert Filter._cw_options.ignore == ()
+
+
 @pytest.mark.parametrize(
     "make",
     [
