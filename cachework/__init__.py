@@ -21,7 +21,7 @@ from ._errors import (
     UnhashableArgument,
     UnstorableResult,
 )
-from ._keys import KEY_SCHEME, key_for
+from ._keys import KEY_SCHEME, key_for, register_encoder
 from ._periodic import BackfillReport
 from ._periods import Period, period_label
 from ._store import Call, Run, Store
@@ -51,6 +51,7 @@ __all__ = [
     "__version__",
     "key_for",
     "period_label",
+    "register_encoder",
     "work",
 ]
 

@@ -8,15 +8,46 @@ exactly, and never cost a cold start the import of ``inspect`` when it can be av
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["KWARG_PREFIX", "MEMO", "Binder", "memo_key", "remember"]
+__all__ = [
+    "KWARG_PREFIX",
+    "MEMO",
+    "NOTHING_IGNORED",
+    "Binder",
+    "Ignored",
+    "IgnoringBinder",
+    "memo_key",
+    "remember",
+]
 
 
 #: How a ``**kwargs`` key that a parameter already names is spelt in the bound arguments (key
 #: and args JSON): ``def f(data, /, **kw)`` called ``f(2, data=3)`` binds
 #: ``{"data": 2, "**data": 3}``. Keys that start with it get it too, so no two calls meet.
 KWARG_PREFIX = "**"
+
+
+class Ignored(NamedTuple):
+    """The parameters a work leaves out of its keys and args JSON (``ignore=``)."""
+
+    names: tuple[str, ...]
+    #: Set when the ``**kwargs`` parameter itself is ignored: the function's other
+    #: parameters, so that every keyword it collected (any other bound name) goes too.
+    keep: frozenset[str] | None = None
+
+    def __call__(self, bound: dict[str, Any]) -> dict[str, Any]:
+        """``bound`` without the ignored arguments, changed in place (it is the call's own)."""
+        for name in self.names:
+            bound.pop(name, None)
+        keep = self.keep
+        if keep is not None:
+            for name in [n for n in bound if n not in keep]:
+                del bound[name]
+        return bound
+
+
+NOTHING_IGNORED = Ignored(())
 
 
 class Binder:
@@ -52,6 +83,29 @@ class Binder:
             # Names a **kwargs key cannot take at the top level of the bound arguments: the
             # other parameters (a positional-only or *args one shares its name with a keyword).
             self.taken = frozenset(n for n, kind in self.kinds.items() if kind != 4)
+
+    #: What this binder leaves out of the bound arguments: nothing (see ``IgnoringBinder``).
+    ignored = NOTHING_IGNORED
+
+    def ignoring(self, names: tuple[str, ...], what: str) -> Binder | IgnoringBinder:
+        """This binder with ``ignore=names`` (checked against this signature, where the work
+        is made: a name that is not a parameter would silently leave nothing out)."""
+        if not names:
+            return self
+        unknown = [name for name in names if name not in self.names]
+        if unknown:
+            listed = ", ".join(map(repr, unknown))
+            raise ValueError(
+                f"{what}: ignore= names {listed}, which is not a parameter of "
+                f"{getattr(self.fn, '__qualname__', self.fn)} (its parameters: "
+                f"{', '.join(self.names) or 'none'})"
+            )
+        keep = None
+        if not self.plain:
+            collects = [n for n, kind in self.kinds.items() if kind == 4]  # VAR_KEYWORD
+            if collects and collects[0] in names:
+                keep = self.taken
+        return IgnoringBinder(self, Ignored(names, keep))
 
     @property
     def signature(self) -> Any:
@@ -96,6 +150,19 @@ class Binder:
             else:
                 bound[name] = value
         return bound
+
+
+class IgnoringBinder:
+    """A work's binder when ``ignore=`` names parameters: binds as ``binder`` does, then
+    leaves them out. A separate object, so a work that ignores nothing pays nothing."""
+
+    __slots__ = ("binder", "ignored")
+
+    def __init__(self, binder: Binder, ignored: Ignored) -> None:
+        self.binder, self.ignored = binder, ignored
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return self.ignored(self.binder(args, kwargs))
 
 
 #: Calls whose arguments are all immutable scalars remember their key once they hit: the next

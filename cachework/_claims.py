@@ -156,6 +156,7 @@ class Claims:
         lease: float,
         versioned: str = "",
         absent: bool = False,
+        refresh: bool = False,
     ) -> Claim | Busy | Stored:
         """Take (work, key) for this process, atomically: a ``Claim`` to run it, else who
         holds it (``Busy``), or, with ``accept_hit``, the call a result appeared in meanwhile.
@@ -167,6 +168,8 @@ class Claims:
         less on every miss).
         A claimed call joins this process's heartbeats before the claim commits, so another
         thread of this process never mistakes it for a leftover of a lost commit.
+        ``refresh``: the caller asked to run it again (``work.refresh``, CACHEWORK_REFRESH);
+        pass ``accept_hit=False`` with it. The run's reason is then "refresh".
         """
         backend = self._ensure()
         pid = _owner.pid()
@@ -190,7 +193,11 @@ class Claims:
             row = None if absent else backend.execute(cur, "claim_select", params).fetchone()
             held = None if row is None else Held._make(row)
             if held is None:
-                reason = self._why_new(backend, cur, work, key, args_json, versioned)
+                reason = (
+                    "refresh"
+                    if refresh
+                    else self._why_new(backend, cur, work, key, args_json, versioned)
+                )
             elif held.status == "running":
                 now = stamp or backend.now(cur)  # a server is asked only when it matters
                 if self._alive(held, now, backend):
@@ -219,6 +226,8 @@ class Claims:
                     self._warn_scheme(work)
             else:
                 reason = "failed before"
+            if refresh and held is not None and held.status != "running":
+                reason = "refresh"
             run_values["now"] = values["now"] = stamp
             run_id = backend.inserted_id(backend.execute(cur, "run_insert", run_values))
             values["run_id"] = run_id

@@ -26,7 +26,15 @@ import xxhash
 
 from ._errors import UnhashableArgument
 
-__all__ = ["KEY_SCHEME", "MAX_DEPTH", "args_json", "encode", "jsonable", "key_for"]
+__all__ = [
+    "KEY_SCHEME",
+    "MAX_DEPTH",
+    "args_json",
+    "encode",
+    "jsonable",
+    "key_for",
+    "register_encoder",
+]
 
 #: Stored beside every entry; bump it whenever an encoding below changes, so that old
 #: entries are reported as written by another scheme instead of silently never hitting.
@@ -105,6 +113,8 @@ TAGS: dict[str, bytes] = {
     "method": b"m",
     "bound built-in method": b"W",
     "reference to a definition being encoded": b"^",
+    # added without a new key scheme: only values of registered types are written with it
+    "registered encoder": b"r",  # the value's class, then what the function returned
     # not values: markers at fixed places inside the encodings above
     "key_for: the version": b"v",
     "state: none": b"-",
@@ -364,6 +374,11 @@ def _compound(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
     if tp is set or tp is frozenset:
         return _members(b"S" if tp is set else b"Z", obj, depth, seen)
 
+    if _registry is not None:  # the built-in types above never consult it
+        found = _registered(tp, _registry)
+        if found is not None:
+            return _by_encoder(obj, tp, found, depth, seen)
+
     custom = getattr(tp, "__cachework_key__", None)
     if custom is not None and not isinstance(obj, type):
         try:
@@ -402,6 +417,94 @@ def _compound(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
     if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)):
         return _definition(obj, tp, depth, seen)
     return _other(obj, tp, depth, seen)
+
+
+# -- registered encoders ---------------------------------------------------------------------
+# register_encoder(tp, fn): values of tp (and of its subclasses) are written as "r", their
+# class, then the encoding of fn(value). The built-in types the encoder writes before it looks
+# at anything else (exact str, int, float, bool, None, bytes, list, tuple, dict, set,
+# frozenset) cannot be registered: they are what fn returns, and the hit path's speed. Every
+# other type can, natively encoded or not: the registration wins over the native encoding (a
+# subclass of dict, a datetime, a numpy array), since the user said how the function reads it.
+
+Encoder = Callable[[Any], Any]
+#: The registrations, and per class the nearest one in its MRO (None: no registration applies),
+#: as one pair replaced whole on every registration: a thread encoding meanwhile sees the old
+#: pair or the new one, never a cache of one beside the registrations of the other.
+_Registry = tuple[dict[type, Encoder], dict[type, "tuple[type, Encoder] | None"]]
+_registry: _Registry | None = None  # None until the first registration: one test per value
+
+#: The exact types written before the registry is consulted, and ``object`` (every class).
+_UNREGISTRABLE = frozenset(
+    {str, int, float, bool, type(None), bytes, list, tuple, dict, set, frozenset, object}
+)
+
+
+def register_encoder(tp: type, fn: Callable[[Any], Any]) -> None:
+    """Teach the key how to read values of ``tp``: ``fn(value)`` returns a value cachework
+    already encodes (bytes, str, tuples, dicts, ...), which stands for the value in its key.
+
+    It applies to subclasses of ``tp`` too, unless a class nearer in their MRO has a
+    registration of its own or defines ``__cachework_key__``. The value's class (module and
+    qualified name) joins the key beside what ``fn`` returned, so two types whose functions
+    return the same thing still key apart. Registering ``tp`` again replaces its function.
+    A registration must be made in every process that computes keys (at import, beside the
+    type), or the same call keys differently there.
+    """
+    global _registry
+    if not isinstance(tp, type):
+        raise TypeError(f"register_encoder(tp, fn): tp must be a class, not {tp!r}")
+    if tp in _UNREGISTRABLE:
+        raise TypeError(
+            f"register_encoder: {tp.__qualname__} is encoded natively and cannot be registered "
+            "(it is what encoders return); register a subclass of it instead"
+        )
+    if not callable(fn):
+        raise TypeError(f"register_encoder({tp.__qualname__}, fn): fn must be callable")
+    encoders = dict(_registry[0]) if _registry is not None else {}
+    encoders[tp] = fn
+    _registry = (encoders, {})
+
+
+def _registered(tp: type, registry: _Registry) -> tuple[type, Encoder] | None:
+    """The registration that applies to values of ``tp``, found once per class."""
+    encoders, nearest = registry
+    try:
+        return nearest[tp]
+    except KeyError:
+        pass
+    found = None
+    for klass in tp.__mro__:
+        fn = encoders.get(klass)
+        if fn is not None:
+            found = (klass, fn)
+            break
+        if "__cachework_key__" in klass.__dict__:
+            break  # the class's own hook is nearer than a base's registration
+    if len(nearest) < 4096:
+        nearest[tp] = found
+    return found
+
+
+def _by_encoder(obj: Any, tp: type, found: tuple[type, Encoder], depth: int, seen: Seen) -> bytes:
+    registered, fn = found
+    try:
+        value = fn(obj)
+    except Exception as e:  # a user function failing is the argument's problem, said plainly
+        raise _Refused(f"the encoder registered for {_name(registered)} raised {e!r}") from e
+    again = _registered(type(value), _registry) if _registry is not None else None
+    if again is not None and again[0] is registered:
+        # Encoding the result would call fn again, and again: say so instead of recursing.
+        raise _Refused(
+            f"the encoder registered for {_name(registered)} returned a {_name(type(value))}, which it "
+            "would encode again; return plain values (bytes, str, tuples, dicts, ...)"
+        )
+    try:
+        encoded = encode(value, depth, seen)
+    except _Refused as e:
+        e.path.insert(0, f"<{registered.__qualname__} encoder>")
+        raise
+    return b"r" + _type(tp, depth, seen) + encoded
 
 
 # -- value types of the standard library -----------------------------------------------------

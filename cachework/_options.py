@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULTS",
     "MAX_RESULT_BYTES",
     "Options",
+    "ignore_names",
     "option",
     "seconds",
     "CODE",
@@ -71,6 +72,12 @@ class Options(NamedTuple):
     #: Not an option but what ``version`` makes of the key: the version itself, or for
     #: ``version="code"`` the code's digest, which the work fills in when it is made.
     key_version: Any = None
+    #: Parameters left out of the key and the args JSON, sorted; checked against the
+    #: function's signature by the work (``Binder.ignoring``), which alone knows it.
+    ignore: tuple[str, ...] = ()
+    #: Whether a call may be served from the store: ``cache_calls``, unless
+    #: CACHEWORK_REFRESH names the work (the work decides, knowing its name).
+    hits: bool = True
 
     @classmethod
     def of(cls, **given: Any) -> Options:
@@ -103,12 +110,14 @@ class Options(NamedTuple):
         return self._replace(
             store=store,
             cache_calls=bool(self.cache_calls),
+            hits=bool(self.cache_calls) and bool(self.hits),
             ttl=ttl,
             parallel=bool(self.parallel),
             wait_timeout=wait_timeout,
             lease=lease,
             catchup=self._checked_catchup(),
             key_version=None if is_code(self.version) else self.version,
+            ignore=ignore_names(self.ignore),
         )
 
     def _checked_catchup(self) -> Period | Literal[True] | None:
@@ -158,6 +167,23 @@ class option(Generic[T]):
         raise AttributeError(
             f"{self.name} is read-only: give it to Work(...) or @work(...) instead"
         )
+
+
+def ignore_names(ignore: Any) -> tuple[str, ...]:
+    """``ignore=`` as the sorted names it holds: one name, or an iterable of names."""
+    if ignore is None:
+        return ()
+    names = (ignore,) if isinstance(ignore, str) else ignore
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise TypeError(
+            f"ignore must be a parameter name or an iterable of them, not {ignore!r}"
+        ) from None
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"ignore names parameters; {name!r} is not a parameter name")
+    return tuple(sorted(set(names)))
 
 
 #: The options of a work made with none given (and of a subclass that skips ``__init__``).

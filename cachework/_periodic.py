@@ -200,6 +200,9 @@ def bind(
                 f"caller; to run another period, call run_for(period, ...)"
             )
         bound = takes.binder(args, kwargs)
+        ignored = work._cw_binder.ignored  # ignore= applies to this binding too
+        if ignored.names:
+            ignored(bound)
     bound[PERIOD_ARG] = period.label
     return bound
 

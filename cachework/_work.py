@@ -16,16 +16,16 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import _keys as keys
 from . import _periods as periods
 from . import _pickling
-from ._binding import MEMO, Binder, memo_key, remember
+from ._binding import MEMO, Binder, IgnoringBinder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
 from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
-from ._options import DEFAULTS, Options, is_code, option, seconds
+from ._options import DEFAULTS, Options, ignore_names, is_code, option, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
 from ._periods import Period
@@ -70,6 +70,24 @@ _LAZY_FLAGS = {
 }
 
 
+#: CACHEWORK_REFRESH as this process read it when its first work was made: the names of the
+#: works whose every call runs and replaces its entry, ``*`` for all (None: not read yet).
+_refresh_names: frozenset[str] | None = None
+
+
+def _refreshing(options: Options, name: str) -> Options:
+    """``options``, with hits off if CACHEWORK_REFRESH names the work. Decided when the work
+    is made, so a call pays nothing for it: the hit path reads ``hits`` for ``cache_calls``."""
+    global _refresh_names
+    names = _refresh_names
+    if names is None:
+        text = os.environ.get("CACHEWORK_REFRESH", "")
+        names = _refresh_names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    if options.hits and (name in names or "*" in names):
+        return options._replace(hits=False)
+    return options
+
+
 def _check_cacheable(fn: Callable[..., Any], what: str) -> None:
     """Refuse, when it is defined, a function whose calls return a coroutine or generator:
     such an object cannot be stored, so every call would run and then fail to record."""
@@ -81,6 +99,21 @@ def _check_cacheable(fn: Callable[..., Any], what: str) -> None:
                 "not a value to store; cache a plain function that produces the value "
                 "(for a coroutine: one that calls asyncio.run)"
             )
+
+
+def _binder(
+    binder: Binder | IgnoringBinder, options: Options, what: str
+) -> Binder | IgnoringBinder:
+    """The binder of a work with these options: ``ignore=`` checked against the function's
+    parameters where the work is made, and applied by the binder itself."""
+    if isinstance(binder, IgnoringBinder):
+        binder = binder.binder
+    names = options.ignore
+    if options.every is not None and "period" in names:
+        raise ValueError(
+            f"{what}: ignore= cannot name period: the period tells an every= work's calls apart"
+        )
+    return binder.ignoring(names, what)
 
 
 def _default_name(module: str, qualname: str) -> str:
@@ -131,6 +164,25 @@ def _disarm_sigterm() -> None:
 
 def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated()
+
+
+class _KeepStatus:
+    """Around a claim: if it raises while the call is still pending (claiming, waiting for
+    another caller), this call never ran and recorded nothing, so the work's status goes
+    back to the one before it."""
+
+    __slots__ = ("work", "previous")
+
+    def __init__(self, work: Work) -> None:
+        self.work, self.previous = work, work._cw_status
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> Literal[False]:
+        if kind is not None and self.work._cw_status == "pending":
+            self.work._cw_status = self.previous
+        return False
 
 
 class Work:
@@ -221,9 +273,10 @@ class Work:
     _cw_status = "not_started"
     _cw_future: _cf.Future[Any] | None = None
     _cw_period: Period | None = None  # the period of the latest every= call
-    _cw_binder: Binder
+    _cw_binder: Binder | IgnoringBinder
     _cw_raw: Callable[..., Any]
     _cw_bound_self = True  # the raw run takes the work as its first argument
+    _cw_class_ignore: tuple[str, ...] = ()  # a subclass's ``ignore = (...)``
 
     def __init__(
         self,
@@ -244,6 +297,7 @@ class Work:
         lag: int = DEFAULTS.lag,
         catchup: bool | str | _dt.date | _dt.datetime | Period | None = DEFAULTS.catchup,
         catchup_limit: int = DEFAULTS.catchup_limit,
+        ignore: str | Iterable[str] | None = None,
     ) -> None:
         # The defaults and every check live in Options; this signature is what users and
         # their type checkers read.
@@ -264,6 +318,7 @@ class Work:
             lag=lag,
             catchup=catchup,
             catchup_limit=catchup_limit,
+            ignore=type(self)._cw_class_ignore if ignore is None else ignore,
         )
         self._cw_status = "not_started"
         if is_code(version):
@@ -274,6 +329,10 @@ class Work:
             source = type(self) if self._cw_bound_self else self._cw_raw
             self._cw_options = self._cw_options._replace(key_version=code_version(source, Work))
         raw = getattr(type(self), "_cw_raw", None)  # a subclass's run; a function's comes later
+        if raw is not None:
+            self._cw_options = _refreshing(self._cw_options, self.name)
+            if self._cw_options.ignore or isinstance(self._cw_binder, IgnoringBinder):
+                self._cw_binder = _binder(self._cw_binder, self._cw_options, self.name)
         if self._cw_options.every is not None and raw is not None:
             from ._periodic import refuse_period_arg
 
@@ -281,12 +340,26 @@ class Work:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        ignore = cls.__dict__.get("ignore")
+        if not isinstance(ignore, (str, tuple, list, set, frozenset)):
+            ignore = None  # absent, or a method of the class's own that happens to be named so
+        else:
+            # ``ignore = ("verbose",)`` in the class body: the default of ``ignore=``.
+            cls._cw_class_ignore = ignore_names(ignore)
+            cls._cw_options = cls._cw_options._replace(ignore=cls._cw_class_ignore)
+            cls.ignore = Work.ignore  # type: ignore[assignment]  # work.ignore reads the options
         run = cls.__dict__.get("run")
         if run is None or getattr(run, "_cachework_run", False):
+            if ignore is not None and getattr(cls, "_cw_raw", None) is not None:
+                cls._cw_binder = _binder(cls._cw_binder, cls._cw_options, cls.__qualname__)
             return
         _check_cacheable(run, "the run method")
-        cls._cw_binder = Binder(run, skip_self=True)
         cls._cw_raw = run
+        # A name that is not a parameter is refused when the class is made, not at a call.
+        cls._cw_binder = _binder(Binder(run, skip_self=True), cls._cw_options, cls.__qualname__)
+        # What an instance whose __init__ skips Work.__init__ runs with (not a parent's).
+        options = cls._cw_options._replace(hits=cls._cw_options.cache_calls)
+        cls._cw_options = _refreshing(options, _default_name(cls.__module__, cls.__qualname__))
 
         @functools.wraps(run)
         def cached_run(self: Work, *args: Any, **kwargs: Any) -> Any:
@@ -332,6 +405,10 @@ class Work:
 
     cache_calls: option[bool] = option(
         "False: every call runs (and is recorded), none is served from the store."
+    )
+    ignore: option[tuple[str, ...]] = option(
+        "Parameters left out of the key and the args JSON: their value never tells two"
+        " calls apart (``verbose``, ``n_jobs``)."
     )
     version: option[Any] = option(
         'Joins every key: a new version makes every call new. ``"code"``: a digest of the'
@@ -435,6 +512,15 @@ class Work:
             Whether a call was removed.
         """
         return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
+
+    def refresh(self, *args: Any, **kwargs: Any) -> Any:
+        """Run ``run(*args, **kwargs)`` again even if it would hit, and replace its entry:
+        for a result known to be wrong (an input changed that the key cannot see). It is
+        claimed like any call: a concurrent caller of the same arguments waits for it."""
+        raw = getattr(type(self), "_cw_raw", None)  # the class's run, unbound
+        if raw is None:
+            raise NotImplementedError(f"{type(self).__qualname__} must define run()")
+        return self._cw_call_refresh(raw, args, kwargs)
 
     def run_for(
         self, period: Period | str | _dt.date | _dt.datetime, /, *args: Any, **kwargs: Any
@@ -561,6 +647,17 @@ class Work:
             return self._cw_submit(raw, args, kwargs)
         return self._cw_execute(raw, args, kwargs)
 
+    def _cw_call_refresh(
+        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """``_cw_call`` for ``refresh``: the same ways, each ending in ``_cw_refresh``. Apart,
+        so that a call's path stays as short as it was."""
+        if self._cw_options.every is not None:
+            return self._cw_call_period(raw, args, kwargs, None, self._cw_refresh)
+        if self._cw_options.parallel:
+            return self._cw_submit(raw, args, kwargs, self._cw_refresh)
+        return self._cw_refresh(raw, args, kwargs)
+
     # -- periods: every= calls --------------------------------------------------------------
     def _cw_call_period(
         self,
@@ -568,6 +665,7 @@ class Work:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         period: Period | None = None,
+        execute: Callable[..., Any] | None = None,
     ) -> Any:
         """An every= call: its period is fixed here, once, and travels with the call."""
         explicit = period is not None
@@ -585,9 +683,11 @@ class Work:
 
             failed = catch_up(self, raw, args, kwargs, period)
         if self._cw_options.parallel:
-            result = self._cw_submit(call, args, kwargs)
-        else:
+            result = self._cw_submit(call, args, kwargs, execute)
+        elif execute is None:
             result = self._cw_execute(call, args, kwargs)
+        else:
+            result = execute(call, args, kwargs)
         if failed:
             raise CatchupFailed(self.name, failed, result)
         return result
@@ -619,13 +719,18 @@ class Work:
         return first, last
 
     def _cw_submit(
-        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        execute: Callable[..., Any] | None = None,
     ) -> Any:
-        """A parallel call: a hit is answered here, so an executor only receives misses."""
+        """A parallel call: a hit is answered here, so an executor only receives misses
+        (``execute``: ``_cw_refresh``, which never hits)."""
         from . import _parallel
 
         try:
-            value = self._cw_execute(raw, args, kwargs, hit_only=True)
+            value = _MISS if execute else self._cw_execute(raw, args, kwargs, hit_only=True)
         except Exception:
             # Not a hit that can be told here: the submitted call meets the same error and
             # reports it through its Future, where it always was.
@@ -637,13 +742,13 @@ class Work:
             try:
                 executor = _parallel.executor(self._cw_options.executor)
                 if _parallel.shares_memory(executor):
-                    future = executor.submit(self._cw_execute, raw, args, kwargs)
+                    future = executor.submit(execute or self._cw_execute, raw, args, kwargs)
                 else:
                     # Set before the result can land: landing sets how the run ended.
                     self._cw_status = "running"
                     future = _parallel.submit_elsewhere(
                         executor,
-                        functools.partial(self._cw_elsewhere, raw, args, kwargs),
+                        functools.partial(self._cw_elsewhere, raw, args, kwargs, bool(execute)),
                         self._cw_land,
                         functools.partial(self._cw_parts, args, kwargs),
                         self.name,
@@ -655,12 +760,16 @@ class Work:
         return future
 
     def _cw_elsewhere(
-        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        raw: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        refresh: bool = False,
     ) -> tuple[Any, dict[str, Any] | None, str]:
         """A call as another process runs it, on its copy of this work: the result, and the
         state and status to copy back onto the original (``_cw_land``)."""
         self._cw_options = self._cw_options._replace(parallel=False)
-        value = self._cw_execute(raw, args, kwargs)
+        value = (self._cw_refresh if refresh else self._cw_execute)(raw, args, kwargs)
         return value, self._state(), self._cw_status
 
     def _cw_land(self, remote: _cf.Future[tuple[Any, dict[str, Any] | None, str]]) -> Any:
@@ -698,7 +807,7 @@ class Work:
         if store.__class__ is not Store:
             store = self.store
         name = options.name or self.name
-        accept_hit = options.cache_calls
+        accept_hit = options.hits  # cache_calls, unless CACHEWORK_REFRESH names the work
         entry = None
         if accept_hit:
             entry = store.lookup(name, key)
@@ -713,17 +822,21 @@ class Work:
         if hit_only:
             return _MISS
         absent = accept_hit and entry is None
-        previous = self._cw_status
-        try:
+        refresh = options.cache_calls and not options.hits  # CACHEWORK_REFRESH
+        with _KeepStatus(self):
             return self._claim_and_run(
-                store, name, key, bound, raw, args, kwargs, accept_hit, absent
+                store, name, key, bound, raw, args, kwargs, accept_hit, absent, refresh
             )
-        except BaseException:
-            if self._cw_status == "pending":
-                # The claim (or the wait for another caller) raised: this call never ran
-                # and recorded nothing, so the status still describes the one before it.
-                self._cw_status = previous
-            raise
+
+    def _cw_refresh(
+        self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """A call run even if it would hit, replacing its entry (``work.refresh``)."""
+        bound, key, _ = self._bound_key(args, kwargs, raw)
+        with _KeepStatus(self):
+            return self._claim_and_run(
+                self.store, self.name, key, bound, raw, args, kwargs, False, False, True
+            )
 
     def _serve(self, entry: Stored, name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
@@ -778,6 +891,7 @@ class Work:
         kwargs: dict[str, Any],
         accept_hit: bool,
         absent: bool = False,
+        refresh: bool = False,
     ) -> Any:
         args_json = keys.args_json(bound)
         lease = self._lease()
@@ -796,6 +910,7 @@ class Work:
                 lease=lease,
                 versioned=self._versioned(),
                 absent=absent,
+                refresh=refresh,
             )
             absent = False
             if isinstance(got, Claim):
@@ -983,11 +1098,13 @@ class CachedFunction(Work, Generic[P, R]):
         self._cw_raw = fn  # first: version="code" reads it
         super().__init__(**options)
         functools.update_wrapper(self, fn)
-        self._cw_binder = Binder(fn, skip_self=False)
+        binder = Binder(fn, skip_self=False)
         if self._cw_options.name is None:
             self._cw_options = self._cw_options._replace(
                 name=_default_name(fn.__module__, fn.__qualname__)
             )
+        self._cw_options = _refreshing(self._cw_options, self.name)
+        self._cw_binder = _binder(binder, self._cw_options, self.name)
         if self._cw_options.every is not None:
             from ._periodic import refuse_period_arg
 
@@ -1017,6 +1134,9 @@ class CachedFunction(Work, Generic[P, R]):
             Whether a call was removed.
         """
         return super().forget(*args, **kwargs)
+
+    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
+        return self._cw_call_refresh(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def _state(self) -> dict[str, Any] | None:
         return None  # a function has no state; update_wrapper's attributes are not state
@@ -1048,6 +1168,7 @@ def work(
     lag: int = ...,
     catchup: bool | str | _dt.date | _dt.datetime | Period | None = ...,
     catchup_limit: int = ...,
+    ignore: str | Iterable[str] | None = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 def work(fn: Any = None, /, **options: Any) -> Any:
     """Make a plain function a work: ``@work`` or ``@work(name=..., store=..., ...)``.

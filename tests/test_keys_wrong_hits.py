@@ -774,10 +774,33 @@ SAMPLES = {
     "method": Plain(1).__init__,
     "bound built-in method": "abc".upper,
 }
-#: Kinds that never start an argument's encoding: each is checked where it stands.
+
+
+class Registered:
+    def __init__(self, weights):
+        self.weights = weights
+
+
+def _registered_encoding() -> bytes:
+    """A value of a registered type, registered only for the length of this check."""
+    from cachework import _keys
+
+    saved = _keys._registry
+    try:
+        cachework.register_encoder(Registered, lambda r: r.weights)
+        encoded = _keys.encode(Registered([1, 2]))
+    finally:
+        _keys._registry = saved
+    assert encoded[:1] == _keys.TAGS["registered encoder"]
+    return encoded
+
+
+#: Kinds that never start an argument's encoding, or need a registration first: each is
+#: checked where it stands.
 INNER = {
     "reference to a definition being encoded": lambda: k(_local_fact()),
     "tzinfo by its __reduce__": lambda: k(dt.datetime(2024, 1, 1, tzinfo=NoteTz("a"))),
+    "registered encoder": _registered_encoding,
 }
 
 

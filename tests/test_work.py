@@ -433,6 +433,7 @@ def test_every_option_reads_back_through_its_own_read_only_property(tmp_path):
         "lag": 1,
         "catchup": "2026-01-02",
         "catchup_limit": 7,
+        "ignore": ("x",),
     }
     signature = inspect.signature(cachework.Work.__init__)
     assert [p for p in signature.parameters if p != "self"] == list(given)
@@ -454,8 +455,9 @@ def test_every_option_reads_back_through_its_own_read_only_property(tmp_path):
     # Options left out read as their defaults, the same as the signature's.
     plain = cachework.Work()
     for option, parameter in signature.parameters.items():
-        if option not in ("self", "name", "store", "lease"):  # resolved at first use
+        if option not in ("self", "name", "store", "lease", "ignore"):  # resolved at first use
             assert getattr(plain, option) == parameter.default, option
+    assert plain.ignore == ()  # None: the class's ignore = (...), none here
 
 
 def test_coroutine_and_generator_functions_are_refused_where_defined(tmp_path):
