@@ -104,6 +104,10 @@ class Backend(abc.ABC):
     path: str | None = None
     #: A store that serves hits but cannot record a run (SQLite: no write permission).
     read_only = False
+    #: The revision of a store opened as it is, older than the library's (a read-only file,
+    #: a reading command); None when it is at the library's own. Reports leave out what a
+    #: later revision added (the runs' ``reason``, 0003).
+    older_revision: str | None = None
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -312,9 +316,10 @@ class SQLiteBackend(Backend):
         if found is not None and (self.read_only or not create):
             # A known older revision this process may not upgrade (a read-only file, or a
             # reading command: `db current` must say 0001, not upgrade it first). Later
-            # revisions only add tables that runs write (refused on a read-only store anyway),
-            # so it serves every hit and every reading command as it stands.
+            # revisions only add tables and columns that runs write (refused on a read-only
+            # store anyway), so it serves every hit and every reading command as it stands.
             log.info("store %s is at revision %s: opened as it is", shown, found)
+            self.older_revision = found
             return
         if self.read_only or not create:
             raise StoreError(f"store {shown} has no cachework schema and cannot be upgraded here")
@@ -606,6 +611,11 @@ class ServerBackend(Backend):
         if found == revision:
             return
         _check_revision(self.shown, found, revision, known)
+        if found is not None and not create:
+            # A reading command on a store a newer library has not upgraded yet: as SQLite's.
+            log.info("store %s is at revision %s: opened as it is", self.shown, found)
+            self.older_revision = found
+            return
         if not create:
             raise StoreError(
                 f"store {self.shown} has no cachework schema: run `cachework db upgrade`"

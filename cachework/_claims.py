@@ -229,6 +229,7 @@ class Claims:
             if refresh and held is not None and held.status != "running":
                 reason = "refresh"
             run_values["now"] = values["now"] = stamp
+            run_values["reason"] = reason
             run_id = backend.inserted_id(backend.execute(cur, "run_insert", run_values))
             values["run_id"] = run_id
             if held is None:
@@ -266,9 +267,9 @@ class Claims:
     def _why_new(
         self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: str
     ) -> str:
-        """Why a call the store has no row of runs. Each question costs a query, so ask only when the
-        answer is logged; the key-scheme check runs once per work and process, as a warning.
-        The ``versioned`` reason ("new version", "code changed") looks at the store's latest
+        """Why a call the store has no row of runs: the run records it (``reason``), so it is
+        asked on every such miss; the key-scheme check runs once per work and process, as a
+        warning. "forgotten" is one probe of the runs' (work, key) index. The ``versioned`` reason ("new version", "code changed") looks at the store's latest
         ``_sql.RECENT_RUNS`` runs only: the same cost at any history length, inside the
         write lock."""
         params = {"work": work, "key": key}
@@ -277,8 +278,6 @@ class Claims:
             other = {"work": work, "key_scheme": KEY_SCHEME}
             if backend.execute(cur, "other_scheme", other).fetchone()[0]:
                 self._warn_scheme(work)
-        if not log.isEnabledFor(logging.INFO):
-            return "new"
         if backend.execute(cur, "ran_before", params).fetchone()[0]:
             return "forgotten"
         if (

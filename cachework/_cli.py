@@ -150,6 +150,7 @@ HISTORY_COLUMNS = [
     "key",
     "args",
     "status",
+    "reason",
     "started_at",
     "duration_s",
     "error_type",

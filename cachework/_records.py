@@ -67,6 +67,9 @@ class Run(NamedTuple):
     host: str
     pid: int
     cached: bool
+    #: Why the call ran ("new", "expired", "code changed", "refresh"...); None for a run
+    #: recorded before the store had the column (revision 0003).
+    reason: str | None = None
 
 
 class Call(NamedTuple):

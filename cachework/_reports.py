@@ -83,7 +83,11 @@ class Reports:
 
         runs = self._tables().runs
         where = self._where(runs, RUN_STATUSES, work, key, status, values)
-        q = sa.select(runs).where(*where).order_by(runs.c.id.desc())
+        columns: list[Any] = list(runs.c)
+        older = self._ensure().older_revision
+        if older is not None and older < "0003":  # a store opened as it is: no reasons yet
+            columns[columns.index(runs.c.reason)] = sa.null().label("reason")
+        q = sa.select(*columns).where(*where).order_by(runs.c.id.desc())
         if since is not None:
             try:
                 q = q.where(runs.c.started_at >= as_utc(since))
@@ -114,6 +118,7 @@ class Reports:
                         host=row.host,
                         pid=row.pid,
                         cached=bool(row.cached),
+                        reason=row.reason,
                     )
                 )
         return out

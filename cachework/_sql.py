@@ -78,6 +78,7 @@ def statements(dialect_name: str) -> dict[str, Any]:
         started_at=now,
         host=sa.bindparam("host"),
         pid=sa.bindparam("pid"),
+        reason=sa.bindparam("reason"),
     )
     if dialect_name == "postgresql":
         run_insert = run_insert.returning(runs.c.id)  # SQLite has it at hand: lastrowid

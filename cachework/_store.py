@@ -35,9 +35,9 @@ __all__ = [
 ]
 
 #: The schema revision this library reads and writes; tests check it is Alembic's head.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 #: Every revision this library can upgrade from. A store at any other is newer than us.
-KNOWN_REVISIONS = ("0001", "0002")
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 
 
 class Store(Claims, Reports):

@@ -92,6 +92,9 @@ runs = sa.Table(
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("cached", sa.Boolean, nullable=False),
+    # Why the call ran: "new", "expired", "failed before", "code changed", "refresh"...
+    # (revision 0003; NULL in runs recorded before it).
+    sa.Column("reason", sa.String(255)),
 )
 # One index on purpose: each index is one more page written by every claim (~4 µs on
 # SQLite). (work, key) serves `show`, history by work, and the "forgotten" reason. Recent

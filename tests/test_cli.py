@@ -119,8 +119,8 @@ def test_stats_and_db(filled):
     r = invoke(filled, "--json", "stats")
     data = json.loads(r.output)
     assert data["works"] == 1 and data["calls"] == 3 and data["runs_by_status"]["failed"] == 1
-    assert data["revision"] == "0002" and data["size_bytes"] > 0
-    assert invoke(filled, "db", "current").output.strip() == "0002"
+    assert data["revision"] == "0003" and data["size_bytes"] > 0
+    assert invoke(filled, "db", "current").output.strip() == "0003"
 
 
 def test_bad_usage_exits_2(sqlite_url):
@@ -151,7 +151,7 @@ def test_unreachable_server_is_one_line(capsys):
 def test_db_upgrade_creates_and_downgrade_drops(tmp_path):
     path = tmp_path / "fresh.db"
     r = CliRunner().invoke(cli, ["--url", str(path), "db", "upgrade"])
-    assert r.exit_code == 0 and "0002" in r.output
+    assert r.exit_code == 0 and "0003" in r.output
     r = CliRunner().invoke(cli, ["--url", str(path), "db", "downgrade", "base", "--yes"])
     assert "none" in r.output
 

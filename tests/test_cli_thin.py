@@ -261,6 +261,6 @@ def test_url_after_the_subcommand(filled, tmp_path, args):
 
 def test_db_commands_take_url_after_the_subcommand(tmp_path):
     path = str(tmp_path / "fresh.db")
-    assert "0002" in invoke("db", "upgrade", "--url", path).output
-    assert invoke("db", "current", "--url", path).output == "0002\n"
+    assert "0003" in invoke("db", "upgrade", "--url", path).output
+    assert invoke("db", "current", "--url", path).output == "0003\n"
     assert "none" in invoke("db", "downgrade", "base", "--yes", "--url", path).output
