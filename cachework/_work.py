@@ -1136,6 +1136,8 @@ class CachedFunction(Work, Generic[P, R]):
         return super().forget(*args, **kwargs)
 
     def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:  # type: ignore[override]
+        """Run the function again for these arguments even if they would hit, and replace
+        the stored call (see ``Work.refresh``)."""
         return self._cw_call_refresh(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
     def _state(self) -> dict[str, Any] | None:

@@ -169,3 +169,15 @@ def test_a_store_opened_as_it_is_at_0002_lists_its_history_without_reasons(url):
     again(2)  # a work opens its store for writing: it upgrades; the old run keeps no reason
     assert cachework.Store(url).revision() == "0003"
     assert _reasons(url, "old") == [None, "new"]
+
+
+def test_a_refresh_is_recorded_as_one(url):
+    @cachework.work(name="refreshed", store=url)
+    def f(x):
+        return x
+
+    f(1)
+    f(1)  # a hit
+    f.refresh(1)
+    f.refresh(2)  # never ran: a refresh all the same
+    assert _reasons(url, "refreshed") == ["new", "refresh", "refresh"]
