@@ -323,9 +323,15 @@ def prune(ctx: click.Context, older_than: str, with_history: bool, vacuum: bool)
 @listing_options
 @click.pass_context
 def sql(ctx: click.Context, query: str) -> None:
-    """Run one read-only SQL statement and print its rows (writes are refused)."""
+    """Run one read-only SQL statement and print its rows (writes are refused).
+
+    Columns that share a name (a join's two ``status``) all print; in ``--json`` a repeated
+    name gets a suffix (``status``, ``status_2``).
+    """
     columns, rows = _store(ctx).query(query)
-    output.listing(ctx, columns, [dict(zip(columns, r, strict=False)) for r in rows])
+    names = output.unique_names(columns)
+    document = [dict(zip(names, r, strict=True)) for r in rows]
+    output.listing(ctx, columns, rows, document=document)
 
 
 @cli.command()
