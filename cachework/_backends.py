@@ -151,6 +151,11 @@ class Backend(abc.ABC):
         """Whether the database is there to open (a server's always is)."""
         return True
 
+    def writable(self) -> bool:
+        """Whether this process may write the database, known before opening it (a server
+        says so only when a write is refused)."""
+        return True
+
     def safe_url(self) -> str:
         """The URL with any password hidden: the only form of it a message may show."""
         return self.shown
@@ -283,6 +288,12 @@ class SQLiteBackend(Backend):
     def exists(self) -> bool:
         return os.path.exists(self.path)
 
+    def writable(self) -> bool:
+        # SQLite needs to create -wal/-shm files beside a WAL database to write; without
+        # them we open read-only, which still serves every hit.
+        folder = os.path.dirname(self.path) or "."
+        return os.access(folder, os.W_OK) and os.access(self.path, os.W_OK)
+
     def open(self, create: bool, revision: str, known: tuple[str, ...]) -> None:
         path, shown = self.path, self.shown
         folder = os.path.dirname(path) or "."
@@ -301,9 +312,7 @@ class SQLiteBackend(Backend):
                 raise StoreError(f"store {shown}: folder {folder} is not writable")
             self._create(folder, revision, known)
             return
-        if not os.access(folder, os.W_OK) or not os.access(path, os.W_OK):
-            # SQLite needs to create -wal/-shm files beside a WAL database to write; without
-            # them we open read-only, which still serves every hit.
+        if not self.writable():
             self.read_only = True
         found = self._revision()
         if found == revision:

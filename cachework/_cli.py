@@ -264,24 +264,25 @@ def forget(
     age = _duration(older_than, "--older-than") if older_than else None
     store = _store(ctx)
     calls = store.calls(work, key=key, status=status, older_than=age, args=values)
-    if not calls and work not in {w["work"] for w in store.works()}:
-        raise NoSuchWork(f"no work named {work!r} in {store.safe_url()}: nothing to forget")
+    if not calls:
+        store.forget_calls(calls, work=work)  # NoSuchWork for a work the store never saw
+    verb = "would forget" if dry_run else "forget"
+    listed = [f"{verb} {c.work} {c.key} {output.cell(c.args)} [{c.status}]" for c in calls]
     people = output.chosen(ctx) is None
-    if people:
-        for c in calls:
-            click.echo(
-                f"{'would forget' if dry_run else 'forget'} {c.work} {c.key} "
-                f"{output.cell(c.args)} [{c.status}]"
-            )
     n = running = 0
     if calls and not dry_run:
         if len(calls) > 1 and not yes:
             if not _interactive():
                 raise Problem(f"{len(calls)} calls match; add --yes to forget them all")
-            click.confirm(f"Forget {len(calls)} calls?", abort=True)
+            if not store.read_only:  # a read-only store: forget_calls says so, unasked
+                click.echo("\n".join(listed))
+                click.confirm(f"Forget {len(calls)} calls?", abort=True)
+                people = False  # listed already
         n = store.forget_calls(calls, force=force)
         # As listed a moment ago: a count for people, the store decided call by call.
         running = 0 if force else sum(c.status == "running" for c in calls)
+    if people and listed:  # after the fact: nothing is said as done before it is
+        click.echo("\n".join(listed))
     if not calls:
         text = "nothing matches"
     elif dry_run:

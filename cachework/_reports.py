@@ -58,6 +58,27 @@ class Reports:
         except sa.exc.DBAPIError as e:
             raise StoreError(f"store {self._shown}: {_first_line(e.orig or e)}") from e
 
+    def _writable(self, doing: str) -> Backend:
+        """The opened backend, or a ``StoreError`` naming the store if it cannot be written:
+        said before anything is read or written, so a command never reports a half."""
+        backend = self._ensure()
+        if backend.read_only:
+            raise StoreError(f"store {self._shown} is read-only: it cannot {doing}")
+        return backend
+
+    @contextlib.contextmanager
+    def _writing(self, doing: str) -> Iterator[Any]:
+        """One write transaction of upkeep (forget, prune); a read-only store refuses first,
+        and a driver's error comes out as one line naming the store."""
+        import sqlalchemy as sa
+
+        self._writable(doing)
+        try:
+            with self._engine().begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as e:
+            raise StoreError(f"store {self._shown}: cannot {doing}: {_first_line(e.orig or e)}") from e
+
     def history(
         self,
         work: str | None = None,
@@ -154,8 +175,7 @@ class Reports:
             return found[0]
         if found:
             raise AmbiguousCall(work, [c.key for c in found])
-        if not self._has_work(work):
-            raise NoSuchWork(f"no work named {work!r} in {self._shown}")
+        self._known(work)
         asked = ", ".join(
             [*([f"key {key}"] if key else []), *(f"{k}={v!r}" for k, v in values.items())]
         )
@@ -181,6 +201,11 @@ class Reports:
             if wanted is not None:
                 where.append(column == wanted)
         return where
+
+    def _known(self, work: str, then: str = "") -> None:
+        """``NoSuchWork`` unless the store has a call or a run of ``work``."""
+        if not self._has_work(work):
+            raise NoSuchWork(f"no work named {work!r} in {self._shown}" + (then and f": {then}"))
 
     def _has_work(self, work: str) -> bool:
         """Whether any call or run of ``work`` is recorded."""
@@ -256,7 +281,8 @@ class Reports:
         A running call is left alone (its owner's finish must still record, and nobody
         may run it meanwhile); ``force`` marks it instead, so that its result is recorded but
         never served and the next call runs again. Returns how many calls were removed
-        (or, with ``force``, removed or marked).
+        (or, with ``force``, removed or marked); ``NoSuchWork`` when none was and the store
+        has never seen ``work`` (a typo in its name). A read-only store: ``StoreError``.
         """
         values = _arg_filters(args, values)
         if key is None and not values:
@@ -269,15 +295,21 @@ class Reports:
             keys = [c.key for c in self._calls(work, key=key, values=values)]
         return self._delete(work, keys, force)
 
-    def forget_calls(self, calls: list[Call], *, force: bool = False) -> int:
+    def forget_calls(
+        self, calls: list[Call], *, force: bool = False, work: str | None = None
+    ) -> int:
         """Remove exactly these calls (as listed by ``calls``): what ``cachework forget`` runs.
 
         Running calls are left alone, or with ``force`` marked to run again (see ``forget``).
+        ``work``: the work they were listed for; when none was found and the store has never
+        seen that work, ``NoSuchWork`` (a typo is not "nothing to forget").
         """
+        if not calls and work is not None:
+            self._known(work, "nothing to forget")
         by_work: dict[str, list[str]] = {}
         for c in calls:
             by_work.setdefault(c.work, []).append(c.key)
-        return sum(self._delete(w, keys, force) for w, keys in by_work.items())
+        return sum(self._deleted(w, keys, force) for w, keys in by_work.items())
 
     def works(self) -> list[dict[str, Any]]:
         """One summary per work: calls by status, runs, the last run, mean duration."""
@@ -353,8 +385,9 @@ class Reports:
         t = self._tables()
         now = _dt.datetime.now(_dt.timezone.utc)
         cutoff = now - older_than
+        backend = self._writable("prune")
         swept = self.sweep()
-        with self._engine().begin() as conn:
+        with self._writing("prune") as conn:
             stale = _not_refreshed_since(t.calls, cutoff)
             expired = t.calls.c.expires_at < now
             n_calls = conn.execute(
@@ -368,7 +401,10 @@ class Reports:
                     )
                 ).rowcount
         if vacuum:
-            self._backend.vacuum()
+            try:
+                backend.vacuum()
+            except Exception as e:  # sqlite3's or SQLAlchemy's: one line naming the store
+                raise StoreError(f"store {self._shown}: cannot vacuum: {_first_line(e)}") from e
         return {"calls": n_calls, "runs": runs, "interrupted": swept}
 
     def query(
@@ -407,10 +443,16 @@ class Reports:
         return pickled_type(bytes(call.result)) or "unknown"
 
     def forget_all(self, work: str, *, force: bool = False) -> int:
-        """Remove every call of ``work`` (running ones: see ``forget``)."""
+        """Remove every call of ``work`` (running ones, ``NoSuchWork``: see ``forget``)."""
         return self._delete(work, None, force)
 
     def _delete(self, work: str, keys: list[str] | None, force: bool = False) -> int:
+        n = self._deleted(work, keys, force)
+        if not n:
+            self._known(work, "nothing to forget")
+        return n
+
+    def _deleted(self, work: str, keys: list[str] | None, force: bool) -> int:
         import sqlalchemy as sa
 
         calls = self._tables().calls
@@ -420,7 +462,7 @@ class Reports:
                 return 0
             which = sa.and_(which, calls.c.key.in_(keys))
         running = sa.and_(which, calls.c.status == "running")
-        with self._engine().begin() as conn:
+        with self._writing("forget calls") as conn:
             if force:
                 # Marked before the delete: a call that finishes in between is then
                 # deleted, not missed by both statements. Its owner's finish still writes

@@ -24,7 +24,7 @@ from . import _periods as periods
 from . import _pickling
 from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
-from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
+from ._errors import AlreadyRunning, CatchupFailed, NoSuchWork, StoreError, UnstorableResult
 from ._options import DEFAULTS, Options, is_code, option, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
@@ -434,7 +434,10 @@ class Work:
         Returns:
             Whether a call was removed.
         """
-        return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
+        try:
+            return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
+        except NoSuchWork:  # never ran in this store: nothing to remove
+            return False
 
     def run_for(
         self, period: Period | str | _dt.date | _dt.datetime, /, *args: Any, **kwargs: Any

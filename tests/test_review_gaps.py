@@ -5,6 +5,7 @@ would parse, the command's own decisions and error forms, ``db current`` on an e
 from __future__ import annotations
 
 import csv
+import os
 import io
 import json
 
@@ -12,11 +13,21 @@ import pytest
 from click.testing import CliRunner
 
 import cachework
-from cachework._cli import cli
+from cachework._cli import cli, main
 
 
 def invoke(url: str, *args: str) -> object:
     return CliRunner().invoke(cli, ["--url", url, *args])
+
+
+def error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Run the command as a user does, expect exit 1 and one line of error; return it."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 1
+    out = capsys.readouterr()
+    assert out.err.startswith("cachework: error: ") and out.err.count("\n") == 1, out.err
+    return out.err
 
 
 # -- cachework sql: two columns of one name -----------------------------------------------------
@@ -55,3 +66,110 @@ def test_sql_prints_bytes_one_way(filled):
     as_json = [row["result"] for row in json.loads(invoke(filled, "--json", "sql", query).output)]
     assert [line.strip() for line in table] == as_json
     assert all(v.startswith("<") and v.endswith(" bytes>") for v in as_json), as_json
+
+
+# -- writes on a read-only store ----------------------------------------------------------------
+def _read_only_store(tmp_path):
+    """A filled SQLite store's folder, and a context that shows it read-only."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from conftest import run_script
+    from test_hardening import read_only
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    run_script(
+        f"from test_surface import _filled; _filled({str(folder / 's.db')!r})",
+        env={"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])},
+    )
+    return read_only(folder)
+
+
+def _cachework(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "cachework", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_writes_on_a_read_only_store_are_one_store_error(tmp_path):
+    from conftest import run_script
+
+    with _read_only_store(tmp_path) as view:
+        path = str(view / "s.db")
+        before = sorted(os.listdir(view))
+        code = f"""
+        import datetime as dt
+        import cachework
+
+        store = cachework.Store({path!r})
+        tries = {{
+            "forget": lambda: store.forget("ingest", day=3),
+            "forget key": lambda: store.forget("ingest", key=store.calls("ingest")[0].key),
+            "forget_all": lambda: store.forget_all("ingest"),
+            "forget_calls": lambda: store.forget_calls(store.calls("ingest")),
+            "prune": lambda: store.prune(dt.timedelta(0)),
+            "prune vacuum": lambda: store.prune(dt.timedelta(days=999), vacuum=True),
+            "downgrade": lambda: store.downgrade("base"),
+            "upgrade": lambda: store.upgrade(),
+        }}
+        for name, attempt in tries.items():
+            try:
+                attempt()
+                print(name, "did not raise")
+            except Exception as e:
+                print(name, "|", type(e).__name__, "|", str(e).replace(chr(10), " NEWLINE "))
+        store.close()
+        """
+        lines = run_script(code).stdout.splitlines()
+        assert len(lines) == 8, lines
+        for line in lines:
+            name, kind, text = line.split(" | ") if " | " in line else (line, "", "")
+            assert kind == "StoreError", line
+            assert text.startswith(f"store sqlite:///{path} is read-only:"), line
+            assert "NEWLINE" not in text and "sqlalche.me" not in text and "[SQL" not in text
+        for args in (
+            ["forget", "ingest", "--all", "--yes"],
+            ["forget", "ingest", "--arg", "day=3"],
+            ["prune", "--older-than", "0s"],
+            ["prune", "--older-than", "999d", "--vacuum"],
+            ["db", "upgrade"],
+            ["db", "downgrade", "base", "--yes"],
+        ):
+            proc = _cachework("--url", path, *args)
+            assert proc.returncode == 1, (args, proc)
+            assert proc.stdout == "", (args, proc.stdout)  # nothing said as if it worked
+            assert proc.stderr.startswith(f"cachework: error: store sqlite:///{path} is read-only:"), (
+                args,
+                proc.stderr,
+            )
+            assert proc.stderr.count("\n") == 1 and "[SQL" not in proc.stderr
+        assert sorted(os.listdir(view)) == before
+
+
+# -- the command is thin: "no such work" is the library's ------------------------------------
+def test_forgetting_a_work_the_store_never_saw_is_no_such_work(filled, capsys):
+    store = cachework.Store(filled)
+    for attempt in (
+        lambda: store.forget("ingset", day="2022-05-25"),
+        lambda: store.forget("ingset", key="0" * 32),
+        lambda: store.forget_all("ingset"),
+        lambda: store.forget_calls([], work="ingset"),
+    ):
+        with pytest.raises(cachework.NoSuchWork, match="no work named 'ingset'"):
+            attempt()
+    # A known work with nothing to match is no error: nothing was removed.
+    assert store.forget("ingest", day="1999-01-01") == 0
+    assert store.forget_calls([], work="ingest") == 0
+
+    @cachework.work(name="never_ran", store=filled)
+    def never_ran(x: int) -> int:
+        return x
+
+    assert never_ran.forget(1) is False  # a work's own forget: nothing to remove
+    err = error_line(capsys, ["--url", filled, "forget", "ingset", "--all", "--yes"])
+    assert "no work named 'ingset'" in err and "nothing to forget" in err
