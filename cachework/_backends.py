@@ -707,12 +707,16 @@ class ServerBackend(Backend):
         import sqlalchemy as sa
 
         engine = self.engine
-        try:
-            # SQLAlchemy turns :name into psycopg's placeholders (and doubles a literal %).
-            compiled = sa.text(sql).compile(dialect=engine.dialect)
-            values = compiled.construct_params(params)
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"query refused: {_first_line(e)}") from e
+        text, values = sql, None
+        if params:
+            try:
+                # SQLAlchemy turns :name into psycopg's placeholders (and doubles a literal %).
+                compiled = sa.text(sql).compile(dialect=engine.dialect)
+                text, values = str(compiled), compiled.construct_params(params)
+            except sa.exc.SQLAlchemyError as e:
+                raise StoreError(f"query refused: {_first_line(e)}") from e
+        # Without values psycopg sends the text as it is: a ':1' or a '%' in a literal
+        # ('{"n":1}', LIKE '2026-%') stays text, as on SQLite.
         _, connect = engine.dialect.create_connect_args(engine.url)
         # Appended last, so it wins over any option of the URL's; a fresh session, so
         # nothing a statement SETs outlives the call.
@@ -727,7 +731,7 @@ class ServerBackend(Backend):
             # prepare=True sends the text through the extended protocol, which holds one
             # statement; DECLARE takes only a query, and refuses data-modifying WITH.
             cur.execute(
-                "DECLARE cachework_query NO SCROLL CURSOR FOR " + str(compiled),
+                "DECLARE cachework_query NO SCROLL CURSOR FOR " + text,
                 values,
                 prepare=True,
             )

@@ -419,6 +419,10 @@ class Reports:
         ``DECLARE ... CURSOR`` through the extended protocol, so the server's grammar
         refuses a second statement, ``COPY``, ``SET`` or ``DO``, and the transaction is
         rolled back. A refusal, like any other failure, is one ``StoreError``.
+
+        The text reaches the database as written: a ``:word`` or ``%`` inside a string
+        literal is text. With ``params``, ``:name`` marks a value (SQLite's own binding; on
+        PostgreSQL SQLAlchemy's ``text()``, where a literal's ``:word`` needs a backslash).
         """
         return self._ensure().query(sql, dict(params or {}))
 

@@ -173,3 +173,22 @@ def test_forgetting_a_work_the_store_never_saw_is_no_such_work(filled, capsys):
     assert never_ran.forget(1) is False  # a work's own forget: nothing to remove
     err = error_line(capsys, ["--url", filled, "forget", "ingset", "--all", "--yes"])
     assert "no work named 'ingset'" in err and "nothing to forget" in err
+
+
+# -- user SQL reaches the database as written ---------------------------------------------------
+def test_sql_with_a_colon_or_a_percent_in_a_literal(filled):
+    store = cachework.Store(filled)
+    if store.dialect == "postgresql":
+        by_json = "SELECT count(*) AS n FROM cachework_runs WHERE args @> '{\"n\":3}'"
+    else:
+        by_json = "SELECT count(*) AS n FROM cachework_runs WHERE json_extract(args, '$.n') = 3"
+    assert store.query(by_json) == (["n"], [(1,)])
+    like = "SELECT count(*) AS n FROM cachework_runs WHERE args LIKE '%2022-05-%'"
+    if store.dialect == "postgresql":
+        like = like.replace("args LIKE", "args::text LIKE")
+    assert store.query(like) == (["n"], [(2,)])
+    assert store.query("SELECT ':1' AS a, '%s' AS b, '%' AS c") == (["a", "b", "c"], [(":1", "%s", "%")])
+    r = invoke(filled, "--json", "sql", by_json)
+    assert r.exit_code == 0 and json.loads(r.output) == [{"n": 1}]
+    # With values, :name still binds.
+    assert store.query("SELECT :x AS x", {"x": 5}) == (["x"], [(5,)])
