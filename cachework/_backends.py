@@ -9,13 +9,14 @@ library alone, so a process that only hits never imports SQLAlchemy (~200 ms to 
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as _dt
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _owner
@@ -64,6 +65,8 @@ SQLITE_LOOKUP = (
     'WHERE cachework_calls.work = ? AND cachework_calls."key" = ?'
 )
 REVISION_SQL = f"SELECT version_num FROM {VERSION_TABLE}"
+#: Session-level advisory lock id on PostgreSQL: serializes processes migrating one database.
+MIGRATION_LOCK_ID = 0x63616368  # "cach"
 #: SQLite's ``->`` (3.38): a JSON member's text as stored.
 _SQLITE_ARROW = sqlite3.sqlite_version_info >= (3, 38)
 
@@ -167,7 +170,7 @@ class Backend(abc.ABC):
     def _migrate(self) -> None:
         from . import _migrate
 
-        _migrate.upgrade(self.engine)
+        _migrate.upgrade(self)
 
     @property
     def engine(self) -> Any:
@@ -246,6 +249,23 @@ class Backend(abc.ABC):
         value whose stored JSON is ``value_json`` (``_keys.arg_json``), matched as stored:
         ``1``, ``1.0``, ``true`` and ``"1"`` stay four values, a name is taken literally
         (``a.b``, ``a"b``, ``**kw``). The filter of ``history``, ``calls`` and ``forget``."""
+
+    @abc.abstractmethod
+    def arg_text(self, args: Any, name: str) -> Any:
+        """SQL for argument ``name`` of the ``args`` column as text (a period's label: the
+        ``_period`` member), NULL where the call has none."""
+
+    @abc.abstractmethod
+    def upsert(self, table: Any) -> Any:
+        """The dialect's ``INSERT`` of ``table`` that takes ``.on_conflict_do_update``
+        (SQLAlchemy spells it alike for both, from two modules)."""
+
+    @contextlib.contextmanager
+    def migrating(self) -> Iterator[Any]:
+        """A SQLAlchemy connection that migrations run on, one process at a time (a new
+        SQLite file's folder lock is taken by ``open``)."""
+        with self.engine.connect() as conn:
+            yield conn
 
     @abc.abstractmethod
     def vacuum(self) -> None:
@@ -544,6 +564,16 @@ class SQLiteBackend(Backend):
             .exists()
         )
 
+    def arg_text(self, args: Any, name: str) -> Any:
+        import sqlalchemy as sa
+
+        return sa.func.json_extract(args, "$." + _json_text(name))
+
+    def upsert(self, table: Any) -> Any:
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert(table)
+
     def vacuum(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None)  # VACUUM needs no transaction
         try:
@@ -757,6 +787,29 @@ class ServerBackend(Backend):
         member = args.op("->")(sa.cast(sa.bindparam(None, name, type_=sa.Text()), sa.Text()))
         value = sa.cast(sa.bindparam(None, value_json, type_=sa.Text()), JSONB)
         return sa.cast(member, sa.Text()) == sa.cast(value, sa.Text())
+
+    def arg_text(self, args: Any, name: str) -> Any:
+        import sqlalchemy as sa
+
+        return sa.func.jsonb_extract_path_text(args, sa.bindparam(None, name, type_=sa.Text()))
+
+    def upsert(self, table: Any) -> Any:
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table)
+
+    @contextlib.contextmanager
+    def migrating(self) -> Iterator[Any]:
+        # A session-level advisory lock: processes migrating one database take turns.
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
+                conn.commit()
 
     def vacuum(self) -> None:
         with self.engine.connect() as conn:

@@ -161,12 +161,11 @@ def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
 
     from .schema import calls, runs
 
-    dialect = store.dialect
     per_key: dict[str, tuple[str, str]] = {}  # key -> (label, status)
     with store._reading() as conn:
         for i in range(0, len(labels), 500):
             chunk = labels[i : i + 500]
-            run_label = label_column(runs.c.args, dialect)
+            run_label = label_column(store, runs.c.args)
             latest = conn.execute(
                 sa.select(runs.c.key, run_label.label("period"), runs.c.status)
                 .where(runs.c.work == name, run_label.in_(chunk))
@@ -174,7 +173,7 @@ def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
             )
             for key, label, status in latest:
                 per_key[key] = (label, status)  # ids grow: the last one read is the latest
-            call_label = label_column(calls.c.args, dialect)
+            call_label = label_column(store, calls.c.args)
             entries = conn.execute(
                 sa.select(calls.c.key, call_label.label("period"), calls.c.status).where(
                     calls.c.work == name, call_label.in_(chunk)

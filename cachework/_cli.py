@@ -19,7 +19,7 @@ import click
 
 from . import __version__
 from . import _output as output
-from ._errors import AmbiguousCall, CacheworkError, NoSuchCall, NoSuchWork
+from ._errors import AmbiguousCall, CacheworkError, NoSuchCall
 from ._formats import parse_utc
 from ._store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
 

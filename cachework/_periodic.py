@@ -229,7 +229,6 @@ def record_schedule(work: Work) -> None:
 
 def _write_schedule(store: Store, name: str, every: str, tz: str | None, lag: int) -> None:
     import sqlalchemy as sa
-    from sqlalchemy.dialects import postgresql, sqlite
 
     from .schema import works
 
@@ -246,23 +245,19 @@ def _write_schedule(store: Store, name: str, every: str, tz: str | None, lag: in
             "lag": lag,
             "updated_at": _dt.datetime.now(_dt.timezone.utc),
         }
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         # An upsert: another process may write the same row between the read and here.
         conn.execute(
-            insert(works)
+            store._ensure()
+            .upsert(works)
             .values(work=name, **values)
             .on_conflict_do_update(index_elements=[works.c.work], set_=values)
         )
     log.info("recorded the schedule of %s: every=%s tz=%s lag=%d", name, every, tz, lag)
 
 
-def label_column(args: Any, dialect: str) -> Any:
+def label_column(store: Store, args: Any) -> Any:
     """SQL for the ``_period`` label inside an ``args`` column."""
-    import sqlalchemy as sa
-
-    if dialect == "postgresql":
-        return sa.func.jsonb_extract_path_text(args, PERIOD_ARG)
-    return sa.func.json_extract(args, f"$.{PERIOD_ARG}")
+    return store._ensure().arg_text(args, PERIOD_ARG)
 
 
 def first_period(
@@ -275,7 +270,7 @@ def first_period(
     from .schema import runs
 
     engine = store._engine()
-    label = label_column(runs.c.args, engine.dialect.name)
+    label = label_column(store, runs.c.args)
     q = (
         sa.select(label.label("period"))
         .where(runs.c.work == name, label.is_not(None))

@@ -77,7 +77,9 @@ class Reports:
             with self._engine().begin() as conn:
                 yield conn
         except sa.exc.DBAPIError as e:
-            raise StoreError(f"store {self._shown}: cannot {doing}: {_first_line(e.orig or e)}") from e
+            raise StoreError(
+                f"store {self._shown}: cannot {doing}: {_first_line(e.orig or e)}"
+            ) from e
 
     def history(
         self,

@@ -135,7 +135,7 @@ class Store(Claims, Reports):
 
         self._migrating("downgrade", _migrate.downgrade, revision)
 
-    def _migrating(self, verb: str, action: Callable[[Any, str], None], revision: str) -> None:
+    def _migrating(self, verb: str, action: Callable[[Backend, str], None], revision: str) -> None:
         """Run a migration; a read-only store refuses first, and a driver's error is one
         ``StoreError`` line naming the store."""
         import sqlalchemy as sa
@@ -143,7 +143,7 @@ class Store(Claims, Reports):
         if not self._backend.writable():
             raise StoreError(f"store {self._shown} is read-only: it cannot {verb} its schema")
         try:
-            action(self._backend.engine, revision)
+            action(self._backend, revision)
         except sa.exc.DBAPIError as e:
             raise StoreError(
                 f"store {self._shown}: cannot {verb} its schema: {_first_line(e.orig or e)}"

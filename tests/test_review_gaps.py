@@ -143,7 +143,9 @@ def test_writes_on_a_read_only_store_are_one_store_error(tmp_path):
             proc = _cachework("--url", path, *args)
             assert proc.returncode == 1, (args, proc)
             assert proc.stdout == "", (args, proc.stdout)  # nothing said as if it worked
-            assert proc.stderr.startswith(f"cachework: error: store sqlite:///{path} is read-only:"), (
+            assert proc.stderr.startswith(
+                f"cachework: error: store sqlite:///{path} is read-only:"
+            ), (
                 args,
                 proc.stderr,
             )
@@ -187,8 +189,54 @@ def test_sql_with_a_colon_or_a_percent_in_a_literal(filled):
     if store.dialect == "postgresql":
         like = like.replace("args LIKE", "args::text LIKE")
     assert store.query(like) == (["n"], [(2,)])
-    assert store.query("SELECT ':1' AS a, '%s' AS b, '%' AS c") == (["a", "b", "c"], [(":1", "%s", "%")])
+    assert store.query("SELECT ':1' AS a, '%s' AS b, '%' AS c") == (
+        ["a", "b", "c"],
+        [(":1", "%s", "%")],
+    )
     r = invoke(filled, "--json", "sql", by_json)
     assert r.exit_code == 0 and json.loads(r.output) == [{"n": 1}]
     # With values, :name still binds.
     assert store.query("SELECT :x AS x", {"x": 5}) == (["x"], [(5,)])
+
+
+# -- every dialect behind Backend ---------------------------------------------------------------
+def test_no_dialect_branch_outside_the_backends():
+    """What differs between databases is spelled in ``_backends.py`` only (``_sql.py``
+    compiles for a dialect it is given; ``schema.py`` declares the types): no other module
+    imports a dialect, compares a dialect's name or writes a dialect's SQL function."""
+    import ast
+    import re
+    from pathlib import Path
+
+    sql = re.compile(r"\bpg_|jsonb|json_extract|json_each|advisory", re.IGNORECASE)
+    package = Path(cachework.__file__).parent
+    for name in ("_periodic.py", "_migrate.py", "_calendar.py", "_store.py", "_reports.py"):
+        found = []
+        for node in ast.walk(ast.parse((package / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and "dialects" in (node.module or ""):
+                found.append(ast.unparse(node))
+            elif isinstance(node, ast.Compare) and any(
+                isinstance(c, ast.Constant) and c.value in ("postgresql", "sqlite")
+                for c in [node.left, *node.comparators]
+            ):
+                found.append(ast.unparse(node))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if sql.search(node.value) and len(node.value) < 80:
+                    found.append(node.value)
+        assert found == [], (name, found)
+
+
+def test_schedules_and_labels_through_the_backend(url):
+    """The schedule's upsert and the period labels, on both dialects, through Backend."""
+    import datetime as dt
+
+    @cachework.work(name="daily", store=url, every="day", tz="UTC")
+    def daily(period: cachework.Period) -> str:
+        return period.label
+
+    daily.run_for("2026-11-20")
+    daily.run_for("2026-11-21")
+    store = cachework.Store(url)
+    (row,) = store.calendar(["daily"], since=dt.date(2026, 11, 20), until=dt.date(2026, 11, 21))
+    assert (row.every, row.tz) == ("day", "UTC")
+    assert row.cells == [("2026-11-20", "succeeded"), ("2026-11-21", "succeeded")]
