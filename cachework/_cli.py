@@ -7,12 +7,13 @@ codes: 0 success, 1 a problem found (no such call, a store error), 2 bad usage.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -35,9 +36,13 @@ ARG_HELP = (
 
 
 class Problem(click.ClickException):
-    """A problem found while doing what was asked: exit code 1, one line."""
+    """A problem found while doing what was asked: exit code 1, one line, in the form
+    every error of the command takes (``cachework: error: ...``)."""
 
     exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"cachework: error: {self.format_message()}", file=file, err=file is None)
 
 
 def _interactive() -> bool:
@@ -553,19 +558,51 @@ def backfill(
     MODULE:ATTR is imported as uvicorn does (the current directory first on the path); the
     work runs in its own store (--url for a work that names none).
     """
-    from . import _periodic
-    from ._store import get_store
-
     values = _args(arg_pairs)
-    work = _import_work(spec)
-    if work._cw_options.store is None and ctx.obj["url"]:
-        work._cw_options = work._cw_options._replace(store=get_store(ctx.obj["url"]))
-    first = _period_arg(work, start, "--from")
-    last = None if end is None else _period_arg(work, end, "--to")
+    with _default_url(ctx.obj["url"]):
+        _backfill(ctx, spec, start, end, values, dry_run)
+
+
+@contextlib.contextmanager
+def _default_url(url: str | None) -> Iterator[None]:
+    """``url`` as ``CACHEWORK_URL`` meanwhile: the store of a work that names none, as the
+    library resolves it; the process's own value comes back after."""
+    before = os.environ.get("CACHEWORK_URL")
+    if url:
+        os.environ["CACHEWORK_URL"] = url
     try:
-        first, last = work._period_range(first, last, "backfill")
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--from/--to") from None
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CACHEWORK_URL", None)
+        else:
+            os.environ["CACHEWORK_URL"] = before
+
+
+def _backfill(
+    ctx: click.Context,
+    spec: str,
+    start: str,
+    end: str | None,
+    values: dict[str, Any],
+    dry_run: bool,
+) -> None:
+    from . import _periods as periods
+
+    work = _import_work(spec)
+    first = _period_arg(work, start, "--from")
+    last = (
+        periods.current(work.every, work.tz, work.lag)
+        if end is None
+        else _period_arg(work, end, "--to")
+    )
+
+    def run(progress: Callable[[str, str, int], None] | None = None) -> Any:
+        try:
+            return work.backfill(first, last, dry_run=dry_run, progress=progress, **values)
+        except ValueError as e:  # the range: start after end, a period in the future
+            raise click.BadParameter(str(e), param_hint="--from/--to") from None
+
     if output.terminal() and output.chosen(ctx) is None:
         from rich.progress import Progress
 
@@ -575,9 +612,9 @@ def backfill(
             def advance(label: str, outcome: str, total: int) -> None:
                 bar.update(task, total=total, advance=1, description=f"{work.name} {label}")
 
-            report = _periodic.backfill(work, first, last, (), values, dry_run, advance)
+            report = run(advance)
     else:
-        report = _periodic.backfill(work, first, last, (), values, dry_run)
+        report = run()
     lines = [f"would run {label}" for label in report.would_run]
     lines += [f"ran {label}" for label in report.ran]
     lines += [f"failed {label}: {error}" for label, error in report.failed.items()]

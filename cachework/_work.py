@@ -491,6 +491,7 @@ class Work:
         /,
         *args: Any,
         dry_run: bool = False,
+        progress: Callable[[str, str, int], None] | None = None,
         **kwargs: Any,
     ) -> BackfillReport:
         """Run the missing and failed periods from ``start`` to ``end``, oldest first.
@@ -503,6 +504,9 @@ class Work:
             end: The last period (default: the current one, after ``lag``).
             *args: The work's other arguments.
             dry_run: List what would run; run nothing.
+            progress: Told ``progress(label, outcome, total)`` as each period is done
+                (outcome ``ran``, ``hit``, ``failed``, or ``todo`` under ``dry_run``):
+                what draws ``cachework backfill``'s bar.
             **kwargs: The work's other arguments.
 
         Returns:
@@ -512,7 +516,7 @@ class Work:
         from . import _periodic
 
         first, last = self._period_range(start, end, "backfill")
-        return _periodic.backfill(self, first, last, args, kwargs, dry_run)
+        return _periodic.backfill(self, first, last, args, kwargs, dry_run, progress)
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for the latest ``parallel=True`` call and return its result.

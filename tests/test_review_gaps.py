@@ -240,3 +240,67 @@ def test_schedules_and_labels_through_the_backend(url):
     (row,) = store.calendar(["daily"], since=dt.date(2026, 11, 20), until=dt.date(2026, 11, 21))
     assert (row.every, row.tz) == ("day", "UTC")
     assert row.cells == [("2026-11-20", "succeeded"), ("2026-11-21", "succeeded")]
+
+
+WATCHED = """
+import datetime as dt
+import sys
+
+import cachework
+from cachework import _periods as periods
+
+periods.clock = lambda: dt.datetime(2026, 11, 24, 10, tzinfo=dt.timezone.utc).timestamp()
+
+
+class Ingest(cachework.Work):
+    def run(self, period):
+        return period.label
+
+    def backfill(self, start, end=None, /, *args, **kwargs):
+        print("through Work.backfill", start, end, sorted(kwargs), file=sys.stderr)
+        return super().backfill(start, end, *args, **kwargs)
+
+
+ingest = Ingest(name="ingest", every="day", tz="UTC")
+"""
+
+
+def test_backfill_goes_through_the_public_work_backfill(tmp_path):
+    """The command is the library's ``work.backfill``: a work that overrides it is heard,
+    and ``--url`` is the store of a work that names none."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    (tmp_path / "watched.py").write_text(textwrap.dedent(WATCHED))
+    here = str(Path(__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "CACHEWORK_URL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cachework", "--url", "given.db", "backfill", "watched:ingest"]
+        + ["--from", "2026-11-22", "--to", "2026-11-23", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": here},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "through Work.backfill 2026-11-22 2026-11-23 ['dry_run', 'progress']" in proc.stderr
+    assert json.loads(proc.stdout)["ran"] == ["2026-11-22", "2026-11-23"]
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["given.db"]
+    assert len(cachework.Store(str(tmp_path / "given.db")).history("ingest")) == 2
+    cli_code = (Path(here) / "cachework" / "_cli.py").read_text()
+    assert "._cw_" not in cli_code and "_period_range" not in cli_code
+    assert "_periodic" not in cli_code
+
+
+def test_every_error_of_the_command_is_one_form(filled, capsys, tmp_path):
+    err = error_line(capsys, ["--url", filled, "show", "ingest", "--arg", "day=1999"])
+    assert "no call of ingest matches day=1999" in err
+    err = error_line(capsys, ["--url", filled, "forget", "ingest", "--status", "succeeded"])
+    assert "2 calls match; add --yes" in err
+    proc = _cachework("--url", filled, "backfill", "nosuchmodule:ingest", "--from", "2026-11-01")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("cachework: error: cannot import module 'nosuchmodule'")
