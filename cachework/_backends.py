@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _owner
-from ._errors import StoreError
+from ._errors import NoSchema, StoreError
 from ._filelock import migration_lock
 from ._formats import VERSION_TABLE, parse_utc, utc_text
 from ._records import Stored, new_record
@@ -346,7 +346,7 @@ class SQLiteBackend(Backend):
             log.info("store %s is at revision %s: opened as it is", shown, found)
             return
         if self.read_only or not create:
-            raise StoreError(f"store {shown} has no cachework schema and cannot be upgraded here")
+            raise NoSchema(f"store {shown} has no cachework schema and cannot be upgraded here")
         self._create(folder, revision, known)
 
     def _revision(self) -> str | None:
@@ -646,7 +646,7 @@ class ServerBackend(Backend):
             return
         _check_revision(self.shown, found, revision, known)
         if not create:
-            raise StoreError(
+            raise NoSchema(
                 f"store {self.shown} has no cachework schema: run `cachework db upgrade`"
             )
         self._migrate()

@@ -20,7 +20,7 @@ import click
 
 from . import __version__
 from . import _output as output
-from ._errors import AmbiguousCall, CacheworkError, NoSuchCall
+from ._errors import AmbiguousCall, CacheworkError, NoSchema, NoSuchCall
 from ._formats import parse_utc
 from ._store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
 
@@ -654,10 +654,13 @@ def upgrade(ctx: click.Context, revision: str) -> None:
 @url_option
 @click.pass_context
 def current(ctx: click.Context) -> None:
-    """The schema revision the store is at."""
+    """The schema revision the store is at ('none': no cachework tables yet)."""
     store = Store(ctx.obj["url"], create=False)
-    if store.path is not None:  # a server store without the schema still says "none"
-        store.open()
+    try:
+        store.open()  # a missing SQLite file is an error: a typo is not an empty store
+    except NoSchema:
+        click.echo("none")
+        return
     click.echo(store.revision() or "none")
 
 

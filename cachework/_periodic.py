@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _keys as keys
 from . import _periods as periods
+from ._errors import error_text
 from ._periods import Period
 
 if TYPE_CHECKING:
@@ -344,9 +345,7 @@ def succeeded(
 
 # -- catch-up and backfill ----------------------------------------------------------------------
 def _error(e: BaseException) -> str:
-    from ._work import _error_text
-
-    return f"{type(e).__qualname__}: {_error_text(e)}"
+    return f"{type(e).__qualname__}: {error_text(e)}"
 
 
 def catch_up(

@@ -24,7 +24,14 @@ from . import _periods as periods
 from . import _pickling
 from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
-from ._errors import AlreadyRunning, CatchupFailed, NoSuchWork, StoreError, UnstorableResult
+from ._errors import (
+    AlreadyRunning,
+    CatchupFailed,
+    NoSuchWork,
+    StoreError,
+    UnstorableResult,
+    error_text,
+)
 from ._options import DEFAULTS, Options, is_code, option, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
@@ -878,7 +885,7 @@ class Work:
                 "failed",
                 time.perf_counter() - t0,
                 error_type=type(e).__qualname__,
-                error=_error_text(e),
+                error=error_text(e),
                 traceback=traceback.format_exc(),
             )
             self._record(claim, failure, reraise=False)
@@ -962,15 +969,6 @@ def _check_fits(
             f"{name}: {what} {size:,} bytes, more than the store's database holds in one "
             f"entry ({limit:,} bytes with the arguments)"
         )
-
-
-def _error_text(e: BaseException) -> str:
-    """The message of a failure, even from an exception whose ``__str__`` itself raises:
-    recording the failure must never turn into a second error that hides the first."""
-    try:
-        return str(e)
-    except Exception:
-        return "<exception str() failed>"  # what the traceback module prints
 
 
 class CachedFunction(Work, Generic[P, R]):

@@ -304,3 +304,28 @@ def test_every_error_of_the_command_is_one_form(filled, capsys, tmp_path):
     proc = _cachework("--url", filled, "backfill", "nosuchmodule:ingest", "--from", "2026-11-01")
     assert proc.returncode == 1
     assert proc.stderr.startswith("cachework: error: cannot import module 'nosuchmodule'")
+
+
+# -- db current ---------------------------------------------------------------------------------
+def test_db_current_says_none_for_an_empty_file_and_creates_none(tmp_path, sqlite_url):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    r = invoke(str(empty), "db", "current")
+    assert (r.exit_code, r.output) == (0, "none\n")
+    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "empty.db"
+    ]
+    missing = tmp_path / "missing.db"
+    r = invoke(str(missing), "db", "current")
+    assert r.exit_code == 1 and "does not exist" in str(r.exception)
+    assert not missing.exists()
+    assert invoke(sqlite_url, "db", "upgrade").exit_code == 0
+    assert invoke(sqlite_url, "db", "current").output.strip() == cachework._store.SCHEMA_REVISION
+    # The other reading commands still say what is wrong with the empty file.
+    r = invoke(str(empty), "works")
+    assert r.exit_code == 1 and "has no cachework schema" in str(r.exception)
+
+
+def test_db_current_says_none_for_a_server_database_without_the_schema(pg_url):
+    r = invoke(pg_url, "db", "current")
+    assert (r.exit_code, r.output) == (0, "none\n")
