@@ -23,7 +23,7 @@ log = logging.getLogger("cachework")
 
 __all__ = ["BEFORE_FIRST_RUN", "NEVER_RUN", "STATUSES", "CalendarRow", "calendar"]
 
-#: A period of the work's schedule with no entry and no run: it should have run and did not.
+#: A period of the work's schedule with no call and no run: it should have run and did not.
 NEVER_RUN = "never run"
 #: A period nothing was expected of: before the work's first run, or not due yet (with
 #: ``lag=1`` today's period runs tomorrow). Shown blank.
@@ -40,7 +40,7 @@ MAX_PERIODS = 1000
 class CalendarRow(NamedTuple):
     """One work's row of ``Store.calendar``: its schedule and, oldest first, (period label,
     status) cells. A status is ``succeeded``, ``failed``, ``running``, ``interrupted``,
-    ``never run`` (due, and no entry or run at all) or ``""`` (nothing expected of it)."""
+    ``never run`` (due, and no call or run at all) or ``""`` (nothing expected of it)."""
 
     work: str
     every: str
@@ -154,8 +154,8 @@ def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:
 
 
 def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
-    """The status of each period that has an entry or a run: per call (key), the entry's
-    status, else its latest run's (a run released by a signal leaves no entry); per
+    """The status of each period that has a call or a run: per call (key), the call's
+    status, else its latest run's (a run released by a signal leaves no call); per
     period, the worst of its calls."""
     import sqlalchemy as sa
 
@@ -174,12 +174,12 @@ def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
             for key, label, status in latest:
                 per_key[key] = (label, status)  # ids grow: the last one read is the latest
             call_label = label_column(store, calls.c.args)
-            entries = conn.execute(
+            found = conn.execute(
                 sa.select(calls.c.key, call_label.label("period"), calls.c.status).where(
                     calls.c.work == name, call_label.in_(chunk)
                 )
             )
-            for key, label, status in entries:
+            for key, label, status in found:
                 per_key[key] = (label, status)
     worst: dict[str, str] = {}
     rank = {s: i for i, s in enumerate(STATUSES)}

@@ -159,7 +159,7 @@ PERIOD_ARG = "_period"
 def refuse_period_arg(fn: Callable[..., Any], name: str) -> None:
     """Refuse, when an every= work is made, a function with a parameter named ``_period``
     (of any kind): the period's label takes that name in the bound arguments, so its value
-    would never reach the key, and calls differing only in it would hit each other's entry.
+    would never reach the key, and calls differing only in it would hit each other's call.
     Read from the code object where it can, so a cold start never imports ``inspect``."""
     code = getattr(fn, "__code__", None)
     if code is not None and not hasattr(fn, "__wrapped__"):
@@ -288,7 +288,7 @@ def first_period(
 
 
 def _succeeded(store: Store, name: str, wanted: list[str]) -> set[str]:
-    """Which of these keys of ``name`` have a succeeded entry, readable by this library."""
+    """Which of these keys of ``name`` have a succeeded call, readable by this library."""
     import sqlalchemy as sa
 
     from .schema import calls
@@ -319,7 +319,7 @@ def each_succeeded(
     work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Iterator[tuple[Period, bool]]:
     """Every period from ``first`` to ``last``, oldest first, with whether it has a
-    succeeded entry for these arguments (a failed or never run period has not), read
+    succeeded call for these arguments (a failed or never run period has not), read
     ``_CHUNK`` periods at a time, so a caller that has seen enough can stop."""
     bound = bind(work, args, kwargs, first)
     version = work._cw_options.key_version
@@ -356,7 +356,7 @@ def catch_up(
     current: Period,
 ) -> dict[str, str]:
     """Run, oldest first, every period before ``current`` since the catch-up start that has
-    no succeeded entry for these arguments. Returns the failed ones: label -> error.
+    no succeeded call for these arguments. Returns the failed ones: label -> error.
 
     Each argument set is checked once per period and process: once caught up to the
     current period, later calls in it go straight to the current call, and the next

@@ -207,7 +207,7 @@ class Work:
         max_result_bytes: The largest pickled return value stored (default 1 GiB); a
             larger one is refused before any write: the run is recorded failed and raises
             ``UnstorableResult`` naming the size. So is a result and state beyond what the
-            database holds in one entry.
+            database holds in one call.
         lag: With ``every``, how many periods back a call's period is: ``lag=1`` with
             ``every="day"`` processes yesterday, the last complete day.
         catchup: With ``every``, ``True`` makes a call first run, oldest first, every
@@ -967,7 +967,7 @@ def _check_fits(
         what = "the return value is" if state is None else "the return value and the state are"
         raise UnstorableResult(
             f"{name}: {what} {size:,} bytes, more than the store's database holds in one "
-            f"entry ({limit:,} bytes with the arguments)"
+            f"call ({limit:,} bytes with the arguments)"
         )
 
 

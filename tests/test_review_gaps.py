@@ -312,9 +312,7 @@ def test_db_current_says_none_for_an_empty_file_and_creates_none(tmp_path, sqlit
     empty.touch()
     r = invoke(str(empty), "db", "current")
     assert (r.exit_code, r.output) == (0, "none\n")
-    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
-        "empty.db"
-    ]
+    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
     missing = tmp_path / "missing.db"
     r = invoke(str(missing), "db", "current")
     assert r.exit_code == 1 and "does not exist" in str(r.exception)
@@ -329,3 +327,29 @@ def test_db_current_says_none_for_an_empty_file_and_creates_none(tmp_path, sqlit
 def test_db_current_says_none_for_a_server_database_without_the_schema(pg_url):
     r = invoke(pg_url, "db", "current")
     assert (r.exit_code, r.output) == (0, "none\n")
+
+
+# -- one name for a row of cachework_calls -----------------------------------------------------
+def test_a_row_of_cachework_calls_is_a_call_in_the_docs_and_messages(tmp_path):
+    """ "Entry" was a second name for a call. What is left of the word elsewhere means other
+    things: a dict's entry, re-entry, an old test's name or the old word quoted."""
+    import re
+    from pathlib import Path
+
+    import cachework._work as work_module
+
+    top = Path(cachework.__file__).parents[1]
+    pages = [top / "README.md", *sorted((top / "docs").glob("*.md"))]
+    word = re.compile(r"\bentr(y|ies)\b", re.IGNORECASE)
+    other = re.compile(r"`[^`]*`|dict entry|re-entry|\"entry\"")
+    found = [
+        f"{page.name}: {line.strip()[:80]}"
+        for page in pages
+        for line in page.read_text().splitlines()
+        if word.search(other.sub("", line))
+    ]
+    assert found == []
+    assert not word.search(work_module.Work.__doc__ or "")
+    source = Path(work_module.__file__).read_text()
+    start = source.index('raise UnstorableResult(\n            f"{name}: {what}')
+    assert not word.search(source[start : start + 300])
