@@ -353,3 +353,65 @@ def test_a_row_of_cachework_calls_is_a_call_in_the_docs_and_messages(tmp_path):
     source = Path(work_module.__file__).read_text()
     start = source.index('raise UnstorableResult(\n            f"{name}: {what}')
     assert not word.search(source[start : start + 300])
+
+
+# -- docs/architecture.md: the layers as they are ---------------------------------------------
+LAYERS = {
+    1: {"_cli", "_output"},
+    2: {"_work", "_options", "_code", "_parallel", "_periodic", "_calendar"},
+    3: {"_store", "_claims", "_reports", "_heartbeat", "_backends", "_migrate", "_sql", "schema"},
+    4: {
+        "_keys",
+        "_binding",
+        "_pickling",
+        "_pickled",
+        "_periods",
+        "_records",
+        "_formats",
+        "_urls",
+        "_owner",
+        "_filelock",
+        "_errors",
+    },
+}
+#: The one run-time import that goes up, as docs/architecture.md says: the store's face
+#: offers the calendar, which the works layer computes.
+UPWARD = {("_reports", "_calendar")}
+
+
+def _runtime_imports(path) -> set[str]:
+    """The package's modules ``path`` imports when it runs (TYPE_CHECKING blocks aside)."""
+    import ast
+
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.ImportFrom) and child.level == 1:
+                found.update([child.module] if child.module else [a.name for a in child.names])
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+def test_imports_follow_the_layers_of_the_architecture_page():
+    from pathlib import Path
+
+    package = Path(cachework.__file__).parent
+    layer = {m: n for n, modules in LAYERS.items() for m in modules}
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__", "__main__"}
+    assert modules == set(layer), modules ^ set(layer)
+    up = {
+        (m, d)
+        for m in modules
+        for d in _runtime_imports(package / f"{m}.py")
+        if d in layer and layer[d] < layer[m]
+    }
+    assert up == UPWARD
+    page = (package.parent / "docs" / "architecture.md").read_text()
+    assert "never up" not in page and "`Claims.is_fresh`: succeeded" not in page
+    for modules in LAYERS.values():
+        assert all(f"`{m}`" in page for m in modules)
