@@ -49,12 +49,17 @@ class CalendarRow(NamedTuple):
     cells: list[tuple[str, str]]
 
     def as_dict(self) -> dict[str, Any]:
+        """The row as ``cachework calendar --json`` prints it: the schedule and a list of
+        ``{"period": label, "status": status}``, where a period nothing was expected of
+        has status ``None`` (JSON ``null``) rather than the blank cell's ``""``."""
         return {
             "work": self.work,
             "every": self.every,
             "tz": self.tz,
             "lag": self.lag,
-            "periods": [{"period": label, "status": status} for label, status in self.cells],
+            "periods": [
+                {"period": label, "status": status or None} for label, status in self.cells
+            ],
         }
 
 

@@ -377,7 +377,7 @@ def _calendar_bound(text: str | None, what: str) -> _dt.datetime | _dt.date | No
     try:
         if len(text) == 10:
             return _dt.date.fromisoformat(text)
-        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_utc(text)  # naive stays naive: wall time in each work's zone
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is neither a duration (30d, 12h) nor a date (2026-11-01)", param_hint=what

@@ -48,6 +48,8 @@ class BackfillReport(NamedTuple):
 
     @property
     def ok(self) -> bool:
+        """Whether no period failed (``cachework backfill`` exits 1 otherwise); a dry run,
+        which runs nothing, is always ok."""
         return not self.failed
 
 

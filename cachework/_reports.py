@@ -429,13 +429,18 @@ class Reports:
         return self._ensure().query(sql, dict(params or {}))
 
     def result(self, work: str, key: str) -> Any:
-        """The stored return value of one call, loaded (``KeyError`` if there is none)."""
-        import pickle
+        """The stored return value of one call, loaded as a hit loads it. ``NoSuchWork``
+        for a work the store never saw, ``NoSuchCall`` when no call has that key or the
+        call stored no result (it failed, or ``cache_calls=False``)."""
+        from . import _pickling
 
         call = self.lookup(work, key)
-        if call is None or call.result is None:
-            raise KeyError(f"{work} [{key}] has no stored result")
-        return pickle.loads(call.result)
+        if call is None:
+            self._known(work)
+            raise NoSuchCall(f"no call of {work} has key {key}")
+        if call.result is None:
+            raise NoSuchCall(f"the call {work} [{key}] has no stored result ({call.status})")
+        return _pickling.loads(call.result)
 
     def result_type(self, work: str, key: str) -> str | None:
         """The type of a call's stored result, read from the pickle's opcodes (``dict``,

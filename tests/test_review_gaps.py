@@ -5,9 +5,10 @@ would parse, the command's own decisions and error forms, ``db current`` on an e
 from __future__ import annotations
 
 import csv
-import os
 import io
 import json
+import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -213,16 +214,23 @@ def test_no_dialect_branch_outside_the_backends():
     for name in ("_periodic.py", "_migrate.py", "_calendar.py", "_store.py", "_reports.py"):
         found = []
         for node in ast.walk(ast.parse((package / name).read_text())):
-            if isinstance(node, ast.ImportFrom) and "dialects" in (node.module or ""):
-                found.append(ast.unparse(node))
-            elif isinstance(node, ast.Compare) and any(
-                isinstance(c, ast.Constant) and c.value in ("postgresql", "sqlite")
-                for c in [node.left, *node.comparators]
+            if (
+                isinstance(node, ast.ImportFrom)
+                and "dialects" in (node.module or "")
+                or isinstance(node, ast.Compare)
+                and any(
+                    isinstance(c, ast.Constant) and c.value in ("postgresql", "sqlite")
+                    for c in [node.left, *node.comparators]
+                )
             ):
                 found.append(ast.unparse(node))
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if sql.search(node.value) and len(node.value) < 80:
-                    found.append(node.value)
+            elif (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and sql.search(node.value)
+                and len(node.value) < 80
+            ):
+                found.append(node.value)
         assert found == [], (name, found)
 
 
@@ -415,3 +423,56 @@ def test_imports_follow_the_layers_of_the_architecture_page():
     assert "never up" not in page and "`Claims.is_fresh`: succeeded" not in page
     for modules in LAYERS.values():
         assert all(f"`{m}`" in page for m in modules)
+
+
+# -- minor: one way each ------------------------------------------------------------------------
+def test_store_result_loads_as_a_hit_does_and_says_what_is_missing(filled, monkeypatch):
+    from cachework import _pickling
+
+    store = cachework.Store(filled)
+    (good,) = store.calls("ingest", day="2022-05-25")
+    (bad,) = store.calls("ingest", day="bad")
+    loaded: list[bytes] = []
+    real = _pickling.loads
+    monkeypatch.setattr(_pickling, "loads", lambda data: loaded.append(data) or real(data))
+    assert store.result("ingest", good.key) == {"day": "2022-05-25"}
+    assert len(loaded) == 1  # through the one module that unpickles
+    with pytest.raises(cachework.NoSuchCall, match="has no stored result"):
+        store.result("ingest", bad.key)
+    with pytest.raises(cachework.NoSuchCall, match="no call of ingest has key"):
+        store.result("ingest", "0" * 32)
+    with pytest.raises(cachework.NoSuchWork):
+        store.result("ingset", good.key)
+
+
+def test_calendar_json_says_null_for_a_period_nothing_was_expected_of(sqlite_url):
+    import datetime as dt
+
+    @cachework.work(name="daily", store=sqlite_url, every="day", tz="UTC")
+    def daily(period: cachework.Period) -> str:
+        return period.label
+
+    daily.run_for("2026-11-21")
+    r = invoke(sqlite_url, "--json", "calendar", "--since", "2026-11-20", "--until", "2026-11-21")
+    ((row),) = json.loads(r.output)
+    assert row["periods"] == [
+        {"period": "2026-11-20", "status": None},
+        {"period": "2026-11-21", "status": "succeeded"},
+    ]
+    (lib,) = cachework.Store(sqlite_url).calendar(
+        since=dt.date(2026, 11, 20), until=dt.date(2026, 11, 21)
+    )
+    assert lib.as_dict() == row
+
+
+def test_the_docstrings_the_review_asked_for():
+    from cachework._periods import Period
+
+    assert cachework.BackfillReport.ok.__doc__
+    assert cachework.CalendarRow.as_dict.__doc__
+    source = Path(cachework.__file__).parent.joinpath("_periods.py").read_text()
+    lines = source[source.index('__slots__ = ("label"') :].splitlines()
+    for field in Period.__slots__:
+        i = next(i for i, line in enumerate(lines) if line.startswith(f"    {field}: "))
+        assert lines[i - 1].strip().startswith("#: "), field
+    assert '"%Y-%m-%dT%H:%M:%S' not in source  # SQLite's time format has one spelling
