@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._backends import _first_line
 from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
@@ -118,28 +118,8 @@ class Reports:
             return []
         if limit is not None:
             q = q.limit(limit)
-        out = []
         with self._reading(stream_results=True) as conn:
-            for row in conn.execute(q):
-                out.append(
-                    Run(
-                        id=row.id,
-                        work=row.work,
-                        key=row.key,
-                        args=_args(row.args),
-                        status=row.status,
-                        started_at=as_utc(row.started_at),
-                        finished_at=as_utc(row.finished_at),
-                        duration_s=row.duration_s,
-                        error_type=row.error_type,
-                        error=row.error,
-                        traceback=row.traceback,
-                        host=row.host,
-                        pid=row.pid,
-                        cached=bool(row.cached),
-                    )
-                )
-        return out
+            return [_record(Run, row) for row in conn.execute(q)]
 
     def calls(
         self,
@@ -250,21 +230,7 @@ class Reports:
         q = q.order_by(calls.c.work, calls.c.created_at)
         with self._reading() as conn:
             for row in conn.execute(q):
-                yield Call(
-                    work=row.work,
-                    key=row.key,
-                    args=_args(row.args),
-                    status=row.status,
-                    created_at=as_utc(row.created_at),
-                    finished_at=as_utc(row.finished_at),
-                    expires_at=as_utc(row.expires_at),
-                    owner=row.owner,
-                    heartbeat_at=as_utc(row.heartbeat_at),
-                    result_size=row.result_size,
-                    state_size=row.state_size,
-                    cached=bool(row.cached),
-                    key_scheme=row.key_scheme,
-                )
+                yield _record(Call, row)
 
     def forget(
         self,
@@ -498,12 +464,36 @@ class Reports:
         return n + busy if force else n
 
 
+R = TypeVar("R", Run, Call)
+
+
+def _record(kind: type[R], row: Any) -> R:
+    """A ``Run`` or ``Call`` from a row that holds its fields by name, each read as the
+    record gives it (``_READ``): times as aware UTC, args as a dict, ``cached`` a bool."""
+    values = row._mapping
+    return kind(*(_READ.get(f, _same)(values[f]) for f in kind._fields))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def _args(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         import json
 
         return json.loads(value)
     return dict(value or {})
+
+
+#: How a column is read into a record where the driver's value is not it already.
+_READ: dict[str, Callable[[Any], Any]] = {
+    "args": _args,
+    "cached": bool,
+    **dict.fromkeys(
+        ("started_at", "finished_at", "created_at", "expires_at", "heartbeat_at"), as_utc
+    ),
+}
 
 
 def _s(n: int) -> str:
