@@ -9,17 +9,18 @@ library alone, so a process that only hits never imports SQLAlchemy (~200 ms to 
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as _dt
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _owner
-from ._errors import StoreError
+from ._errors import NoSchema, StoreError
 from ._filelock import migration_lock
 from ._formats import VERSION_TABLE, parse_utc, utc_text
 from ._records import Stored, new_record
@@ -64,6 +65,8 @@ SQLITE_LOOKUP = (
     'WHERE cachework_calls.work = ? AND cachework_calls."key" = ?'
 )
 REVISION_SQL = f"SELECT version_num FROM {VERSION_TABLE}"
+#: Session-level advisory lock id on PostgreSQL: serializes processes migrating one database.
+MIGRATION_LOCK_ID = 0x63616368  # "cach"
 #: SQLite's ``->`` (3.38): a JSON member's text as stored.
 _SQLITE_ARROW = sqlite3.sqlite_version_info >= (3, 38)
 
@@ -155,6 +158,11 @@ class Backend(abc.ABC):
         """Whether the database is there to open (a server's always is)."""
         return True
 
+    def writable(self) -> bool:
+        """Whether this process may write the database, known before opening it (a server
+        says so only when a write is refused)."""
+        return True
+
     def safe_url(self) -> str:
         """The URL with any password hidden: the only form of it a message may show."""
         return self.shown
@@ -166,7 +174,7 @@ class Backend(abc.ABC):
     def _migrate(self) -> None:
         from . import _migrate
 
-        _migrate.upgrade(self.engine)
+        _migrate.upgrade(self)
 
     @property
     def engine(self) -> Any:
@@ -247,6 +255,23 @@ class Backend(abc.ABC):
         (``a.b``, ``a"b``, ``**kw``). The filter of ``history``, ``calls`` and ``forget``."""
 
     @abc.abstractmethod
+    def arg_text(self, args: Any, name: str) -> Any:
+        """SQL for argument ``name`` of the ``args`` column as text (a period's label: the
+        ``_period`` member), NULL where the call has none."""
+
+    @abc.abstractmethod
+    def upsert(self, table: Any) -> Any:
+        """The dialect's ``INSERT`` of ``table`` that takes ``.on_conflict_do_update``
+        (SQLAlchemy spells it alike for both, from two modules)."""
+
+    @contextlib.contextmanager
+    def migrating(self) -> Iterator[Any]:
+        """A SQLAlchemy connection that migrations run on, one process at a time (a new
+        SQLite file's folder lock is taken by ``open``)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @abc.abstractmethod
     def vacuum(self) -> None:
         """Give the space of deleted rows back (and refresh the planner's statistics)."""
 
@@ -287,6 +312,12 @@ class SQLiteBackend(Backend):
     def exists(self) -> bool:
         return os.path.exists(self.path)
 
+    def writable(self) -> bool:
+        # SQLite needs to create -wal/-shm files beside a WAL database to write; without
+        # them we open read-only, which still serves every hit.
+        folder = os.path.dirname(self.path) or "."
+        return os.access(folder, os.W_OK) and os.access(self.path, os.W_OK)
+
     def open(self, create: bool, revision: str, known: tuple[str, ...]) -> None:
         path, shown = self.path, self.shown
         folder = os.path.dirname(path) or "."
@@ -305,9 +336,7 @@ class SQLiteBackend(Backend):
                 raise StoreError(f"store {shown}: folder {folder} is not writable")
             self._create(folder, revision, known)
             return
-        if not os.access(folder, os.W_OK) or not os.access(path, os.W_OK):
-            # SQLite needs to create -wal/-shm files beside a WAL database to write; without
-            # them we open read-only, which still serves every hit.
+        if not self.writable():
             self.read_only = True
         found = self._revision()
         if found == revision:
@@ -322,7 +351,7 @@ class SQLiteBackend(Backend):
             self.older_revision = found
             return
         if self.read_only or not create:
-            raise StoreError(f"store {shown} has no cachework schema and cannot be upgraded here")
+            raise NoSchema(f"store {shown} has no cachework schema and cannot be upgraded here")
         self._create(folder, revision, known)
 
     def _revision(self) -> str | None:
@@ -540,6 +569,16 @@ class SQLiteBackend(Backend):
             .exists()
         )
 
+    def arg_text(self, args: Any, name: str) -> Any:
+        import sqlalchemy as sa
+
+        return sa.func.json_extract(args, "$." + _json_text(name))
+
+    def upsert(self, table: Any) -> Any:
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert(table)
+
     def vacuum(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None)  # VACUUM needs no transaction
         try:
@@ -617,7 +656,7 @@ class ServerBackend(Backend):
             self.older_revision = found
             return
         if not create:
-            raise StoreError(
+            raise NoSchema(
                 f"store {self.shown} has no cachework schema: run `cachework db upgrade`"
             )
         self._migrate()
@@ -708,12 +747,16 @@ class ServerBackend(Backend):
         import sqlalchemy as sa
 
         engine = self.engine
-        try:
-            # SQLAlchemy turns :name into psycopg's placeholders (and doubles a literal %).
-            compiled = sa.text(sql).compile(dialect=engine.dialect)
-            values = compiled.construct_params(params)
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"query refused: {_first_line(e)}") from e
+        text, values = sql, None
+        if params:
+            try:
+                # SQLAlchemy turns :name into psycopg's placeholders (and doubles a literal %).
+                compiled = sa.text(sql).compile(dialect=engine.dialect)
+                text, values = str(compiled), compiled.construct_params(params)
+            except sa.exc.SQLAlchemyError as e:
+                raise StoreError(f"query refused: {_first_line(e)}") from e
+        # Without values psycopg sends the text as it is: a ':1' or a '%' in a literal
+        # ('{"n":1}', LIKE '2026-%') stays text, as on SQLite.
         _, connect = engine.dialect.create_connect_args(engine.url)
         # Appended last, so it wins over any option of the URL's; a fresh session, so
         # nothing a statement SETs outlives the call.
@@ -728,7 +771,7 @@ class ServerBackend(Backend):
             # prepare=True sends the text through the extended protocol, which holds one
             # statement; DECLARE takes only a query, and refuses data-modifying WITH.
             cur.execute(
-                "DECLARE cachework_query NO SCROLL CURSOR FOR " + str(compiled),
+                "DECLARE cachework_query NO SCROLL CURSOR FOR " + text,
                 values,
                 prepare=True,
             )
@@ -754,6 +797,29 @@ class ServerBackend(Backend):
         member = args.op("->")(sa.cast(sa.bindparam(None, name, type_=sa.Text()), sa.Text()))
         value = sa.cast(sa.bindparam(None, value_json, type_=sa.Text()), JSONB)
         return sa.cast(member, sa.Text()) == sa.cast(value, sa.Text())
+
+    def arg_text(self, args: Any, name: str) -> Any:
+        import sqlalchemy as sa
+
+        return sa.func.jsonb_extract_path_text(args, sa.bindparam(None, name, type_=sa.Text()))
+
+    def upsert(self, table: Any) -> Any:
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table)
+
+    @contextlib.contextmanager
+    def migrating(self) -> Iterator[Any]:
+        # A session-level advisory lock: processes migrating one database take turns.
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
+                conn.commit()
 
     def vacuum(self) -> None:
         with self.engine.connect() as conn:

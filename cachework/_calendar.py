@@ -23,7 +23,7 @@ log = logging.getLogger("cachework")
 
 __all__ = ["BEFORE_FIRST_RUN", "NEVER_RUN", "STATUSES", "CalendarRow", "calendar"]
 
-#: A period of the work's schedule with no entry and no run: it should have run and did not.
+#: A period of the work's schedule with no call and no run: it should have run and did not.
 NEVER_RUN = "never run"
 #: A period nothing was expected of: before the work's first run, or not due yet (with
 #: ``lag=1`` today's period runs tomorrow). Shown blank.
@@ -40,7 +40,7 @@ MAX_PERIODS = 1000
 class CalendarRow(NamedTuple):
     """One work's row of ``Store.calendar``: its schedule and, oldest first, (period label,
     status) cells. A status is ``succeeded``, ``failed``, ``running``, ``interrupted``,
-    ``never run`` (due, and no entry or run at all) or ``""`` (nothing expected of it)."""
+    ``never run`` (due, and no call or run at all) or ``""`` (nothing expected of it)."""
 
     work: str
     every: str
@@ -49,12 +49,17 @@ class CalendarRow(NamedTuple):
     cells: list[tuple[str, str]]
 
     def as_dict(self) -> dict[str, Any]:
+        """The row as ``cachework calendar --json`` prints it: the schedule and a list of
+        ``{"period": label, "status": status}``, where a period nothing was expected of
+        has status ``None`` (JSON ``null``) rather than the blank cell's ``""``."""
         return {
             "work": self.work,
             "every": self.every,
             "tz": self.tz,
             "lag": self.lag,
-            "periods": [{"period": label, "status": status} for label, status in self.cells],
+            "periods": [
+                {"period": label, "status": status or None} for label, status in self.cells
+            ],
         }
 
 
@@ -154,19 +159,18 @@ def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:
 
 
 def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
-    """The status of each period that has an entry or a run: per call (key), the entry's
-    status, else its latest run's (a run released by a signal leaves no entry); per
+    """The status of each period that has a call or a run: per call (key), the call's
+    status, else its latest run's (a run released by a signal leaves no call); per
     period, the worst of its calls."""
     import sqlalchemy as sa
 
     from .schema import calls, runs
 
-    dialect = store.dialect
     per_key: dict[str, tuple[str, str]] = {}  # key -> (label, status)
     with store._reading() as conn:
         for i in range(0, len(labels), 500):
             chunk = labels[i : i + 500]
-            run_label = label_column(runs.c.args, dialect)
+            run_label = label_column(store, runs.c.args)
             latest = conn.execute(
                 sa.select(runs.c.key, run_label.label("period"), runs.c.status)
                 .where(runs.c.work == name, run_label.in_(chunk))
@@ -174,13 +178,13 @@ def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
             )
             for key, label, status in latest:
                 per_key[key] = (label, status)  # ids grow: the last one read is the latest
-            call_label = label_column(calls.c.args, dialect)
-            entries = conn.execute(
+            call_label = label_column(store, calls.c.args)
+            found = conn.execute(
                 sa.select(calls.c.key, call_label.label("period"), calls.c.status).where(
                     calls.c.work == name, call_label.in_(chunk)
                 )
             )
-            for key, label, status in entries:
+            for key, label, status in found:
                 per_key[key] = (label, status)
     worst: dict[str, str] = {}
     rank = {s: i for i, s in enumerate(STATUSES)}

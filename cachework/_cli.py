@@ -7,19 +7,20 @@ codes: 0 success, 1 a problem found (no such call, a store error), 2 bad usage.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import click
 
 from . import __version__
 from . import _output as output
-from ._errors import AmbiguousCall, CacheworkError, NoSuchCall, NoSuchWork
+from ._errors import AmbiguousCall, CacheworkError, NoSchema, NoSuchCall
 from ._formats import parse_utc
 from ._store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
 
@@ -35,9 +36,13 @@ ARG_HELP = (
 
 
 class Problem(click.ClickException):
-    """A problem found while doing what was asked: exit code 1, one line."""
+    """A problem found while doing what was asked: exit code 1, one line, in the form
+    every error of the command takes (``cachework: error: ...``)."""
 
     exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"cachework: error: {self.format_message()}", file=file, err=file is None)
 
 
 def _interactive() -> bool:
@@ -265,24 +270,25 @@ def forget(
     age = _duration(older_than, "--older-than") if older_than else None
     store = _store(ctx)
     calls = store.calls(work, key=key, status=status, older_than=age, args=values)
-    if not calls and work not in {w["work"] for w in store.works()}:
-        raise NoSuchWork(f"no work named {work!r} in {store.safe_url()}: nothing to forget")
+    if not calls:
+        store.forget_calls(calls, work=work)  # NoSuchWork for a work the store never saw
+    verb = "would forget" if dry_run else "forget"
+    listed = [f"{verb} {c.work} {c.key} {output.cell(c.args)} [{c.status}]" for c in calls]
     people = output.chosen(ctx) is None
-    if people:
-        for c in calls:
-            click.echo(
-                f"{'would forget' if dry_run else 'forget'} {c.work} {c.key} "
-                f"{output.cell(c.args)} [{c.status}]"
-            )
     n = running = 0
     if calls and not dry_run:
         if len(calls) > 1 and not yes:
             if not _interactive():
                 raise Problem(f"{len(calls)} calls match; add --yes to forget them all")
-            click.confirm(f"Forget {len(calls)} calls?", abort=True)
+            if not store.read_only:  # a read-only store: forget_calls says so, unasked
+                click.echo("\n".join(listed))
+                click.confirm(f"Forget {len(calls)} calls?", abort=True)
+                people = False  # listed already
         n = store.forget_calls(calls, force=force)
         # As listed a moment ago: a count for people, the store decided call by call.
         running = 0 if force else sum(c.status == "running" for c in calls)
+    if people and listed:  # after the fact: nothing is said as done before it is
+        click.echo("\n".join(listed))
     if not calls:
         text = "nothing matches"
     elif dry_run:
@@ -324,9 +330,15 @@ def prune(ctx: click.Context, older_than: str, with_history: bool, vacuum: bool)
 @listing_options
 @click.pass_context
 def sql(ctx: click.Context, query: str) -> None:
-    """Run one read-only SQL statement and print its rows (writes are refused)."""
+    """Run one read-only SQL statement and print its rows (writes are refused).
+
+    Columns that share a name (a join's two ``status``) all print; in ``--json`` a repeated
+    name gets a suffix (``status``, ``status_2``).
+    """
     columns, rows = _store(ctx).query(query)
-    output.listing(ctx, columns, [dict(zip(columns, r, strict=False)) for r in rows])
+    names = output.unique_names(columns)
+    document = [dict(zip(names, r, strict=True)) for r in rows]
+    output.listing(ctx, columns, rows, document=document)
 
 
 @cli.command()
@@ -366,7 +378,7 @@ def _calendar_bound(text: str | None, what: str) -> _dt.datetime | _dt.date | No
     try:
         if len(text) == 10:
             return _dt.date.fromisoformat(text)
-        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_utc(text)  # naive stays naive: wall time in each work's zone
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is neither a duration (30d, 12h) nor a date (2026-11-01)", param_hint=what
@@ -547,19 +559,51 @@ def backfill(
     MODULE:ATTR is imported as uvicorn does (the current directory first on the path); the
     work runs in its own store (--url for a work that names none).
     """
-    from . import _periodic
-    from ._store import get_store
-
     values = _args(arg_pairs)
-    work = _import_work(spec)
-    if work._cw_options.store is None and ctx.obj["url"]:
-        work._cw_options = work._cw_options._replace(store=get_store(ctx.obj["url"]))
-    first = _period_arg(work, start, "--from")
-    last = None if end is None else _period_arg(work, end, "--to")
+    with _default_url(ctx.obj["url"]):
+        _backfill(ctx, spec, start, end, values, dry_run)
+
+
+@contextlib.contextmanager
+def _default_url(url: str | None) -> Iterator[None]:
+    """``url`` as ``CACHEWORK_URL`` meanwhile: the store of a work that names none, as the
+    library resolves it; the process's own value comes back after."""
+    before = os.environ.get("CACHEWORK_URL")
+    if url:
+        os.environ["CACHEWORK_URL"] = url
     try:
-        first, last = work._period_range(first, last, "backfill")
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--from/--to") from None
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CACHEWORK_URL", None)
+        else:
+            os.environ["CACHEWORK_URL"] = before
+
+
+def _backfill(
+    ctx: click.Context,
+    spec: str,
+    start: str,
+    end: str | None,
+    values: dict[str, Any],
+    dry_run: bool,
+) -> None:
+    from . import _periods as periods
+
+    work = _import_work(spec)
+    first = _period_arg(work, start, "--from")
+    last = (
+        periods.current(work.every, work.tz, work.lag)
+        if end is None
+        else _period_arg(work, end, "--to")
+    )
+
+    def run(progress: Callable[[str, str, int], None] | None = None) -> Any:
+        try:
+            return work.backfill(first, last, dry_run=dry_run, progress=progress, **values)
+        except ValueError as e:  # the range: start after end, a period in the future
+            raise click.BadParameter(str(e), param_hint="--from/--to") from None
+
     if output.terminal() and output.chosen(ctx) is None:
         from rich.progress import Progress
 
@@ -569,9 +613,9 @@ def backfill(
             def advance(label: str, outcome: str, total: int) -> None:
                 bar.update(task, total=total, advance=1, description=f"{work.name} {label}")
 
-            report = _periodic.backfill(work, first, last, (), values, dry_run, advance)
+            report = run(advance)
     else:
-        report = _periodic.backfill(work, first, last, (), values, dry_run)
+        report = run()
     lines = [f"would run {label}" for label in report.would_run]
     lines += [f"ran {label}" for label in report.ran]
     lines += [f"failed {label}: {error}" for label, error in report.failed.items()]
@@ -611,10 +655,13 @@ def upgrade(ctx: click.Context, revision: str) -> None:
 @url_option
 @click.pass_context
 def current(ctx: click.Context) -> None:
-    """The schema revision the store is at."""
+    """The schema revision the store is at ('none': no cachework tables yet)."""
     store = Store(ctx.obj["url"], create=False)
-    if store.path is not None:  # a server store without the schema still says "none"
-        store.open()
+    try:
+        store.open()  # a missing SQLite file is an error: a typo is not an empty store
+    except NoSchema:
+        click.echo("none")
+        return
     click.echo(store.revision() or "none")
 
 

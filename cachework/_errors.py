@@ -15,6 +15,11 @@ class StoreError(CacheworkError):
     """The store cannot be opened, read or written; the message names the store."""
 
 
+class NoSchema(StoreError):
+    """The database has no cachework tables and may not get them here (a reading command):
+    ``cachework db current`` says ``none``; every other reading command, this error."""
+
+
 class AlreadyRunning(CacheworkError):
     """Another caller runs the same call and ``on_running`` says not to wait (or waiting timed out)."""
 
@@ -58,3 +63,12 @@ class AmbiguousCall(CacheworkError, LookupError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (AmbiguousCall, (self.work, self.keys))
+
+
+def error_text(e: BaseException) -> str:
+    """The message of a failure, even from an exception whose ``__str__`` itself raises:
+    recording the failure must never turn into a second error that hides the first."""
+    try:
+        return str(e)
+    except Exception:
+        return "<exception str() failed>"  # what the traceback module prints

@@ -11,8 +11,9 @@ from typing import Any, overload
 #: On SQLite, times are UTC ISO-8601 text (``2026-11-25T14:03:07.123456Z``): text order is
 #: time order and ``date(started_at)`` works. ``schema.Timestamp`` reads and writes it too.
 SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-# The fraction ("%f") is formatted by hand: below the whole second, around it the rest.
-_WHOLE_SECOND, _, _AFTER_FRACTION = SQLITE_TIME_FORMAT.partition(".%f")
+#: The same to the whole second (a period step's label). The fraction ("%f") of a stored
+#: time is formatted by hand: ``utc_text`` puts it between this and the rest.
+WHOLE_SECOND_FORMAT, _, _AFTER_FRACTION = SQLITE_TIME_FORMAT.partition(".%f")
 
 #: Alembic's table of the schema revision (``alembic_version`` would clash in a shared database).
 VERSION_TABLE = "cachework_alembic_version"
@@ -31,7 +32,7 @@ def utc_text(t: float | None = None) -> str:
     whole = int(t // 1)
     cached = _second  # one read: another thread may replace it meanwhile
     if cached[0] != whole:
-        cached = _second = (whole, time.strftime(_WHOLE_SECOND, time.gmtime(whole)))
+        cached = _second = (whole, time.strftime(WHOLE_SECOND_FORMAT, time.gmtime(whole)))
     return f"{cached[1]}.{int((t - whole) * 1_000_000):06d}{_AFTER_FRACTION}"
 
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from ._urls import mask_url
 from .schema import VERSION_TABLE
 
-log = logging.getLogger("cachework")
+if TYPE_CHECKING:
+    from ._backends import Backend
 
-#: Session-level advisory lock id on PostgreSQL: serializes processes migrating one database.
-_PG_LOCK_ID = 0x63616368  # "cach"
+log = logging.getLogger("cachework")
 
 
 def script_location() -> Path:
@@ -47,29 +46,17 @@ def current(engine: Any) -> str | None:
         ).get_current_revision()
 
 
-def upgrade(engine: Any, revision: str = "head") -> None:
-    _run(engine, command.upgrade, revision)
+def upgrade(backend: Backend, revision: str = "head") -> None:
+    _run(backend, command.upgrade, revision)
 
 
-def downgrade(engine: Any, revision: str) -> None:
-    _run(engine, command.downgrade, revision)
+def downgrade(backend: Backend, revision: str) -> None:
+    _run(backend, command.downgrade, revision)
 
 
-def _run(engine: Any, action: Any, revision: str) -> None:
-    with engine.connect() as conn:
-        postgres = conn.dialect.name == "postgresql"
-        if postgres:
-            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_LOCK_ID})")
-            conn.commit()
-        try:
-            # Masked by the one helper every message uses: render_as_string(hide_password=True)
-            # would still show a ?password= option.
-            shown = mask_url(engine.url.render_as_string(hide_password=False))
-            log.info("migrating %s to %s", shown, revision)
-            action(_config(conn), revision)
-            conn.commit()
-        finally:
-            if postgres:
-                conn.rollback()
-                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_ID})")
-                conn.commit()
+def _run(backend: Backend, action: Any, revision: str) -> None:
+    # The backend takes turns with other processes where its database needs it.
+    with backend.migrating() as conn:
+        log.info("migrating %s to %s", backend.safe_url(), revision)
+        action(_config(conn), revision)
+        conn.commit()

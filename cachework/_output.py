@@ -104,9 +104,12 @@ def echo_json(document: Any) -> None:
 
 
 def cell(value: Any) -> str:
-    """A value as people read it in a table: seconds to the millisecond, times to the second."""
+    """A value as people read it in a table: seconds to the millisecond, times to the second,
+    bytes by their size (as JSON and CSV give them)."""
     if value is None:
         return ""
+    if isinstance(value, (bytes, memoryview)):
+        return f"<{len(value)} bytes>"
     if isinstance(value, _dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
@@ -131,7 +134,27 @@ def _field(value: Any) -> str:
 def _row(record: Any, fields: Sequence[str]) -> list[Any]:
     if isinstance(record, Mapping):
         return [record.get(f) for f in fields]
+    if isinstance(record, (list, tuple)) and not hasattr(record, "_fields"):
+        return list(record)  # a row of ``sql``: by position, since two columns may share a name
     return [getattr(record, f) for f in fields]
+
+
+def unique_names(columns: Sequence[str]) -> list[str]:
+    """The names of a JSON object's fields for these columns: a name seen before gets the
+    first free suffix (``status``, ``status_2``), so no column of a join is lost."""
+    out: list[str] = []
+    taken = set(columns)
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            n = 2
+            while f"{name}_{n}" in taken:
+                n += 1
+            name = f"{name}_{n}"
+            taken.add(name)
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 def aligned(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _keys as keys
 from . import _periods as periods
+from ._errors import error_text
 from ._periods import Period
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class BackfillReport(NamedTuple):
 
     @property
     def ok(self) -> bool:
+        """Whether no period failed (``cachework backfill`` exits 1 otherwise); a dry run,
+        which runs nothing, is always ok."""
         return not self.failed
 
 
@@ -158,7 +161,7 @@ PERIOD_ARG = "_period"
 def refuse_period_arg(fn: Callable[..., Any], name: str) -> None:
     """Refuse, when an every= work is made, a function with a parameter named ``_period``
     (of any kind): the period's label takes that name in the bound arguments, so its value
-    would never reach the key, and calls differing only in it would hit each other's entry.
+    would never reach the key, and calls differing only in it would hit each other's call.
     Read from the code object where it can, so a cold start never imports ``inspect``."""
     code = getattr(fn, "__code__", None)
     if code is not None and not hasattr(fn, "__wrapped__"):
@@ -232,7 +235,6 @@ def record_schedule(work: Work) -> None:
 
 def _write_schedule(store: Store, name: str, every: str, tz: str | None, lag: int) -> None:
     import sqlalchemy as sa
-    from sqlalchemy.dialects import postgresql, sqlite
 
     from .schema import works
 
@@ -249,23 +251,19 @@ def _write_schedule(store: Store, name: str, every: str, tz: str | None, lag: in
             "lag": lag,
             "updated_at": _dt.datetime.now(_dt.timezone.utc),
         }
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         # An upsert: another process may write the same row between the read and here.
         conn.execute(
-            insert(works)
+            store._ensure()
+            .upsert(works)
             .values(work=name, **values)
             .on_conflict_do_update(index_elements=[works.c.work], set_=values)
         )
     log.info("recorded the schedule of %s: every=%s tz=%s lag=%d", name, every, tz, lag)
 
 
-def label_column(args: Any, dialect: str) -> Any:
+def label_column(store: Store, args: Any) -> Any:
     """SQL for the ``_period`` label inside an ``args`` column."""
-    import sqlalchemy as sa
-
-    if dialect == "postgresql":
-        return sa.func.jsonb_extract_path_text(args, PERIOD_ARG)
-    return sa.func.json_extract(args, f"$.{PERIOD_ARG}")
+    return store._ensure().arg_text(args, PERIOD_ARG)
 
 
 def first_period(
@@ -278,7 +276,7 @@ def first_period(
     from .schema import runs
 
     engine = store._engine()
-    label = label_column(runs.c.args, engine.dialect.name)
+    label = label_column(store, runs.c.args)
     q = (
         sa.select(label.label("period"))
         .where(runs.c.work == name, label.is_not(None))
@@ -295,7 +293,7 @@ def first_period(
 
 
 def _succeeded(store: Store, name: str, wanted: list[str]) -> set[str]:
-    """Which of these keys of ``name`` have a succeeded entry, readable by this library."""
+    """Which of these keys of ``name`` have a succeeded call, readable by this library."""
     import sqlalchemy as sa
 
     from .schema import calls
@@ -326,7 +324,7 @@ def each_succeeded(
     work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Iterator[tuple[Period, bool]]:
     """Every period from ``first`` to ``last``, oldest first, with whether it has a
-    succeeded entry for these arguments (a failed or never run period has not), read
+    succeeded call for these arguments (a failed or never run period has not), read
     ``_CHUNK`` periods at a time, so a caller that has seen enough can stop."""
     bound = bind(work, args, kwargs, first)
     version = work._cw_options.key_version
@@ -352,9 +350,7 @@ def succeeded(
 
 # -- catch-up and backfill ----------------------------------------------------------------------
 def _error(e: BaseException) -> str:
-    from ._work import _error_text
-
-    return f"{type(e).__qualname__}: {_error_text(e)}"
+    return f"{type(e).__qualname__}: {error_text(e)}"
 
 
 def catch_up(
@@ -365,7 +361,7 @@ def catch_up(
     current: Period,
 ) -> dict[str, str]:
     """Run, oldest first, every period before ``current`` since the catch-up start that has
-    no succeeded entry for these arguments. Returns the failed ones: label -> error.
+    no succeeded call for these arguments. Returns the failed ones: label -> error.
 
     Each argument set is checked once per period and process: once caught up to the
     current period, later calls in it go straight to the current call, and the next

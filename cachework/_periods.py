@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._formats import SQLITE_TIME_FORMAT, WHOLE_SECOND_FORMAT
+
 __all__ = [
     "UNITS",
     "Period",
@@ -143,8 +145,8 @@ def _step_start(every: _dt.timedelta, moment: _dt.datetime) -> _dt.datetime:
 
 def _step_label(every: _dt.timedelta, start: _dt.datetime) -> str:
     if every < _SECOND:  # steps shorter than a second need the fraction to stay apart
-        return start.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return start.strftime(SQLITE_TIME_FORMAT)
+    return start.strftime(WHOLE_SECOND_FORMAT + "Z")
 
 
 # -- the bounds of a period ------------------------------------------------------------------
@@ -341,10 +343,16 @@ class Period:
     # Written out rather than a frozen dataclass: dataclasses imports inspect, which a cold
     # start of cachework does not otherwise pay for.
     __slots__ = ("label", "start", "end", "every", "tz")
+    #: What the key and the ``_period`` argument hold: ``2026-11-24``, ``2026-W48``,
+    #: ``2026-11-24T10`` (an hour), ``2026-11-24T10:15:00Z`` (a step of a timedelta).
     label: str
+    #: The first moment of the period, aware, in the schedule's zone.
     start: _dt.datetime
+    #: The first moment after it (the next period's ``start``): ``end`` is exclusive.
     end: _dt.datetime
+    #: The schedule: ``"day"``, ``"week"``, ... or a ``timedelta`` step.
     every: str | _dt.timedelta
+    #: The schedule's zone, as given (None: the machine's local time).
     tz: str | _dt.tzinfo | None
 
     def __init__(
@@ -502,7 +510,7 @@ def _parse(every: str | _dt.timedelta, tz: Any, zone: _dt.tzinfo | None, label: 
             raise ValueError(
                 f"{label!r} is not a label of every={_every_text(every)} (like {example!r})"
             )
-        shown = _dt.datetime.strptime(label[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_UTC)
+        shown = _dt.datetime.strptime(label[:19], WHOLE_SECOND_FORMAT).replace(tzinfo=_UTC)
         if match.group(1):
             shown += int(match.group(1)[1:]) * _US
         # The label shows the step's start, truncated to the second: the step starting first

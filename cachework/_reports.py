@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._backends import _first_line
 from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
@@ -58,6 +58,29 @@ class Reports:
         except sa.exc.DBAPIError as e:
             raise StoreError(f"store {self._shown}: {_first_line(e.orig or e)}") from e
 
+    def _writable(self, doing: str) -> Backend:
+        """The opened backend, or a ``StoreError`` naming the store if it cannot be written:
+        said before anything is read or written, so a command never reports a half."""
+        backend = self._ensure()
+        if backend.read_only:
+            raise StoreError(f"store {self._shown} is read-only: it cannot {doing}")
+        return backend
+
+    @contextlib.contextmanager
+    def _writing(self, doing: str) -> Iterator[Any]:
+        """One write transaction of upkeep (forget, prune); a read-only store refuses first,
+        and a driver's error comes out as one line naming the store."""
+        import sqlalchemy as sa
+
+        self._writable(doing)
+        try:
+            with self._engine().begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as e:
+            raise StoreError(
+                f"store {self._shown}: cannot {doing}: {_first_line(e.orig or e)}"
+            ) from e
+
     def history(
         self,
         work: str | None = None,
@@ -99,29 +122,8 @@ class Reports:
             return []
         if limit is not None:
             q = q.limit(limit)
-        out = []
         with self._reading(stream_results=True) as conn:
-            for row in conn.execute(q):
-                out.append(
-                    Run(
-                        id=row.id,
-                        work=row.work,
-                        key=row.key,
-                        args=_args(row.args),
-                        status=row.status,
-                        started_at=as_utc(row.started_at),
-                        finished_at=as_utc(row.finished_at),
-                        duration_s=row.duration_s,
-                        error_type=row.error_type,
-                        error=row.error,
-                        traceback=row.traceback,
-                        host=row.host,
-                        pid=row.pid,
-                        cached=bool(row.cached),
-                        reason=row.reason,
-                    )
-                )
-        return out
+            return [_record(Run, row) for row in conn.execute(q)]
 
     def calls(
         self,
@@ -159,8 +161,7 @@ class Reports:
             return found[0]
         if found:
             raise AmbiguousCall(work, [c.key for c in found])
-        if not self._has_work(work):
-            raise NoSuchWork(f"no work named {work!r} in {self._shown}")
+        self._known(work)
         asked = ", ".join(
             [*([f"key {key}"] if key else []), *(f"{k}={v!r}" for k, v in values.items())]
         )
@@ -186,6 +187,11 @@ class Reports:
             if wanted is not None:
                 where.append(column == wanted)
         return where
+
+    def _known(self, work: str, then: str = "") -> None:
+        """``NoSuchWork`` unless the store has a call or a run of ``work``."""
+        if not self._has_work(work):
+            raise NoSuchWork(f"no work named {work!r} in {self._shown}" + (then and f": {then}"))
 
     def _has_work(self, work: str) -> bool:
         """Whether any call or run of ``work`` is recorded."""
@@ -228,21 +234,7 @@ class Reports:
         q = q.order_by(calls.c.work, calls.c.created_at)
         with self._reading() as conn:
             for row in conn.execute(q):
-                yield Call(
-                    work=row.work,
-                    key=row.key,
-                    args=_args(row.args),
-                    status=row.status,
-                    created_at=as_utc(row.created_at),
-                    finished_at=as_utc(row.finished_at),
-                    expires_at=as_utc(row.expires_at),
-                    owner=row.owner,
-                    heartbeat_at=as_utc(row.heartbeat_at),
-                    result_size=row.result_size,
-                    state_size=row.state_size,
-                    cached=bool(row.cached),
-                    key_scheme=row.key_scheme,
-                )
+                yield _record(Call, row)
 
     def forget(
         self,
@@ -261,7 +253,8 @@ class Reports:
         A running call is left alone (its owner's finish must still record, and nobody
         may run it meanwhile); ``force`` marks it instead, so that its result is recorded but
         never served and the next call runs again. Returns how many calls were removed
-        (or, with ``force``, removed or marked).
+        (or, with ``force``, removed or marked); ``NoSuchWork`` when none was and the store
+        has never seen ``work`` (a typo in its name). A read-only store: ``StoreError``.
         """
         values = _arg_filters(args, values)
         if key is None and not values:
@@ -274,15 +267,21 @@ class Reports:
             keys = [c.key for c in self._calls(work, key=key, values=values)]
         return self._delete(work, keys, force)
 
-    def forget_calls(self, calls: list[Call], *, force: bool = False) -> int:
+    def forget_calls(
+        self, calls: list[Call], *, force: bool = False, work: str | None = None
+    ) -> int:
         """Remove exactly these calls (as listed by ``calls``): what ``cachework forget`` runs.
 
         Running calls are left alone, or with ``force`` marked to run again (see ``forget``).
+        ``work``: the work they were listed for; when none was found and the store has never
+        seen that work, ``NoSuchWork`` (a typo is not "nothing to forget").
         """
+        if not calls and work is not None:
+            self._known(work, "nothing to forget")
         by_work: dict[str, list[str]] = {}
         for c in calls:
             by_work.setdefault(c.work, []).append(c.key)
-        return sum(self._delete(w, keys, force) for w, keys in by_work.items())
+        return sum(self._deleted(w, keys, force) for w, keys in by_work.items())
 
     def works(self) -> list[dict[str, Any]]:
         """One summary per work: calls by status, runs, the last run, mean duration."""
@@ -358,8 +357,9 @@ class Reports:
         t = self._tables()
         now = _dt.datetime.now(_dt.timezone.utc)
         cutoff = now - older_than
+        backend = self._writable("prune")
         swept = self.sweep()
-        with self._engine().begin() as conn:
+        with self._writing("prune") as conn:
             stale = _not_refreshed_since(t.calls, cutoff)
             expired = t.calls.c.expires_at < now
             n_calls = conn.execute(
@@ -373,7 +373,10 @@ class Reports:
                     )
                 ).rowcount
         if vacuum:
-            self._backend.vacuum()
+            try:
+                backend.vacuum()
+            except Exception as e:  # sqlite3's or SQLAlchemy's: one line naming the store
+                raise StoreError(f"store {self._shown}: cannot vacuum: {_first_line(e)}") from e
         return {"calls": n_calls, "runs": runs, "interrupted": swept}
 
     def query(
@@ -388,17 +391,26 @@ class Reports:
         ``DECLARE ... CURSOR`` through the extended protocol, so the server's grammar
         refuses a second statement, ``COPY``, ``SET`` or ``DO``, and the transaction is
         rolled back. A refusal, like any other failure, is one ``StoreError``.
+
+        The text reaches the database as written: a ``:word`` or ``%`` inside a string
+        literal is text. With ``params``, ``:name`` marks a value (SQLite's own binding; on
+        PostgreSQL SQLAlchemy's ``text()``, where a literal's ``:word`` needs a backslash).
         """
         return self._ensure().query(sql, dict(params or {}))
 
     def result(self, work: str, key: str) -> Any:
-        """The stored return value of one call, loaded (``KeyError`` if there is none)."""
-        import pickle
+        """The stored return value of one call, loaded as a hit loads it. ``NoSuchWork``
+        for a work the store never saw, ``NoSuchCall`` when no call has that key or the
+        call stored no result (it failed, or ``cache_calls=False``)."""
+        from . import _pickling
 
         call = self.lookup(work, key)
-        if call is None or call.result is None:
-            raise KeyError(f"{work} [{key}] has no stored result")
-        return pickle.loads(call.result)
+        if call is None:
+            self._known(work)
+            raise NoSuchCall(f"no call of {work} has key {key}")
+        if call.result is None:
+            raise NoSuchCall(f"the call {work} [{key}] has no stored result ({call.status})")
+        return _pickling.loads(call.result)
 
     def result_type(self, work: str, key: str) -> str | None:
         """The type of a call's stored result, read from the pickle's opcodes (``dict``,
@@ -412,10 +424,16 @@ class Reports:
         return pickled_type(bytes(call.result)) or "unknown"
 
     def forget_all(self, work: str, *, force: bool = False) -> int:
-        """Remove every call of ``work`` (running ones: see ``forget``)."""
+        """Remove every call of ``work`` (running ones, ``NoSuchWork``: see ``forget``)."""
         return self._delete(work, None, force)
 
     def _delete(self, work: str, keys: list[str] | None, force: bool = False) -> int:
+        n = self._deleted(work, keys, force)
+        if not n:
+            self._known(work, "nothing to forget")
+        return n
+
+    def _deleted(self, work: str, keys: list[str] | None, force: bool) -> int:
         import sqlalchemy as sa
 
         calls = self._tables().calls
@@ -425,7 +443,7 @@ class Reports:
                 return 0
             which = sa.and_(which, calls.c.key.in_(keys))
         running = sa.and_(which, calls.c.status == "running")
-        with self._engine().begin() as conn:
+        with self._writing("forget calls") as conn:
             if force:
                 # Marked before the delete: a call that finishes in between is then
                 # deleted, not missed by both statements. Its owner's finish still writes
@@ -450,12 +468,36 @@ class Reports:
         return n + busy if force else n
 
 
+R = TypeVar("R", Run, Call)
+
+
+def _record(kind: type[R], row: Any) -> R:
+    """A ``Run`` or ``Call`` from a row that holds its fields by name, each read as the
+    record gives it (``_READ``): times as aware UTC, args as a dict, ``cached`` a bool."""
+    values = row._mapping
+    return kind(*(_READ.get(f, _same)(values[f]) for f in kind._fields))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def _args(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         import json
 
         return json.loads(value)
     return dict(value or {})
+
+
+#: How a column is read into a record where the driver's value is not it already.
+_READ: dict[str, Callable[[Any], Any]] = {
+    "args": _args,
+    "cached": bool,
+    **dict.fromkeys(
+        ("started_at", "finished_at", "created_at", "expires_at", "heartbeat_at"), as_utc
+    ),
+}
 
 
 def _s(n: int) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from . import _owner
-from ._backends import Backend, backend_for
+from ._backends import Backend, _first_line, backend_for
 from ._claims import DEFAULT_LEASE, Busy, Claim, Claims, Outcome
+from ._errors import StoreError
 from ._formats import storable
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 from ._reports import Reports
@@ -111,6 +113,12 @@ class Store(Claims, Reports):
                     self._ready = True
         return self._backend
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the store only serves hits: a SQLite file this process may not write
+        (a read-only file system, no permission). Opens the store to tell."""
+        return self._ensure().read_only
+
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (Alembic); what ``cachework db upgrade`` runs."""
         from . import _migrate
@@ -118,16 +126,30 @@ class Store(Claims, Reports):
         if not self._backend.exists():
             self._ensure()  # creates it, with the folder lock and WAL a new store needs
             return
-        _migrate.upgrade(self._backend.engine, revision)
-        self._ready = False
+        self._migrating("upgrade", _migrate.upgrade, revision)
 
     def downgrade(self, revision: str) -> None:
         """Take the schema back to ``revision`` (Alembic); ``"base"`` drops cachework's
         tables and every call and run in them. What ``cachework db downgrade`` runs."""
         from . import _migrate
 
-        _migrate.downgrade(self._backend.engine, revision)
-        self._ready = False
+        self._migrating("downgrade", _migrate.downgrade, revision)
+
+    def _migrating(self, verb: str, action: Callable[[Backend, str], None], revision: str) -> None:
+        """Run a migration; a read-only store refuses first, and a driver's error is one
+        ``StoreError`` line naming the store."""
+        import sqlalchemy as sa
+
+        if not self._backend.writable():
+            raise StoreError(f"store {self._shown} is read-only: it cannot {verb} its schema")
+        try:
+            action(self._backend, revision)
+        except sa.exc.DBAPIError as e:
+            raise StoreError(
+                f"store {self._shown}: cannot {verb} its schema: {_first_line(e.orig or e)}"
+            ) from e
+        finally:
+            self._ready = False
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None: no cachework tables yet)."""

@@ -24,7 +24,14 @@ from . import _periods as periods
 from . import _pickling
 from ._binding import MEMO, Binder, IgnoringBinder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
-from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
+from ._errors import (
+    AlreadyRunning,
+    CatchupFailed,
+    NoSuchWork,
+    StoreError,
+    UnstorableResult,
+    error_text,
+)
 from ._options import DEFAULTS, Options, ignore_names, is_code, option, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
@@ -252,7 +259,7 @@ class Work:
         max_result_bytes: The largest pickled return value stored (default 1 GiB); a
             larger one is refused before any write: the run is recorded failed and raises
             ``UnstorableResult`` naming the size. So is a result and state beyond what the
-            database holds in one entry.
+            database holds in one call.
         lag: With ``every``, how many periods back a call's period is: ``lag=1`` with
             ``every="day"`` processes yesterday, the last complete day.
         catchup: With ``every``, ``True`` makes a call first run, oldest first, every
@@ -511,7 +518,10 @@ class Work:
         Returns:
             Whether a call was removed.
         """
-        return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
+        try:
+            return self.store.forget(self.name, key=self.key(*args, **kwargs)) > 0
+        except NoSuchWork:  # never ran in this store: nothing to remove
+            return False
 
     def refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Run ``run(*args, **kwargs)`` again even if it would hit, and replace its entry:
@@ -574,6 +584,7 @@ class Work:
         /,
         *args: Any,
         dry_run: bool = False,
+        progress: Callable[[str, str, int], None] | None = None,
         **kwargs: Any,
     ) -> BackfillReport:
         """Run the missing and failed periods from ``start`` to ``end``, oldest first.
@@ -586,6 +597,9 @@ class Work:
             end: The last period (default: the current one, after ``lag``).
             *args: The work's other arguments.
             dry_run: List what would run; run nothing.
+            progress: Told ``progress(label, outcome, total)`` as each period is done
+                (outcome ``ran``, ``hit``, ``failed``, or ``todo`` under ``dry_run``):
+                what draws ``cachework backfill``'s bar.
             **kwargs: The work's other arguments.
 
         Returns:
@@ -595,7 +609,7 @@ class Work:
         from . import _periodic
 
         first, last = self._period_range(start, end, "backfill")
-        return _periodic.backfill(self, first, last, args, kwargs, dry_run)
+        return _periodic.backfill(self, first, last, args, kwargs, dry_run, progress)
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for the latest ``parallel=True`` call and return its result.
@@ -986,7 +1000,7 @@ class Work:
                 "failed",
                 time.perf_counter() - t0,
                 error_type=type(e).__qualname__,
-                error=_error_text(e),
+                error=error_text(e),
                 traceback=traceback.format_exc(),
             )
             self._record(claim, failure, reraise=False)
@@ -1068,17 +1082,8 @@ def _check_fits(
         what = "the return value is" if state is None else "the return value and the state are"
         raise UnstorableResult(
             f"{name}: {what} {size:,} bytes, more than the store's database holds in one "
-            f"entry ({limit:,} bytes with the arguments)"
+            f"call ({limit:,} bytes with the arguments)"
         )
-
-
-def _error_text(e: BaseException) -> str:
-    """The message of a failure, even from an exception whose ``__str__`` itself raises:
-    recording the failure must never turn into a second error that hides the first."""
-    try:
-        return str(e)
-    except Exception:
-        return "<exception str() failed>"  # what the traceback module prints
 
 
 class CachedFunction(Work, Generic[P, R]):
