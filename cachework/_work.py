@@ -78,7 +78,7 @@ _LAZY_FLAGS = {
 
 
 #: CACHEWORK_REFRESH as this process read it when its first work was made: the names of the
-#: works whose every call runs and replaces its entry, ``*`` for all (None: not read yet).
+#: works whose every call runs and replaces its stored call, ``*`` for all (None: not read yet).
 _refresh_names: frozenset[str] | None = None
 
 
@@ -524,7 +524,7 @@ class Work:
             return False
 
     def refresh(self, *args: Any, **kwargs: Any) -> Any:
-        """Run ``run(*args, **kwargs)`` again even if it would hit, and replace its entry:
+        """Run ``run(*args, **kwargs)`` again even if it would hit, and replace its stored call:
         for a result known to be wrong (an input changed that the key cannot see). It is
         claimed like any call: a concurrent caller of the same arguments waits for it."""
         raw = getattr(type(self), "_cw_raw", None)  # the class's run, unbound
@@ -845,7 +845,7 @@ class Work:
     def _cw_refresh(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """A call run even if it would hit, replacing its entry (``work.refresh``)."""
+        """A call run even if it would hit, replacing its stored call (``work.refresh``)."""
         bound, key, _ = self._bound_key(args, kwargs, raw)
         with _KeepStatus(self):
             return self._claim_and_run(
