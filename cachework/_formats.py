@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from typing import Any, overload
+from typing import overload
 
 #: On SQLite, times are UTC ISO-8601 text (``2026-11-25T14:03:07.123456Z``): text order is
 #: time order and ``date(started_at)`` works. ``schema.Timestamp`` reads and writes it too.
@@ -46,7 +46,7 @@ def parse_utc(text: str) -> _dt.datetime:
 def as_utc(value: None) -> None: ...
 @overload
 def as_utc(value: str | _dt.datetime) -> _dt.datetime: ...
-def as_utc(value: Any) -> _dt.datetime | None:
+def as_utc(value: str | _dt.datetime | None) -> _dt.datetime | None:
     """A stored time (SQLite's text, a datetime) or a given one as an aware UTC datetime;
     a time without a zone is UTC, as every stored time is."""
     if value is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -14,6 +15,8 @@ from alembic.script import ScriptDirectory
 from .schema import VERSION_TABLE
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
     from ._backends import Backend
 
 log = logging.getLogger("cachework")
@@ -28,7 +31,7 @@ def script_location() -> Path:
     raise FileNotFoundError("cachework's migration scripts are missing from this installation")
 
 
-def _config(connection: Any) -> Config:
+def _config(connection: Connection | None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location()))
     cfg.attributes["connection"] = connection
@@ -39,7 +42,7 @@ def heads() -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(_config(None)).get_heads())
 
 
-def current(engine: Any) -> str | None:
+def current(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(
             conn, opts={"version_table": VERSION_TABLE}
@@ -54,7 +57,7 @@ def downgrade(backend: Backend, revision: str) -> None:
     _run(backend, command.downgrade, revision)
 
 
-def _run(backend: Backend, action: Any, revision: str) -> None:
+def _run(backend: Backend, action: Callable[[Config, str], None], revision: str) -> None:
     # The backend takes turns with other processes where its database needs it.
     with backend.migrating() as conn:
         log.info("migrating %s to %s", backend.safe_url(), revision)

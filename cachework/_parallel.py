@@ -48,7 +48,7 @@ def submit_elsewhere(
     executor: _cf.Executor,
     call: Callable[[], T],
     land: Callable[[_cf.Future[T]], R],
-    parts: Callable[[], dict[str, Any]],
+    parts: Callable[[], dict[str, object]],
     what: str,
 ) -> _cf.Future[R]:
     """Run ``call`` in another process (or machine): it travels by cloudpickle, and
@@ -82,7 +82,7 @@ def submit_elsewhere(
     return future
 
 
-def _unpicklable(parts: dict[str, Any]) -> str:
+def _unpicklable(parts: dict[str, object]) -> str:
     """Which parts of a call could not be pickled."""
     import cloudpickle
 

@@ -5,7 +5,27 @@ counts to it. Standard library only: the hit path builds ``Stored``.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # types only: nothing here exists at run time, so the hit path pays nothing
+    from collections.abc import Mapping, Sequence
+    from typing import Protocol, TypeAlias
+
+    #: A JSON value as ``json.loads`` gives it: what the ``args`` column holds.
+    JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
+    #: A time as the store gives it back: ISO text on SQLite, a datetime on PostgreSQL.
+    StoreTime: TypeAlias = str | _dt.datetime
+
+    class Cursor(Protocol):
+        """A DB-API cursor (``sqlite3``'s, psycopg's) as a write transaction hands it to
+        the claim protocol: statements run on it, and it tells what they did."""
+
+        @property
+        def rowcount(self) -> int: ...
+        def execute(
+            self, sql: str, params: Sequence[object] | Mapping[str, object] = ..., /
+        ) -> object: ...
+        def fetchone(self) -> Sequence[object] | None: ...
 
 #: Every status a run of the history can have; a call's status is one of the first three.
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
@@ -17,7 +37,7 @@ class Stored(NamedTuple):
 
     status: str
     cached: bool
-    expires_at: Any  # the store's time: ISO text on SQLite, a datetime on PostgreSQL
+    expires_at: StoreTime | None
     result: bytes | None
     state: bytes | None
     key_scheme: int
@@ -29,13 +49,13 @@ class Held(NamedTuple):
 
     status: str
     cached: bool
-    expires_at: Any
+    expires_at: StoreTime | None
     result: bytes | None
     state: bytes | None
     key_scheme: int
     owner: str | None
     owner_start: str | None
-    heartbeat_at: Any
+    heartbeat_at: StoreTime | None
     lease_s: float | None
     run_id: int | None
 
@@ -56,7 +76,7 @@ class Run(NamedTuple):
     id: int
     work: str
     key: str
-    args: dict[str, Any]
+    args: dict[str, JSON]
     status: str
     started_at: _dt.datetime
     finished_at: _dt.datetime | None
@@ -77,7 +97,7 @@ class Call(NamedTuple):
 
     work: str
     key: str
-    args: dict[str, Any]
+    args: dict[str, JSON]
     status: str
     created_at: _dt.datetime
     finished_at: _dt.datetime | None

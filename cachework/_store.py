@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import _owner
 from ._backends import Backend, _first_line, backend_for
@@ -20,6 +20,9 @@ from ._formats import storable
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 from ._reports import Reports
 from ._urls import DEFAULT_URL, resolve_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -84,7 +87,7 @@ class Store(Claims, Reports):
     def __repr__(self) -> str:
         return f"Store({self._shown!r})"
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[Callable[[str], Store], tuple[str]]:
         # Connections do not travel: another process reopens the store by its URL.
         return (get_store, (self.url,))
 
@@ -161,7 +164,7 @@ class Store(Claims, Reports):
         """Close this thread's connection and the engine; the store reopens on next use."""
         self._backend.dispose()
 
-    def _engine(self) -> Any:
+    def _engine(self) -> Engine:
         self._ensure()
         return self._backend.engine
 
