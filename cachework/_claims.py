@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import _owner
 from ._backends import _Retry
@@ -24,6 +24,7 @@ from ._records import Held, Stored
 
 if TYPE_CHECKING:
     from ._backends import Backend
+    from ._records import Cursor, StoreTime
 
 log = logging.getLogger("cachework")
 
@@ -176,7 +177,7 @@ class Claims:
         owner = f"{self._host}:{pid}"
         # Everything that does not depend on what the transaction reads is built before it
         # starts: time inside it is time every other writer of the store waits.
-        params: dict[str, Any] = {"work": work, "key": key}
+        params: dict[str, object] = {"work": work, "key": key}
         common = {**params, "args": args_json, "cached": cached}
         run_values = {**common, "host": self._host, "pid": pid}
         values = {
@@ -187,7 +188,7 @@ class Claims:
             "key_scheme": KEY_SCHEME,
         }
 
-        def attempt(cur: Any) -> Claim | Busy | Stored:
+        def attempt(cur: Cursor) -> Claim | Busy | Stored:
             nonlocal absent
             stamp = backend.stamp(cur)
             row = None if absent else backend.execute(cur, "claim_select", params).fetchone()
@@ -265,7 +266,7 @@ class Claims:
         )
 
     def _why_new(
-        self, backend: Backend, cur: Any, work: str, key: str, args_json: str, versioned: str
+        self, backend: Backend, cur: Cursor, work: str, key: str, args_json: str, versioned: str
     ) -> str:
         """Why a call the store has no row of runs: the run records it (``reason``), so it is
         asked on every such miss; the key-scheme check runs once per work and process, as a
@@ -287,7 +288,7 @@ class Claims:
             return versioned
         return "new"
 
-    def _alive(self, held: Held, now: Any, backend: Backend) -> bool:
+    def _alive(self, held: Held, now: StoreTime, backend: Backend) -> bool:
         """Whether the owner of a running call still runs it.
 
         On this host the process answers, whatever its heartbeat says: a dead owner is
@@ -340,7 +341,7 @@ class Claims:
             "traceback": storable(outcome.traceback),
         }
 
-        def attempt(cur: Any) -> bool:
+        def attempt(cur: Cursor) -> bool:
             stamp = call_values["now"] = run_values["now"] = backend.stamp(cur)
             call_values["expires_at"] = (
                 None if ttl_s is None else backend.later(stamp or backend.now(cur), ttl_s)
@@ -369,7 +370,7 @@ class Claims:
         why = storable(why)  # it may quote an error's text
         params = {"work": claim.work, "key": claim.key, "run_id": claim.run_id}
 
-        def attempt(cur: Any) -> None:
+        def attempt(cur: Cursor) -> None:
             backend.execute(cur, "call_release", params)
             backend.execute(
                 cur,
@@ -383,7 +384,7 @@ class Claims:
         """Refresh the heartbeat of every call this process runs in this store."""
         backend = self._ensure()
 
-        def attempt(cur: Any) -> None:
+        def attempt(cur: Cursor) -> None:
             stamp = backend.stamp(cur)
             for c in claims:
                 values = {"work": c.work, "key": c.key, "run_id": c.run_id, "now": stamp}
@@ -414,7 +415,7 @@ class Claims:
         for call in running:
             params = {"work": call.work, "key": call.key, "run_id": call.run_id}
 
-            def release_dead(cur: Any, params: dict[str, Any] = params) -> int:
+            def release_dead(cur: Cursor, params: dict[str, object] = params) -> int:
                 now = backend.now(cur)
                 row = backend.execute(cur, "sweep_select", params).fetchone()
                 held = None if row is None else Held._make(row)
@@ -440,7 +441,7 @@ class Claims:
             if run.pid != os.getpid() and _owner.is_alive(run.pid, None):
                 continue
 
-            def mark(cur: Any, run_id: int = run.id) -> int:
+            def mark(cur: Cursor, run_id: int = run.id) -> int:
                 values = {
                     "run_id": run_id,
                     "now": backend.now(cur),
