@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import _periods as periods
 from ._errors import StoreError
 from ._periodic import first_period, label_column
 from ._periods import Period
-from ._store import Store
+
+if TYPE_CHECKING:
+    from ._records import JSON
+    from ._reports import Reports
 
 log = logging.getLogger("cachework")
 
@@ -48,7 +51,7 @@ class CalendarRow(NamedTuple):
     lag: int
     cells: list[tuple[str, str]]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, JSON]:
         """The row as ``cachework calendar --json`` prints it: the schedule and a list of
         ``{"period": label, "status": status}``, where a period nothing was expected of
         has status ``None`` (JSON ``null``) rather than the blank cell's ``""``."""
@@ -67,7 +70,7 @@ CalendarRow.__module__ = "cachework"
 
 
 def calendar(
-    store: Store,
+    store: Reports,
     works: Iterable[str] | None = None,
     *,
     since: _dt.datetime | _dt.date | None = None,
@@ -141,7 +144,7 @@ def _span(
     return out
 
 
-def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:
+def _schedules(store: Reports) -> list[tuple[str, str, str | None, int]]:
     import sqlalchemy as sa
 
     from .schema import works
@@ -158,7 +161,7 @@ def _schedules(store: Store) -> list[tuple[str, str, str | None, int]]:
         return [(r.work, r.every, r.tz, r.lag) for r in conn.execute(q)]
 
 
-def _statuses(store: Store, name: str, labels: list[str]) -> dict[str, str]:
+def _statuses(store: Reports, name: str, labels: list[str]) -> dict[str, str]:
     """The status of each period that has a call or a run: per call (key), the call's
     status, else its latest run's (a run released by a signal leaves no call); per
     period, the worst of its calls."""

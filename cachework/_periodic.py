@@ -10,8 +10,9 @@ given to the function if it declares a parameter named ``period``. The key and t
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _keys as keys
@@ -20,6 +21,11 @@ from ._errors import error_text
 from ._periods import Period
 
 if TYPE_CHECKING:
+    import inspect
+
+    from sqlalchemy import ColumnElement
+
+    from ._reports import Reports
     from ._store import Store
     from ._work import Work
 
@@ -27,7 +33,14 @@ __all__ = ["BackfillReport", "PeriodCall"]
 
 log = logging.getLogger("cachework")
 
-_UNKNOWN = object()
+
+class _Unknown(enum.Enum):
+    """Not looked at yet: a sentinel that the type checker tells apart from a found None."""
+
+    UNKNOWN = enum.auto()
+
+
+_UNKNOWN = _Unknown.UNKNOWN
 #: Calls the period's keys are checked in: one query per this many periods.
 _CHUNK = 500
 #: Argument sets whose catch-up this process remembers per work (then it starts over).
@@ -61,10 +74,10 @@ class PeriodCall:
 
     __slots__ = ("fn", "period", "work", "ran")
 
-    def __init__(self, fn: Callable[..., Any], period: Period, work: Work) -> None:
+    def __init__(self, fn: Callable[..., object], period: Period, work: Work) -> None:
         self.fn, self.period, self.work, self.ran = fn, period, work, False
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> object:
         self.ran = True
         record_schedule(self.work)
         takes = takes_period(self.fn, self.work._cw_bound_self)
@@ -79,7 +92,7 @@ class _PeriodParameter:
     signature without ``period`` (so keys are what they were), and the call puts the
     period back in its place, whatever that place is."""
 
-    def __init__(self, signature: Any, bound_self: bool) -> None:
+    def __init__(self, signature: inspect.Signature, bound_self: bool) -> None:
         from ._binding import Binder
 
         self.signature = signature
@@ -87,19 +100,23 @@ class _PeriodParameter:
             parameters=[p for p in signature.parameters.values() if p.name != "period"]
         )
 
-        def without_period(*args: Any, **kwargs: Any) -> None: ...
+        def without_period(*args: object, **kwargs: object) -> None: ...
 
         without_period.__signature__ = self.without  # type: ignore[attr-defined]
         self.binder = Binder(without_period, skip_self=bound_self)
 
     def call(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
-    ) -> Any:
+        self,
+        fn: Callable[..., object],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        period: Period,
+    ) -> object:
         bound = self.without.bind(*args, **kwargs)
         bound.apply_defaults()
         values = bound.arguments
-        positional: list[Any] = []
-        named: dict[str, Any] = {}
+        positional: list[object] = []
+        named: dict[str, object] = {}
         for p in self.signature.parameters.values():
             value: Any = period if p.name == "period" else values.get(p.name)
             if p.kind <= p.POSITIONAL_OR_KEYWORD:
@@ -113,16 +130,16 @@ class _PeriodParameter:
         return fn(*positional, **named)
 
 
-_takes: dict[Any, _PeriodParameter | None] = {}
+_takes: dict[Callable[..., object], _PeriodParameter | None] = {}
 
 
-def takes_period(fn: Callable[..., Any], bound_self: bool) -> _PeriodParameter | None:
+def takes_period(fn: Callable[..., object], bound_self: bool) -> _PeriodParameter | None:
     """Whether ``fn`` declares a parameter named ``period`` (not ``*period``), and how to
     bind and call it. Read from the code object where it can, so a cold start of a work
     without one never imports ``inspect``."""
     found = _takes.get(fn, _UNKNOWN)
     if found is not _UNKNOWN:
-        return found  # type: ignore[return-value]
+        return found
     found = None
     code = getattr(fn, "__code__", None)
     if code is None or hasattr(fn, "__wrapped__"):
@@ -135,19 +152,20 @@ def takes_period(fn: Callable[..., Any], bound_self: bool) -> _PeriodParameter |
         try:
             signature = inspect.signature(fn)
         except (TypeError, ValueError):
-            signature = None
-        parameter = signature.parameters.get("period") if signature is not None else None
-        if parameter is not None and parameter.kind in (
-            parameter.POSITIONAL_ONLY,
-            parameter.POSITIONAL_OR_KEYWORD,
-            parameter.KEYWORD_ONLY,
-        ):
-            found = _PeriodParameter(signature, bound_self)
+            pass
+        else:
+            parameter = signature.parameters.get("period")
+            if parameter is not None and parameter.kind in (
+                parameter.POSITIONAL_ONLY,
+                parameter.POSITIONAL_OR_KEYWORD,
+                parameter.KEYWORD_ONLY,
+            ):
+                found = _PeriodParameter(signature, bound_self)
     _takes[fn] = found
     return found
 
 
-def function(work: Work) -> Callable[..., Any]:
+def function(work: Work) -> Callable[..., object]:
     """The work's own function: a decorated function's, or the ``run`` its class defines
     (read from the class: read from the instance, it would be a bound method)."""
     return work.__dict__.get("_cw_raw") or type(work)._cw_raw
@@ -158,7 +176,7 @@ def function(work: Work) -> Callable[..., Any]:
 PERIOD_ARG = "_period"
 
 
-def refuse_period_arg(fn: Callable[..., Any], name: str) -> None:
+def refuse_period_arg(fn: Callable[..., object], name: str) -> None:
     """Refuse, when an every= work is made, a function with a parameter named ``_period``
     (of any kind): the period's label takes that name in the bound arguments, so its value
     would never reach the key, and calls differing only in it would hit each other's call.
@@ -167,7 +185,7 @@ def refuse_period_arg(fn: Callable[..., Any], name: str) -> None:
     if code is not None and not hasattr(fn, "__wrapped__"):
         count = code.co_argcount + code.co_kwonlyargcount
         count += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)  # *args, **kwargs
-        names: Any = code.co_varnames[:count]
+        names: Collection[str] = code.co_varnames[:count]
     else:
         import inspect
 
@@ -184,8 +202,8 @@ def refuse_period_arg(fn: Callable[..., Any], name: str) -> None:
 
 
 def bind(
-    work: Work, args: tuple[Any, ...], kwargs: dict[str, Any], period: Period
-) -> dict[str, Any]:
+    work: Work, args: tuple[object, ...], kwargs: dict[str, object], period: Period
+) -> dict[str, object]:
     """The bound arguments of a call for ``period``: the caller's, plus ``_period``."""
     if PERIOD_ARG in kwargs:
         # Into **kwargs it would bind as _period and be overwritten by the label below.
@@ -211,7 +229,7 @@ def bind(
 
 
 # -- the store's side ---------------------------------------------------------------------------
-_recorded: set[tuple[Any, ...]] = set()
+_recorded: set[tuple[str, str, str, str | None, int]] = set()
 
 
 def record_schedule(work: Work) -> None:
@@ -261,13 +279,13 @@ def _write_schedule(store: Store, name: str, every: str, tz: str | None, lag: in
     log.info("recorded the schedule of %s: every=%s tz=%s lag=%d", name, every, tz, lag)
 
 
-def label_column(store: Store, args: Any) -> Any:
+def label_column(store: Reports, args: ColumnElement[str]) -> ColumnElement[str]:
     """SQL for the ``_period`` label inside an ``args`` column."""
     return store._ensure().arg_text(args, PERIOD_ARG)
 
 
 def first_period(
-    store: Store, name: str, every: str | _dt.timedelta, tz: str | _dt.tzinfo | None
+    store: Reports, name: str, every: str | _dt.timedelta, tz: str | _dt.tzinfo | None
 ) -> Period | None:
     """The oldest period of this schedule that work ``name`` has a run for (labels of an
     earlier schedule, say hours before it became daily, are passed over)."""
@@ -321,7 +339,7 @@ def between(first: Period, last: Period) -> Iterator[Period]:
 
 
 def each_succeeded(
-    work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
+    work: Work, first: Period, last: Period, args: tuple[object, ...], kwargs: dict[str, object]
 ) -> Iterator[tuple[Period, bool]]:
     """Every period from ``first`` to ``last``, oldest first, with whether it has a
     succeeded call for these arguments (a failed or never run period has not), read
@@ -342,7 +360,7 @@ def each_succeeded(
 
 
 def succeeded(
-    work: Work, first: Period, last: Period, args: tuple[Any, ...], kwargs: dict[str, Any]
+    work: Work, first: Period, last: Period, args: tuple[object, ...], kwargs: dict[str, object]
 ) -> list[tuple[Period, bool]]:
     """``each_succeeded``, all of it."""
     return list(each_succeeded(work, first, last, args, kwargs))
@@ -355,9 +373,9 @@ def _error(e: BaseException) -> str:
 
 def catch_up(
     work: Work,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    fn: Callable[..., object],
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
     current: Period,
 ) -> dict[str, str]:
     """Run, oldest first, every period before ``current`` since the catch-up start that has
@@ -422,8 +440,8 @@ def backfill(
     work: Work,
     first: Period,
     last: Period,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
     dry_run: bool,
     progress: Callable[[str, str, int], None] | None = None,
 ) -> BackfillReport:

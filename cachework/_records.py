@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # types only: nothing here exists at run time, so the hit pat
         ) -> object: ...
         def fetchone(self) -> Sequence[object] | None: ...
 
+
 #: Every status a run of the history can have; a call's status is one of the first three.
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
 CALL_STATUSES = RUN_STATUSES[:3]

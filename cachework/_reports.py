@@ -18,9 +18,11 @@ from ._keys import arg_json
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, Table
+
     from ._backends import Backend
     from ._calendar import CalendarRow
-    from ._records import Stored
+    from ._records import JSON, Stored
 
 log = logging.getLogger("cachework")
 
@@ -33,7 +35,7 @@ class Reports:
         _shown: str
 
         def _ensure(self) -> Backend: ...
-        def _engine(self) -> Any: ...
+        def _engine(self) -> Engine: ...
         def lookup(self, work: str, key: str) -> Stored | None: ...
         def sweep(self) -> int: ...
         def safe_url(self) -> str: ...
@@ -41,13 +43,8 @@ class Reports:
         @property
         def dialect(self) -> str: ...
 
-    def _tables(self) -> Any:
-        from . import schema
-
-        return schema
-
     @contextlib.contextmanager
-    def _reading(self, **options: Any) -> Iterator[Any]:
+    def _reading(self, **options: object) -> Iterator[Connection]:
         """A SQLAlchemy connection for listings and reports; a driver's error (a locked or
         unreadable file, a lost server) comes out as one line naming the store."""
         import sqlalchemy as sa
@@ -67,7 +64,7 @@ class Reports:
         return backend
 
     @contextlib.contextmanager
-    def _writing(self, doing: str) -> Iterator[Any]:
+    def _writing(self, doing: str) -> Iterator[Connection]:
         """One write transaction of upkeep (forget, prune); a read-only store refuses first,
         and a driver's error comes out as one line naming the store."""
         import sqlalchemy as sa
@@ -89,8 +86,8 @@ class Reports:
         key: str | None = None,
         since: _dt.datetime | None = None,
         limit: int | None = 20,
-        args: Mapping[str, Any] | None = None,
-        **values: Any,
+        args: Mapping[str, object] | None = None,
+        **values: object,
     ) -> list[Run]:
         """Runs, newest first, filtered by work, status, key, start time and argument values.
 
@@ -104,9 +101,10 @@ class Reports:
             raise ValueError(f"limit must be a whole number >= 0 or None, not {limit!r}")
         import sqlalchemy as sa
 
-        runs = self._tables().runs
+        from .schema import runs
+
         where = self._where(runs, RUN_STATUSES, work, key, status, values)
-        columns: list[Any] = list(runs.c)
+        columns: list[ColumnElement[Any]] = list(runs.c)
         older = self._ensure().older_revision
         if older is not None and older < "0003":  # a store opened as it is: no reasons yet
             columns[columns.index(runs.c.reason)] = sa.null().label("reason")
@@ -123,7 +121,7 @@ class Reports:
         if limit is not None:
             q = q.limit(limit)
         with self._reading(stream_results=True) as conn:
-            return [_record(Run, row) for row in conn.execute(q)]
+            return [_record(Run, row._mapping) for row in conn.execute(q)]
 
     def calls(
         self,
@@ -132,8 +130,8 @@ class Reports:
         key: str | None = None,
         status: str | None = None,
         older_than: _dt.timedelta | None = None,
-        args: Mapping[str, Any] | None = None,
-        **values: Any,
+        args: Mapping[str, object] | None = None,
+        **values: object,
     ) -> list[Call]:
         """Calls of a work (or all), optionally only those with this ``status``, those not
         finished (or, never finished, created) for ``older_than`` (as ``prune`` reads age),
@@ -147,8 +145,8 @@ class Reports:
         work: str,
         key: str | None = None,
         *,
-        args: Mapping[str, Any] | None = None,
-        **values: Any,
+        args: Mapping[str, object] | None = None,
+        **values: object,
     ) -> Call:
         """The one call of ``work`` with this key or whose args hold ``values``: what
         ``cachework show`` prints. Raises ``NoSuchWork`` when the store has no call and no
@@ -169,13 +167,13 @@ class Reports:
 
     def _where(
         self,
-        table: Any,
+        table: Table,
         statuses: tuple[str, ...],
         work: str | None,
         key: str | None,
         status: str | None,
-        values: Mapping[str, Any],
-    ) -> list[Any]:
+        values: Mapping[str, object],
+    ) -> list[ColumnElement[bool]]:
         """The conditions on a work, a key, a status and argument values that ``calls``
         and ``history`` share. Each value is compared as stored (``jsonable``) by the
         database, so ``1`` never matches ``1.0``, ``True`` or ``"1"``."""
@@ -197,11 +195,10 @@ class Reports:
         """Whether any call or run of ``work`` is recorded."""
         import sqlalchemy as sa
 
-        t = self._tables()
+        from .schema import calls, runs
+
         q = sa.select(
-            sa.or_(
-                sa.exists().where(t.calls.c.work == work), sa.exists().where(t.runs.c.work == work)
-            )
+            sa.or_(sa.exists().where(calls.c.work == work), sa.exists().where(runs.c.work == work))
         )
         with self._reading() as conn:
             return bool(conn.execute(q).scalar())
@@ -213,11 +210,12 @@ class Reports:
         key: str | None = None,
         status: str | None = None,
         older_than: _dt.timedelta | None = None,
-        values: Mapping[str, Any] | None = None,
+        values: Mapping[str, object] | None = None,
     ) -> Iterator[Call]:
         import sqlalchemy as sa
 
-        calls = self._tables().calls
+        from .schema import calls
+
         where = self._where(calls, CALL_STATUSES, work, key, status, values or {})
         if older_than is not None and not isinstance(older_than, _dt.timedelta):
             raise TypeError(f"older_than must be a timedelta, not {older_than!r}")
@@ -234,16 +232,16 @@ class Reports:
         q = q.order_by(calls.c.work, calls.c.created_at)
         with self._reading() as conn:
             for row in conn.execute(q):
-                yield _record(Call, row)
+                yield _record(Call, row._mapping)
 
     def forget(
         self,
         work: str,
         *,
         key: str | None = None,
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         force: bool = False,
-        **values: Any,
+        **values: object,
     ) -> int:
         """Remove the calls of ``work`` whose args hold ``values`` (or the one ``key``).
 
@@ -287,8 +285,8 @@ class Reports:
         """One summary per work: calls by status, runs, the last run, mean duration."""
         import sqlalchemy as sa
 
-        t = self._tables()
-        calls, runs = t.calls, t.runs
+        from .schema import calls, runs
+
         out: dict[str, dict[str, Any]] = {}
         with self._reading() as conn:
             q = sa.select(calls.c.work, calls.c.status, sa.func.count()).group_by(
@@ -323,17 +321,18 @@ class Reports:
         ``cachework calendar`` draws. See ``cachework.CalendarRow``."""
         from . import _calendar
 
-        return _calendar.calendar(self, works, since=since, until=until)  # type: ignore[arg-type]  # a Store
+        return _calendar.calendar(self, works, since=since, until=until)
 
     def stats(self) -> dict[str, Any]:
         """Works, calls, runs by status, where the database is, its size, its revision."""
         import sqlalchemy as sa
 
-        t = self._tables()
+        from .schema import calls, runs
+
         with self._reading() as conn:
-            works = conn.execute(sa.select(sa.func.count(sa.distinct(t.calls.c.work)))).scalar()
-            n_calls = conn.execute(sa.select(sa.func.count()).select_from(t.calls)).scalar()
-            q = sa.select(t.runs.c.status, sa.func.count()).group_by(t.runs.c.status)
+            works = conn.execute(sa.select(sa.func.count(sa.distinct(calls.c.work)))).scalar()
+            n_calls = conn.execute(sa.select(sa.func.count()).select_from(calls)).scalar()
+            q = sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)
             by_status = {status: n for status, n in conn.execute(q)}
         return {
             "url": self.safe_url(),
@@ -354,33 +353,32 @@ class Reports:
         runs that old too. First sweeps runs left ``running`` by owners that died."""
         import sqlalchemy as sa
 
-        t = self._tables()
+        from .schema import calls, runs
+
         now = _dt.datetime.now(_dt.timezone.utc)
         cutoff = now - older_than
         backend = self._writable("prune")
         swept = self.sweep()
         with self._writing("prune") as conn:
-            stale = _not_refreshed_since(t.calls, cutoff)
-            expired = t.calls.c.expires_at < now
+            stale = _not_refreshed_since(calls, cutoff)
+            expired = calls.c.expires_at < now
             n_calls = conn.execute(
-                sa.delete(t.calls).where(t.calls.c.status != "running", sa.or_(stale, expired))
+                sa.delete(calls).where(calls.c.status != "running", sa.or_(stale, expired))
             ).rowcount
-            runs = 0
+            n_runs = 0
             if history:
-                runs = conn.execute(
-                    sa.delete(t.runs).where(
-                        t.runs.c.status != "running", t.runs.c.started_at < cutoff
-                    )
+                n_runs = conn.execute(
+                    sa.delete(runs).where(runs.c.status != "running", runs.c.started_at < cutoff)
                 ).rowcount
         if vacuum:
             try:
                 backend.vacuum()
             except Exception as e:  # sqlite3's or SQLAlchemy's: one line naming the store
                 raise StoreError(f"store {self._shown}: cannot vacuum: {_first_line(e)}") from e
-        return {"calls": n_calls, "runs": runs, "interrupted": swept}
+        return {"calls": n_calls, "runs": n_runs, "interrupted": swept}
 
     def query(
-        self, sql: str, params: Mapping[str, Any] | None = None
+        self, sql: str, params: Mapping[str, object] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run one query (SELECT, VALUES, WITH ... SELECT) on a connection that the database
         itself keeps from changing anything; it is opened for this call and closed after it.
@@ -436,7 +434,8 @@ class Reports:
     def _deleted(self, work: str, keys: list[str] | None, force: bool) -> int:
         import sqlalchemy as sa
 
-        calls = self._tables().calls
+        from .schema import calls
+
         which = calls.c.work == work
         if keys is not None:
             if not keys:
@@ -469,20 +468,20 @@ class Reports:
 
 
 R = TypeVar("R", Run, Call)
+T = TypeVar("T")
 
 
-def _record(kind: type[R], row: Any) -> R:
-    """A ``Run`` or ``Call`` from a row that holds its fields by name, each read as the
-    record gives it (``_READ``): times as aware UTC, args as a dict, ``cached`` a bool."""
-    values = row._mapping
+def _record(kind: type[R], values: RowMapping) -> R:
+    """A ``Run`` or ``Call`` from a row's fields by name, each read as the record gives
+    it (``_READ``): times as aware UTC, args as a dict, ``cached`` a bool."""
     return kind(*(_READ.get(f, _same)(values[f]) for f in kind._fields))
 
 
-def _same(value: Any) -> Any:
+def _same(value: T) -> T:
     return value
 
 
-def _args(value: Any) -> dict[str, Any]:
+def _args(value: str | dict[str, JSON] | None) -> dict[str, JSON]:
     if isinstance(value, str):
         import json
 
@@ -504,7 +503,7 @@ def _s(n: int) -> str:
     return "" if n == 1 else "s"
 
 
-def _not_refreshed_since(calls: Any, cutoff: _dt.datetime) -> Any:
+def _not_refreshed_since(calls: Table, cutoff: _dt.datetime) -> ColumnElement[bool]:
     """Calls last finished (or, never finished, created) before ``cutoff``: their age."""
     import sqlalchemy as sa
 
@@ -524,7 +523,7 @@ def _work_summary(work: str) -> dict[str, Any]:
     }
 
 
-def _arg_filters(args: Mapping[str, Any] | None, values: dict[str, Any]) -> dict[str, Any]:
+def _arg_filters(args: Mapping[str, object] | None, values: dict[str, object]) -> dict[str, object]:
     """The argument values to match: ``args=`` and the keyword form, merged."""
     if args is None:
         return values
