@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import click
 
@@ -24,7 +24,14 @@ from ._errors import AmbiguousCall, CacheworkError, NoSchema, NoSuchCall
 from ._formats import parse_utc
 from ._store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from ._calendar import CalendarRow
+    from ._periodic import BackfillReport
+    from ._periods import Period
+    from ._records import JSON
+    from ._work import Work
+
+F = TypeVar("F", bound=Callable[..., object])
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -41,7 +48,7 @@ class Problem(click.ClickException):
 
     exit_code = 1
 
-    def show(self, file: Any = None) -> None:
+    def show(self, file: IO[str] | None = None) -> None:
         click.echo(f"cachework: error: {self.format_message()}", file=file, err=file is None)
 
 
@@ -75,8 +82,8 @@ def _since(text: str | None) -> _dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
 
 
-def _args(pairs: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _args(pairs: Sequence[str]) -> dict[str, JSON]:
+    out: dict[str, JSON] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or not name:
@@ -401,15 +408,15 @@ def _short_labels(labels: list[str]) -> list[str]:
     return out
 
 
-def _calendar_grids(rows: list[Any]) -> list[tuple[list[str], list[Any]]]:
+def _calendar_grids(rows: list[CalendarRow]) -> list[tuple[list[str], list[CalendarRow]]]:
     """Rows grouped by their periods (works of one schedule share a grid), in row order."""
-    grids: dict[tuple[str, ...], list[Any]] = {}
+    grids: dict[tuple[str, ...], list[CalendarRow]] = {}
     for row in rows:
         grids.setdefault(tuple(label for label, _ in row.cells), []).append(row)
     return [(list(labels), group) for labels, group in grids.items()]
 
 
-def _draw_calendar(rows: list[Any]) -> None:
+def _draw_calendar(rows: list[CalendarRow]) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -483,7 +490,7 @@ def calendar(
     output.listing(ctx, CALENDAR_FIELDS, cells, document=[r.as_dict() for r in rows], people=people)
 
 
-def _import_work(spec: str) -> Any:
+def _import_work(spec: str) -> Work:
     """``MODULE:ATTR`` imported as ``uvicorn app:app`` does: the current directory first on
     the path, ATTR may be dotted; a Work subclass is made with no arguments."""
     import importlib
@@ -507,7 +514,7 @@ def _import_work(spec: str) -> Any:
         raise Problem(f"cannot import module {module_name!r} (from {here}): {_one_line(e)}") from e
     except Exception as e:  # the module itself raised while it was imported
         raise Problem(f"importing {module_name} failed: {type(e).__name__}: {_one_line(e)}") from e
-    found: Any = module
+    found: object = module
     for attr in attrs.split("."):
         try:
             found = getattr(found, attr)
@@ -524,11 +531,12 @@ def _import_work(spec: str) -> Any:
     return found
 
 
-def _period_arg(work: Any, text: str, what: str) -> Any:
+def _period_arg(work: Work, text: str, what: str) -> Period:
     """A period label of the work's schedule (``2026-11-24``, ``2026-W48``), or an ISO date
     naming the period that holds it (``2026-11-24`` for a weekly work)."""
     from ._periods import Period
 
+    assert work.every is not None  # _import_work refuses a work without every=
     try:
         return Period.of(work.every, work.tz, text)
     except ValueError as e:
@@ -585,12 +593,13 @@ def _backfill(
     spec: str,
     start: str,
     end: str | None,
-    values: dict[str, Any],
+    values: dict[str, JSON],
     dry_run: bool,
 ) -> None:
     from . import _periods as periods
 
     work = _import_work(spec)
+    assert work.every is not None  # _import_work refuses a work without every=
     first = _period_arg(work, start, "--from")
     last = (
         periods.current(work.every, work.tz, work.lag)
@@ -598,7 +607,7 @@ def _backfill(
         else _period_arg(work, end, "--to")
     )
 
-    def run(progress: Callable[[str, str, int], None] | None = None) -> Any:
+    def run(progress: Callable[[str, str, int], None] | None = None) -> BackfillReport:
         try:
             return work.backfill(first, last, dry_run=dry_run, progress=progress, **values)
         except ValueError as e:  # the range: start after end, a period in the future

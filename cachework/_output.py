@@ -17,11 +17,11 @@ import io
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import click
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 
 #: The formats for programs; without one, people get a table (or lines).
 FORMATS = ("json", "csv", "tsv")
@@ -69,7 +69,7 @@ def json_option(f: F) -> F:
     refused before the command does anything (``forget`` would have forgotten first)."""
 
     @functools.wraps(f)
-    def checked(*args: Any, **kwargs: Any) -> Any:
+    def checked(*args: object, **kwargs: object) -> object:
         ctx = click.get_current_context()
         fmt = chosen(ctx)
         if fmt not in (None, "json"):
@@ -84,7 +84,7 @@ def chosen(ctx: click.Context) -> str | None:
     return ctx.ensure_object(dict).get("format")
 
 
-def plain(value: Any) -> Any:
+def plain(value: object) -> object:
     """``value`` as JSON holds it: records as objects, times in ISO 8601, bytes by size."""
     if isinstance(value, _dt.datetime):
         return value.isoformat()
@@ -99,11 +99,11 @@ def plain(value: Any) -> Any:
     return value
 
 
-def echo_json(document: Any) -> None:
+def echo_json(document: object) -> None:
     click.echo(json.dumps(plain(document), indent=2, ensure_ascii=False, default=str))
 
 
-def cell(value: Any) -> str:
+def cell(value: object) -> str:
     """A value as people read it in a table: seconds to the millisecond, times to the second,
     bytes by their size (as JSON and CSV give them)."""
     if value is None:
@@ -119,7 +119,7 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def _field(value: Any) -> str:
+def _field(value: object) -> str:
     """A value in a CSV/TSV field: what the JSON says, written as text (no rounding)."""
     value = plain(value)
     if value is None:
@@ -131,7 +131,7 @@ def _field(value: Any) -> str:
     return str(value)
 
 
-def _row(record: Any, fields: Sequence[str]) -> list[Any]:
+def _row(record: object, fields: Sequence[str]) -> list[object]:
     if isinstance(record, Mapping):
         return [record.get(f) for f in fields]
     if isinstance(record, (list, tuple)) and not hasattr(record, "_fields"):
@@ -157,7 +157,7 @@ def unique_names(columns: Sequence[str]) -> list[str]:
     return out
 
 
-def aligned(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def aligned(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain table for a pipe: columns padded to their width (numbers to the right), no
     box characters, one line per row, so ``grep`` and ``cut -c`` see whole rows."""
     from rich.cells import cell_len  # wide characters take two columns
@@ -186,11 +186,11 @@ def aligned(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def listing(
     ctx: click.Context,
     fields: Sequence[str],
-    records: Sequence[Any],
+    records: Sequence[object],
     *,
     columns: Sequence[str] | None = None,
     title: str = "",
-    document: list[Any] | None = None,
+    document: Sequence[object] | None = None,
     people: Callable[[], None] | None = None,
 ) -> None:
     """Print a listing of ``records`` (named tuples or mappings) in the format asked for.
@@ -229,7 +229,7 @@ def listing(
             click.echo(aligned(shown, rows))
 
 
-def record(ctx: click.Context, data: Mapping[str, Any], text: str | None = None) -> None:
+def record(ctx: click.Context, data: Mapping[str, object], text: str | None = None) -> None:
     """Print one record: ``text`` for people (default ``field: value`` lines), or one JSON
     object. CSV and TSV are for listings: asking for them here is a usage error."""
     fmt = chosen(ctx)
