@@ -97,7 +97,7 @@ def _unpicklable(parts: dict[str, object]) -> str:
 
 def _run_pickled(payload: bytes) -> Any:
     """What the other process runs: the call, unpickled. Its value is the call's ``T``,
-    which the trip through pickle hides from the type checker (hence ``Any``)."""
+    which the trip through pickle hides from the type checker."""
     import pickle
 
     return pickle.loads(payload)()
