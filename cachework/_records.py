@@ -5,7 +5,7 @@ counts to it. Standard library only: the hit path builds ``Stored``.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # types only: nothing here exists at run time, so the hit path pays nothing
     from collections.abc import Mapping, Sequence
@@ -77,7 +77,7 @@ class Run(NamedTuple):
     id: int
     work: str
     key: str
-    args: dict[str, JSON]
+    args: dict[str, Any]  # JSON values; Any so user code may use them as it knows them
     status: str
     started_at: _dt.datetime
     finished_at: _dt.datetime | None
@@ -98,7 +98,7 @@ class Call(NamedTuple):
 
     work: str
     key: str
-    args: dict[str, JSON]
+    args: dict[str, Any]  # as Run.args
     status: str
     created_at: _dt.datetime
     finished_at: _dt.datetime | None
