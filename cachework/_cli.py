@@ -25,11 +25,8 @@ from ._formats import parse_utc
 from ._store import CALL_STATUSES, RUN_STATUSES, Call, Run, Store
 
 if TYPE_CHECKING:
-    from ._calendar import CalendarRow
-    from ._periodic import BackfillReport
-    from ._periods import Period
+    from . import BackfillReport, CalendarRow, Period, Work
     from ._records import JSON
-    from ._work import Work
 
 F = TypeVar("F", bound=Callable[..., object])
 
