@@ -10,7 +10,6 @@ passes one value along, and owns the run's heartbeat from the claim to ``Claim.f
 
 from __future__ import annotations
 
-import logging
 import os
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -20,12 +19,12 @@ from ._backends import _Retry
 from ._formats import storable
 from ._heartbeat import heartbeats
 from ._keys import KEY_SCHEME
+from ._log import INFO, enabled, log
 from ._records import Held, Stored
 
 if TYPE_CHECKING:
     from ._backends import Backend
 
-log = logging.getLogger("cachework")
 
 #: A running call whose owner has not beaten for this long is presumed dead (seconds).
 DEFAULT_LEASE = 60.0
@@ -264,7 +263,7 @@ class Claims:
             other = {"work": work, "key_scheme": KEY_SCHEME}
             if backend.execute(cur, "other_scheme", other).fetchone()[0]:
                 self._warn_scheme(work)
-        if not log.isEnabledFor(logging.INFO):
+        if not enabled(INFO):  # nobody would read the reason
             return "new"
         if backend.execute(cur, "ran_before", params).fetchone()[0]:
             return "forgotten"

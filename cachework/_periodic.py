@@ -10,12 +10,12 @@ given to the function if it declares a parameter named ``period``. The key and t
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _keys as keys
 from . import _periods as periods
+from ._log import log
 from ._periods import Period
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BackfillReport", "PeriodCall"]
 
-log = logging.getLogger("cachework")
 
 _UNKNOWN = object()
 #: Calls the period's keys are checked in: one query per this many periods.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,14 +14,13 @@ from ._backends import _first_line
 from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
 from ._formats import as_utc
 from ._keys import jsonable
+from ._log import log
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 
 if TYPE_CHECKING:
     from ._backends import Backend
     from ._calendar import CalendarRow
     from ._records import Stored
-
-log = logging.getLogger("cachework")
 
 
 class Reports:

@@ -90,8 +90,16 @@ class Store(Claims, Reports):
             with self._ready_lock:
                 if not self._ready:
                     self._backend.open(self._create, SCHEMA_REVISION, KNOWN_REVISIONS)
+                    # From now on a hit's store.lookup is the backend's own: a Python call
+                    # less on every hit (Claims.lookup only opens the store first).
+                    self.__dict__["lookup"] = self._backend.lookup
                     self._ready = True
         return self._backend
+
+    def _unready(self) -> None:
+        """The schema changed under this store: the next use checks it again."""
+        self._ready = False
+        self.__dict__.pop("lookup", None)
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (Alembic); what ``cachework db upgrade`` runs."""
@@ -101,13 +109,13 @@ class Store(Claims, Reports):
             self._ensure()  # creates it, with the folder lock and WAL a new store needs
             return
         _migrate.upgrade(self._backend.engine, revision)
-        self._ready = False
+        self._unready()
 
     def downgrade(self, revision: str) -> None:
         from . import _migrate
 
         _migrate.downgrade(self._backend.engine, revision)
-        self._ready = False
+        self._unready()
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None: no cachework tables yet)."""

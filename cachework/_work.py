@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import logging
 import os
 import signal
 import sys
 import threading
 import time
-import traceback
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
@@ -25,6 +23,7 @@ from . import _pickling
 from ._binding import MEMO, Binder, memo_key, remember
 from ._claims import Busy, Claim, Outcome
 from ._errors import AlreadyRunning, CatchupFailed, StoreError, UnstorableResult
+from ._log import DEBUG, enabled, log
 from ._options import DEFAULTS, Options, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CachedFunction", "Work", "work"]
 
-log = logging.getLogger("cachework")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -429,10 +427,13 @@ class Work:
                 period = periods.current(options.every, options.tz, options.lag)
             bound = _bind_period(self, args, kwargs, period)  # the call's period, not the caller's
             return bound, keys.key_for(bound, options.version), None
-        slot = memo_key(args, kwargs)
-        if slot is not None:
-            memo = self.__dict__.get(MEMO)
-            if memo is not None:
+        memo = self.__dict__.get(MEMO)
+        if memo.__class__ is int:  # the memo rests (_binding.MEMO_REST): no slot to fill
+            self.__dict__[MEMO] = memo - 1 if memo > 0 else None  # None: it starts again
+            slot = None
+        else:
+            slot = memo_key(args, kwargs)
+            if slot is not None and memo is not None:
                 known = memo.get(slot)
                 if known is not None:
                     return known  # type: ignore[no-any-return]
@@ -625,7 +626,8 @@ class Work:
         if state:
             self.__dict__.update(state)
         self._cw_status = "succeeded"
-        log.debug("hit %s [%s]", name, key)
+        if enabled(DEBUG):  # asked before the call: Logger.debug is one call deeper
+            log.debug("hit %s [%s]", name, key)
         return value
 
     def _lease(self) -> float:
@@ -758,7 +760,7 @@ class Work:
                 time.perf_counter() - t0,
                 error_type=type(e).__qualname__,
                 error=_error_text(e),
-                traceback=traceback.format_exc(),
+                traceback=_format_exc(),
             )
             self._record(claim, failure, reraise=False)
             log.info("failed %s [%s]: %s: %s", name, key, failure.error_type, failure.error)
@@ -783,7 +785,7 @@ class Work:
                 duration,
                 error_type="UnstorableResult",
                 error=str(e),
-                traceback=traceback.format_exc(),
+                traceback=_format_exc(),
             )
             self._record(claim, unstorable, reraise=False)
             raise
@@ -841,6 +843,14 @@ def _check_fits(
             f"{name}: {what} {size:,} bytes, more than the store's database holds in one "
             f"entry ({limit:,} bytes with the arguments)"
         )
+
+
+def _format_exc() -> str:
+    """The traceback of the exception being handled, as text: ``traceback`` is imported
+    by the first failure, never by a process that only hits."""
+    import traceback
+
+    return traceback.format_exc()
 
 
 def _error_text(e: BaseException) -> str:
