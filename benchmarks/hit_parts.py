@@ -20,7 +20,7 @@ same 2,000 calls:
   nothing around it; ``lookup``: ``store.lookup`` (the statement, its record, the layers);
 - ``fresh``: the freshness check; ``unpickle``: ``pickle.loads`` of the result;
 - ``serve``: ``Work._serve`` (unpickling, state restore, status, the debug log call);
-  ``log``: the disabled ``log.debug`` call alone; ``remember``: filling the key memo.
+  ``log``: the hit's debug record, disabled (``logging`` not imported); ``remember``: filling the key memo.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import xxhash
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cachework  # noqa: E402
-from cachework import _backends, _binding  # noqa: E402
+from cachework import _backends, _binding, _log  # noqa: E402, F401
 from cachework import _keys as keys  # noqa: E402
 
 KEYS = 2000
@@ -72,6 +72,7 @@ def main() -> None:
     assert all(e is not None and store.is_fresh(e) for e in entries)
     slots = [_binding.memo_key(a, kw) for a, kw in calls]
     log = cachework._work.log
+    enabled, DEBUG = cachework._log.enabled, cachework._log.DEBUG
     ns: dict[str, object] = {}
 
     slot_memo = g.__dict__.get(_binding.MEMO)
@@ -97,7 +98,7 @@ def main() -> None:
         "fresh": "e = entries[i]; e.status == 'succeeded' and not stale(e)",
         "unpickle": "pickle.loads(entries[i].result)",
         "serve": "serve(entries[i], 'g', key_list[i])",
-        "log": "log.debug('hit %s [%s]', 'g', key_list[i])",
+        "log": "enabled(DEBUG) and log.debug('hit %s [%s]', 'g', key_list[i])",
         "remember": "remember(ns, slots[i], bound[i], key_list[i])",
     }
     here = dict(locals(), pickle=pickle)

@@ -390,8 +390,6 @@ class SQLiteBackend(Backend):
 
     def _busy(self, fn: Callable[[], T]) -> T:
         """The one place that waits out SQLITE_BUSY: callers never see 'database is locked'."""
-        import random
-
         delay, deadline = 0.002, time.monotonic() + BUSY_GIVE_UP_S
         while True:
             try:
@@ -408,6 +406,8 @@ class SQLiteBackend(Backend):
                     ) from e
             except sqlite3.DatabaseError as e:
                 raise StoreError(f"store {self.shown}: {e}") from e
+            import random  # here, not above: every read passes through, a cold hit's too
+
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.1)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import os
-import signal
 import sys
 import threading
 import time
@@ -771,8 +770,8 @@ class Work:
             claim.release(f"stopped by {why}")
             log.info("interrupted %s [%s] by %s", name, key, why)
             if isinstance(e, _Terminated):
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                os.kill(os.getpid(), signal.SIGTERM)
+                _setsignal(_SIGTERM, _SIG_DFL)
+                os.kill(os.getpid(), _SIGTERM)
             raise
         duration = time.perf_counter() - t0
         try:

@@ -333,7 +333,7 @@ def test_a_cold_hit_imports_neither_sqlalchemy_nor_alembic(sqlite_url):
 
 def test_a_cold_hit_imports_no_logging_yet_records_reach_a_configured_logger(sqlite_url):
     """A process that only hits never imports ``logging`` (or ``traceback``): nobody could be
-    listening. One that configures logging, before or after importing cachework, gets every
+    listening; nor what only a busy retry, a URL with a ``%`` or a SIGTERM needs. One that configures logging, before or after importing cachework, gets every
     record as before: here the hit's debug record, and a run's info records."""
 
     @cachework.work(name="quiet", store=sqlite_url)
@@ -348,7 +348,7 @@ def test_a_cold_hit_imports_no_logging_yet_records_reach_a_configured_logger(sql
         def f(x):
             raise AssertionError("must hit")
         assert f(1) == 1
-        print(sorted(m for m in ("logging", "traceback") if m in sys.modules))
+        print(sorted(m for m in ("logging", "traceback", "random", "urllib.parse", "signal") if m in sys.modules))
         """
     ).stdout.strip()
     assert out == "[]"
