@@ -1104,10 +1104,15 @@ def _quick(arguments: Mapping[str, Any], version: Any = None) -> bytes | None:
     count = len(arguments)
     if count >= _SMALL:
         return None
+    if count == 2:  # the commonest call: two names put in order without sorted()'s list
+        first, second = arguments
+        names: Any = (first, second) if first < second else (second, first)
+    else:
+        names = sorted(arguments)
     parts = [_PREFIX, _COUNTS[count]]
     append = parts.append
     labels = _NAMES
-    for name in sorted(arguments):
+    for name in names:
         label = labels.get(name)
         append(_name_label(name) if label is None else label)
         v = arguments[name]
