@@ -4,8 +4,10 @@
     PYTHONHASHSEED=0 valgrind --tool=callgrind python benchmarks/callgrind_hits.py f 2500
 
 (instructions of the second minus the first) / 2,000 is the cost of one call: start-up and
-imports cancel. Workloads: ``f`` one key again and again, ``g`` 500 stored keys cycled,
-``r`` the seed's ``Work`` subclass with ``every="day"``.
+imports cancel. Workloads: ``f`` one key again and again, ``g`` 500 stored keys cycled
+(the key memo answers them), ``d`` 2,000 stored keys cycled (more than the memo holds, so
+every hit binds, encodes and hashes, as a pipeline's does), ``r`` the seed's ``Work``
+subclass with ``every="day"``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class R(cachework.Work):
 def main() -> None:
     which, n = sys.argv[1], int(sys.argv[2])
     r = R(name="r", store=STORE, every="day", tz="UTC")
-    days = [f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}" for i in range(500)]
+    keys = 2000 if which == "d" else 500
+    days = [f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}" for i in range(keys)]
     f("2026-11-25", 3)
     r.run()
     for _ in range(2):  # runs, then hits: the timed loop below only hits
@@ -52,7 +55,7 @@ def main() -> None:
             r.run()
     else:
         for i in range(n):
-            g(days[i % 500], i % 500)
+            g(days[i % keys], i % keys)
 
 
 if __name__ == "__main__":

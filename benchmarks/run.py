@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import xxhash
 
@@ -88,8 +89,10 @@ def _singles(peers: dict[str, Callable[[int], None]], n: int) -> dict[str, list[
     return out
 
 
-def _raw_sqlite(folder: Path) -> tuple[sqlite3.Connection, Callable[..., None]]:
-    conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
+def _raw_sqlite(
+    folder: Path, name: str = "raw.db"
+) -> tuple[sqlite3.Connection, Callable[..., Any]]:
+    conn = sqlite3.connect(folder / name, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("CREATE TABLE IF NOT EXISTS c (k TEXT PRIMARY KEY, v BLOB)")
@@ -152,6 +155,110 @@ def bench_hit(folder: Path, rounds: int, n: int, url: str | None) -> None:
         _singles(loops, 2000),
         "cachework",
     )
+
+
+#: Distinct stored keys a pipeline's hits cycle through: more than the key memo holds
+#: (``_binding.KEY_MEMO_SIZE``), so each hit binds, encodes, hashes, reads and loads.
+DISTINCT_KEYS = 2000
+DAYS = [f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}" for i in range(DISTINCT_KEYS)]
+
+
+def bench_distinct(folder: Path, rounds: int, n: int) -> None:
+    """A hit on distinct keys, as a pipeline hits: 2,000 stored keys, each once per cycle.
+
+    The floor is what no cache can beat on SQLite: a ``SELECT`` of one blob by primary key
+    on a connection kept open, then ``pickle.loads``.
+    """
+    import diskcache
+
+    cw = cachework.work(name="distinct", store=str(folder / "distinct.db"))(small)
+    dc = diskcache.Cache(str(folder / "distinct-dc")).memoize()(small)
+    conn, execute = _raw_sqlite(folder, "distinct-raw.db")
+    for i, day in enumerate(DAYS):
+        execute(
+            "INSERT OR REPLACE INTO c VALUES (?, ?)", (f"{day}|{i}", pickle.dumps(small(day, i)))
+        )
+    for f in (cw, dc):
+        for i, day in enumerate(DAYS):
+            f(day, i)
+
+    def floor(day: str, n: int) -> dict:
+        row = execute("SELECT v FROM c WHERE k = ?", (f"{day}|{n}",)).fetchone()
+        return pickle.loads(row[0])  # type: ignore[no-any-return]
+
+    def cycle(f: Callable) -> Callable[[int], None]:
+        at = iter(range(10**12))
+
+        def calls(k: int) -> None:
+            for _ in range(k):
+                i = next(at) % DISTINCT_KEYS
+                f(DAYS[i], i)
+
+        return calls
+
+    loops = {"cachework": cycle(cw), "diskcache": cycle(dc), "raw sqlite3 floor": cycle(floor)}
+    _table(
+        f"HIT on distinct keys (SQLite): {DISTINCT_KEYS:,} stored keys cycled",
+        _interleave(loops, rounds, n),
+        _singles(loops, 2000),
+        "cachework",
+    )
+
+
+def bench_keys(folder: Path, rounds: int, n: int) -> None:
+    """µs to key one call with common small arguments: ``key_for`` of the bound arguments,
+    and ``work.key`` (binding, then the key) as a call computes it."""
+    from cachework import _keys as keys
+
+    def five(row: dict) -> None: ...
+    def pair(day: str, n: int) -> None: ...
+    def ten(xs: list) -> None: ...
+
+    shapes = {
+        "a str and an int": (pair, ("2026-11-25", 3)),
+        "a dict of 5 str/int/float": (five, ({"a": "x", "b": 2, "c": 3.5, "d": "yy", "e": 7},)),
+        "a 10-element list": (ten, (list(range(10)),)),
+    }
+    loops: dict[str, Callable[[int], None]] = {}
+    for shape, (fn, args) in shapes.items():
+        w = cachework.work(name=f"keys.{fn.__name__}", store=str(folder / "keys.db"))(fn)
+        bound = w._cw_binder(args, {})
+        loops[f"key_for, {shape}"] = lambda k, b=bound: [keys.key_for(b) for _ in range(k)]
+        loops[f"work.key, {shape}"] = lambda k, w=w, a=args: [w.key(*a) for _ in range(k)]
+    results = _interleave(loops, rounds, n)
+    print("\n## KEY: µs per key of a call with common small arguments\n")
+    print("| what | median µs |")
+    print("|---|---:|")
+    for name, us in results.items():
+        print(f"| {name} | {statistics.median(us):.2f} |")
+
+
+def bench_pg_hit(rounds: int, n: int, url: str) -> None:
+    """A PostgreSQL hit against its floor on the same connection: a prepared ``SELECT`` of
+    the one stored result by primary key, then ``pickle.loads``."""
+    f = cachework.work(name="pghit", store=url)(small)
+    f("2022-05-25", 7)
+    key = f.key("2022-05-25", 7)
+    backend = f.store._ensure()
+    conn = backend._lend(lambda c: c)  # one of the store's own connections, kept for the floor
+    text = "SELECT result FROM cachework_calls WHERE work = %s AND key = %s"
+
+    def floor(k: int) -> None:
+        for _ in range(k):
+            row = conn.execute(text, ("pghit", key), prepare=True).fetchone()
+            pickle.loads(row[0])
+
+    loops = {
+        "cachework": lambda k: [f("2022-05-25", 7) for _ in range(k)],
+        "prepared psycopg SELECT": floor,
+    }
+    _table(
+        "HIT (PostgreSQL) against a prepared SELECT of one row",
+        _interleave(loops, rounds, n),
+        _singles(loops, 500),
+        "cachework",
+    )
+    conn.close()
 
 
 def bench_miss(folder: Path, rounds: int, n: int, url: str | None) -> None:
@@ -303,32 +410,43 @@ f("2022-05-25", 1)
 
 
 def bench_cold(folder: Path, rounds: int) -> None:
+    """Paired runs: each round starts one cachework and one diskcache process (alternating
+    which goes first); the ratio is the median of the rounds' ratios."""
     cw = COLD_CW.format(db=str(folder / "cold.db"))
     dc = COLD_DC.format(d=str(folder / "colddc"))
-    for code in (cw, dc):
-        subprocess.run([sys.executable, "-c", code], check=True)  # create and fill the stores
-    scripts = {"cachework cold hit": cw, "diskcache cold hit": dc, "python -c pass": "pass"}
+    # Both peers import compiled bytecode, as an installed package does: a process started
+    # with PYTHONDONTWRITEBYTECODE would compile cachework's source on every start (~50 ms
+    # here) while diskcache's site-packages copy comes with its .pyc files.
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(folder / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    for code in (cw, dc, "pass"):  # create and fill the stores; compile both once
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
-    def runner(code: str) -> Callable[[int], None]:
-        return lambda k: [
-            subprocess.run([sys.executable, "-c", code], check=True) for _ in range(k)
-        ]
+    def once(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
+        return (time.perf_counter() - t0) * 1000
 
-    results = _interleave({name: runner(code) for name, code in scripts.items()}, rounds, 3)
-    results = {k: [v / 1000 for v in vs] for k, vs in results.items()}  # ms
-    print("\n(times in ms per process)")
-    _table(
-        "COLD: a new process imports, opens the store and hits once",
-        results,
-        {},
-        "cachework cold hit",
-    )
+    times: dict[str, list[float]] = {"cachework": [], "diskcache": [], "python -c pass": []}
+    ratios = []
+    for r in range(rounds):
+        pair = [("cachework", cw), ("diskcache", dc)]
+        for name, code in pair if r % 2 == 0 else pair[::-1]:
+            times[name].append(once(code))
+        times["python -c pass"].append(once("pass"))
+        ratios.append(times["cachework"][-1] / times["diskcache"][-1])
+    print(f"\n## COLD: a new process imports, opens the store and hits once ({rounds} pairs)\n")
+    print("| peer | median ms | min ms |")
+    print("|---|---:|---:|")
+    for name, ms in times.items():
+        print(f"| {name} | {statistics.median(ms):.1f} | {min(ms):.1f} |")
+    print(f"\ncachework ÷ diskcache, median of the pairs' ratios: {statistics.median(ratios):.3f}")
     proc = subprocess.run(
         [
             sys.executable,
             "-c",
             cw
-            + "\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy','alembic','rich','cloudpickle','numpy')))",
+            + "\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy','alembic','rich','cloudpickle','numpy','logging','traceback')))",
         ],
         capture_output=True,
         text=True,
@@ -547,7 +665,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--only", default="hit,miss,scale,large,cold,concurrent,memory,waiting,loop"
+        "--only",
+        default="hit,distinct,keys,miss,scale,large,cold,concurrent,memory,waiting,loop",
     )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=2000)
@@ -562,12 +681,18 @@ def main() -> None:
         folder = Path(tmp)
         if "hit" in only:
             bench_hit(folder, args.rounds, args.calls, None)
+        if "distinct" in only:
+            bench_distinct(folder, args.rounds, args.calls)
+        if "keys" in only:
+            bench_keys(folder, args.rounds, args.calls * 5)
         if "miss" in only:
             bench_miss(folder, args.rounds, max(50, args.calls // 10), None)
         if args.postgres:
             with _pg_schema(args.postgres) as url:
                 if "hit" in only:
                     bench_hit(folder, args.rounds, args.calls // 4, url)
+                if "pghit" in only or "hit" in only:
+                    bench_pg_hit(args.rounds, args.calls // 4, url)
                 if "miss" in only:
                     bench_miss(folder, args.rounds, 50, url)
         if "scale" in only:
@@ -575,7 +700,7 @@ def main() -> None:
         if "large" in only:
             bench_large(folder, max(5, args.rounds // 3))
         if "cold" in only:
-            bench_cold(folder, max(5, args.rounds // 2))
+            bench_cold(folder, max(21, args.rounds))
         if "concurrent" in only:
             bench_concurrent(folder, 3000, max(3, args.rounds // 3))
         if "memory" in only:

@@ -7,8 +7,6 @@ new process too; failures are recorded and retried; a crashed run is taken over.
 
 from __future__ import annotations
 
-import logging
-
 from ._calendar import CalendarRow
 from ._errors import (
     AlreadyRunning,
@@ -54,8 +52,6 @@ __all__ = [
     "register_encoder",
     "work",
 ]
-
-logging.getLogger("cachework").addHandler(logging.NullHandler())
 
 # Public names defined in private modules show their public path in reprs, tracebacks and
 # docs (``cachework.Store``, not ``cachework._store.Store``), as httpx does.

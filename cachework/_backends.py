@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as _dt
-import logging
 import os
 import sqlite3
 import threading
@@ -23,13 +22,13 @@ from . import _owner
 from ._errors import NoSchema, StoreError
 from ._filelock import migration_lock
 from ._formats import VERSION_TABLE, parse_utc, utc_text
+from ._log import log
 from ._records import Stored, new_record
 from ._urls import mask_url, sqlite_path, sqlite_uri
 
 if TYPE_CHECKING:
     from . import _sql  # SQLAlchemy: imported for real only on the first miss
 
-log = logging.getLogger("cachework")
 T = TypeVar("T")
 _getpid = _owner.pid
 
@@ -438,8 +437,6 @@ class SQLiteBackend(Backend):
 
     def _busy(self, fn: Callable[[], T]) -> T:
         """The one place that waits out SQLITE_BUSY: callers never see 'database is locked'."""
-        import random
-
         delay, deadline = 0.002, time.monotonic() + BUSY_GIVE_UP_S
         while True:
             try:
@@ -456,6 +453,8 @@ class SQLiteBackend(Backend):
                     ) from e
             except sqlite3.DatabaseError as e:
                 raise StoreError(f"store {self.shown}: {e}") from e
+            import random  # here, not above: every read passes through, a cold hit's too
+
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.1)
 
@@ -492,13 +491,18 @@ class SQLiteBackend(Backend):
         """The hit statement, with as little Python around it as will do: this is the hot path."""
         local = self._local
         try:
-            # _owner._pid, not _owner.pid(): the same value without a Python call.
+            # _owner._pid, not _owner.pid(): the same value without a Python call. One cursor
+            # per thread serves every hit: Connection.execute makes (and registers) a new one
+            # each time. The statement is sqlite3's cached one (the same text), and fetchone
+            # steps past the one row, which resets it: no read transaction outlives the hit,
+            # so the next one sees every other process's writes.
             if local.pid == _owner._pid:
-                row = local.conn.execute(SQLITE_LOOKUP, (work, key)).fetchone()
+                row = local.hits.execute(SQLITE_LOOKUP, (work, key)).fetchone()
                 return None if row is None else new_record(Stored, row)
-        except (AttributeError, sqlite3.OperationalError):
-            pass  # no connection yet (or dropped), or busy: the careful path below
+        except (AttributeError, sqlite3.OperationalError, sqlite3.ProgrammingError):
+            pass  # no connection yet (or dropped, or closed), or busy: the careful path below
         row = self.read(SQLITE_LOOKUP, (work, key))
+        local.hits = self.connection().cursor()
         return None if row is None else new_record(Stored, row)
 
     def inserted_id(self, cur: Any) -> int:
@@ -742,6 +746,15 @@ class ServerBackend(Backend):
             lambda: self._lend(lambda conn: conn.execute(text, params).fetchone())
         )
 
+    def lookup(self, work: str, key: str) -> Stored | None:
+        """The hit, as a server-side prepared statement from its first use on a connection
+        (psycopg would prepare it only at its fifth): the server skips parsing and planning."""
+        text, params = self.sql("lookup")[0], {"work": work, "key": key}
+        row = self._retrying(
+            lambda: self._lend(lambda conn: conn.execute(text, params, prepare=True).fetchone())
+        )
+        return None if row is None else new_record(Stored, row)
+
     def query(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         psycopg = _psycopg(self.shown)
         import sqlalchemy as sa
@@ -868,6 +881,7 @@ class _Lender:
         self._size = size
         self._idle: collections.deque[Any] = collections.deque()
         self._open = 0
+        self._waiting = 0  # threads in take() that may wait: only then does give_back lock
         self._cond = threading.Condition()
 
     def take(self) -> Any:
@@ -876,16 +890,22 @@ class _Lender:
         except IndexError:
             pass
         with self._cond:
-            while True:
-                try:
-                    return self._idle.pop()  # given back meanwhile (or taken again, lock-free)
-                except IndexError:
-                    pass
-                if self._open < self._size:
-                    self._open += 1
-                    break
-                if not self._cond.wait(BUSY_GIVE_UP_S):
-                    raise StoreError(f"no connection came free in {BUSY_GIVE_UP_S:.0f} s")
+            # Counted before looking again: a give_back that appends after this look sees
+            # the count and notifies; one that appended before it is found by the look.
+            self._waiting += 1
+            try:
+                while True:
+                    try:
+                        return self._idle.pop()  # given back meanwhile (or taken again)
+                    except IndexError:
+                        pass
+                    if self._open < self._size:
+                        self._open += 1
+                        break
+                    if not self._cond.wait(BUSY_GIVE_UP_S):
+                        raise StoreError(f"no connection came free in {BUSY_GIVE_UP_S:.0f} s")
+            finally:
+                self._waiting -= 1
         try:
             return self._connect()
         except BaseException:
@@ -900,9 +920,10 @@ class _Lender:
             except Exception:
                 pass
             return
-        with self._cond:
-            self._idle.append(conn)
-            self._cond.notify()
+        self._idle.append(conn)  # atomic; a hit gives back without the lock
+        if self._waiting:
+            with self._cond:
+                self._cond.notify()
 
     def _forget_one(self) -> None:
         with self._cond:

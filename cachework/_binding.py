@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 __all__ = [
     "KWARG_PREFIX",
     "MEMO",
+    "MEMO_REST",
     "NOTHING_IGNORED",
     "Binder",
     "Ignored",
@@ -119,6 +120,9 @@ class Binder:
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         names = self.names
+        if not kwargs and len(args) == len(names) and self.plain:
+            # Every parameter given by position: most calls. zip(strict=) would cost a keyword.
+            return dict(zip(names, args))  # noqa: B905  (the lengths are equal)
         if self.plain and len(args) <= len(names):
             bound = dict(zip(names, args, strict=False))
             plain = True
@@ -169,7 +173,15 @@ class IgnoringBinder:
 #: identical call skips binding and hashing (~2 µs of a ~7 µs hit). Bounded per work.
 KEY_MEMO_SIZE = 1024
 #: Where a work keeps its memo: memo key -> (bound arguments, key, None), as ``_bound_key`` returns.
+#: An int there instead is a memo at rest: the calls left before it is used again (``Work``
+#: counts them down).
 MEMO = "_cw_keys"
+#: A memo that fills up belongs to a work hitting more distinct calls than it holds (a
+#: pipeline's hits: each file, each day once); emptied and refilled, it would serve none of
+#: them and cost every one its memo key and a remember. It rests for this many calls instead
+#: (no memo key, nothing remembered), then starts again: a work whose calls repeat again
+#: gets its memo back after them.
+MEMO_REST = 3 * KEY_MEMO_SIZE
 MEMO_TYPES = frozenset({str, int, bool, bytes, type(None)})  # not float: -0.0 == 0.0
 
 
@@ -178,16 +190,16 @@ def memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] |
 
     Types join the key because ``1 == True`` in Python but not in cachework.
     """
-    for v in args:
-        if type(v) not in MEMO_TYPES:
-            return None
+    types = tuple(map(type, args))
+    if not MEMO_TYPES.issuperset(types):
+        return None
     if not kwargs:
-        return (*args, *map(type, args))
+        return args + types
     for v in kwargs.values():
         if type(v) not in MEMO_TYPES:
             return None
     items = sorted(kwargs.items())
-    return (*args, *map(type, args), *items, *[type(v) for _, v in items])
+    return (*args, *types, *items, *[type(v) for _, v in items])
 
 
 def remember(
@@ -199,6 +211,9 @@ def remember(
     # Defaults count too: a mutable default could change between calls.
     if MEMO_TYPES.issuperset(map(type, bound.values())):
         memo = namespace.get(MEMO)
-        if memo is None or len(memo) >= KEY_MEMO_SIZE:
+        if memo is None or memo.__class__ is int:
             memo = namespace[MEMO] = {}
+        elif len(memo) >= KEY_MEMO_SIZE:
+            namespace[MEMO] = MEMO_REST
+            return
         memo[slot] = (bound, key, None)

@@ -9,20 +9,18 @@ are blank. ``cachework calendar`` draws it; ``--json`` prints ``Calendar.as_dict
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import _periods as periods
 from ._errors import StoreError
+from ._log import log
 from ._periodic import first_period, label_column
 from ._periods import Period
 
 if TYPE_CHECKING:
     from ._records import JSON
     from ._reports import Reports
-
-log = logging.getLogger("cachework")
 
 __all__ = ["BEFORE_FIRST_RUN", "NEVER_RUN", "STATUSES", "CalendarRow", "calendar"]
 

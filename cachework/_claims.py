@@ -10,7 +10,6 @@ passes one value along, and owns the run's heartbeat from the claim to ``Claim.f
 
 from __future__ import annotations
 
-import logging
 import os
 from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple
@@ -20,13 +19,13 @@ from ._backends import _Retry
 from ._formats import storable
 from ._heartbeat import heartbeats
 from ._keys import KEY_SCHEME
+from ._log import log
 from ._records import Held, Stored
 
 if TYPE_CHECKING:
     from ._backends import Backend
     from ._records import Cursor, StoreTime
 
-log = logging.getLogger("cachework")
 
 #: A running call whose owner has not beaten for this long is presumed dead (seconds).
 DEFAULT_LEASE = 60.0

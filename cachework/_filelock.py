@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Iterator
 
-log = logging.getLogger("cachework")
+from ._log import log
 
 if sys.platform == "win32":
     import msvcrt

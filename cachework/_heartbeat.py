@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import TYPE_CHECKING
 
+from ._log import log
 from ._owner import pid as _getpid
 
 if TYPE_CHECKING:
     from ._claims import Claim, Claims
 
-log = logging.getLogger("cachework")
 
 #: How often a release that failed is tried again (seconds).
 RELEASE_RETRY_S = 1.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import math
+import operator
 import struct
 import sys
 import types
@@ -1147,15 +1148,19 @@ _NAMES: dict[str, bytes] = {}  # parameter names, encoded once: they repeat on e
 
 def key_for(arguments: Mapping[str, Any], version: Any = None) -> str:
     """The key of one call: xxh3_128 over the encoded arguments (by name) and the version."""
+    data = _quick(arguments, version)
+    if data is None:
+        data = _encoding(arguments, version)
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def _encoding(arguments: Mapping[str, Any], version: Any = None) -> bytes:
+    """The bytes ``key_for`` hashes, by the general encoder: every value, and the reference
+    the quick encoder below must equal byte for byte."""
     parts = [_PREFIX, _len(len(arguments))]
     for name in sorted(arguments):
         try:
-            label = _NAMES.get(name)
-            if label is None:
-                label = _str(name)
-                if len(_NAMES) < 4096:  # bounded: names are few, but never trust that
-                    _NAMES[name] = label
-            parts.append(label + encode(arguments[name]))
+            parts.append(_name_label(name) + encode(arguments[name]))
         except _Refused as e:
             at = f" at {''.join(e.path)}" if e.path else ""
             raise UnhashableArgument(f"argument {name!r}{at}: {e.reason}") from e.__cause__
@@ -1166,7 +1171,124 @@ def key_for(arguments: Mapping[str, Any], version: Any = None) -> str:
             parts.append(b"v" + encode(version))
         except _Refused as e:
             raise UnhashableArgument(f"version: {e.reason}") from e.__cause__
-    return xxhash.xxh3_128_hexdigest(b"".join(parts))
+    return b"".join(parts)
+
+
+def _name_label(name: str) -> bytes:
+    label = _NAMES.get(name)
+    if label is None:
+        label = _str(name)
+        if len(_NAMES) < 4096:  # bounded: names are few, but never trust that
+            _NAMES[name] = label
+    return label
+
+
+# -- the quick encoder -----------------------------------------------------------------------
+# Most calls pass a few strs, ints and floats, or a small list or dict of them. For those,
+# encode() costs two Python calls per value and struct packs of lengths that are almost always
+# small; _quick writes the same bytes (tests/test_keys_quick.py checks it against _encoding on
+# generated values) from tables, one Python call per container, and gives up (None) on
+# anything else, which the general encoder then writes.
+
+#: Nesting the quick encoder follows: a list of dicts of lists of scalars. Deeper values (and
+#: a container holding itself) are left to the general encoder, which refuses cycles.
+_QUICK_DEPTH = 4
+_SMALL = 256  # lengths and counts below this come from the tables
+_STR_HEADS = tuple(b"s" + _len(n) for n in range(_SMALL))
+_BYTES_HEADS = tuple(b"b" + _len(n) for n in range(_SMALL))
+_COUNTS = tuple(_len(n) for n in range(_SMALL))
+_SMALL_INTS = tuple(_int(n) for n in range(1024))
+_CONTAINER_TAGS: dict[type, bytes] = {list: b"l", tuple: b"t", set: b"S", frozenset: b"Z"}
+_concat = operator.add
+
+
+def _quick(arguments: Mapping[str, Any], version: Any = None) -> bytes | None:
+    """``_encoding(arguments, version)`` for calls of plain values only, else None."""
+    count = len(arguments)
+    if count >= _SMALL:
+        return None
+    if count == 2:  # the commonest call: two names put in order without sorted()'s list
+        first, second = arguments
+        names: Any = (first, second) if first < second else (second, first)
+    else:
+        names = sorted(arguments)
+    parts = [_PREFIX, _COUNTS[count]]
+    append = parts.append
+    labels = _NAMES
+    for name in names:
+        label = labels.get(name)
+        append(_name_label(name) if label is None else label)
+        v = arguments[name]
+        if type(v) is str:  # the commonest argument, written here without a call
+            try:
+                b = v.encode()  # UTF-8; naming the error handler costs more than encoding
+            except UnicodeEncodeError:  # a lone surrogate: written as _str writes it
+                return None
+            n = len(b)
+            append(_STR_HEADS[n] + b if n < _SMALL else b"s" + _len(n) + b)
+            continue
+        if type(v) is int and 0 <= v < 1024:
+            append(_SMALL_INTS[v])
+            continue
+        encoded = _quick_values((v,), 0)
+        if encoded is None:
+            return None
+        append(encoded[0])
+    if version is not None:
+        encoded = _quick_values((version,), 0)
+        if encoded is None:
+            return None
+        append(b"v" + encoded[0])
+    return b"".join(parts)
+
+
+def _quick_values(values: Any, depth: int) -> list[bytes] | None:
+    """The encodings of ``values``, one each, if every one is a str, int, float, bool, None
+    or bytes, or a list, tuple, set, frozenset or dict of them (``_QUICK_DEPTH`` deep), all
+    of exactly these types; else None."""
+    out: list[bytes] = []
+    append = out.append
+    for v in values:
+        tp = type(v)
+        if tp is str:
+            try:
+                b = v.encode()
+            except UnicodeEncodeError:
+                return None
+            n = len(b)
+            append(_STR_HEADS[n] + b if n < _SMALL else b"s" + _len(n) + b)
+        elif tp is int:
+            append(_SMALL_INTS[v] if 0 <= v < 1024 else _int(v))
+        elif tp is float:
+            append(b"f" + (_NAN if v != v else _double(v)))
+        elif tp is bool:
+            append(b"T" if v else b"F")
+        elif v is None:
+            append(b"N")
+        elif tp is bytes:
+            n = len(v)
+            append(_BYTES_HEADS[n] + v if n < _SMALL else b"b" + _len(n) + v)
+        elif depth >= _QUICK_DEPTH:
+            return None
+        elif tp is dict:
+            names = _quick_values(dict.keys(v), depth + 1)
+            members = None if names is None else _quick_values(dict.values(v), depth + 1)
+            if members is None:
+                return None
+            items = list(map(_concat, names, members))  # type: ignore[arg-type]
+            items.sort()  # as _dict: a dict's order never matters
+            append(b"d" + _len(len(items)) + b"".join(items))
+        else:
+            tag = _CONTAINER_TAGS.get(tp)
+            if tag is None:
+                return None
+            members = _quick_values(v, depth + 1)
+            if members is None:
+                return None
+            if tp is set or tp is frozenset:
+                members.sort()  # as _members: a set's order never matters
+            append(tag + _len(len(members)) + b"".join(members))
+    return out
 
 
 #: Ints longer than this many bits are shown as short text: int->str refuses more than

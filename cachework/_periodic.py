@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import logging
 from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _keys as keys
 from . import _periods as periods
 from ._errors import error_text
+from ._log import log
 from ._periods import Period
 
 if TYPE_CHECKING:
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from ._work import Work
 
 __all__ = ["BackfillReport", "PeriodCall"]
-
-log = logging.getLogger("cachework")
 
 
 class _Unknown(enum.Enum):

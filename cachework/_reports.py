@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,6 +14,7 @@ from ._backends import _first_line
 from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
 from ._formats import as_utc
 from ._keys import arg_json
+from ._log import log
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from ._backends import Backend
     from ._calendar import CalendarRow
     from ._records import JSON, Stored
-
-log = logging.getLogger("cachework")
 
 
 class Reports:

@@ -113,6 +113,9 @@ class Store(Claims, Reports):
             with self._ready_lock:
                 if not self._ready:
                     self._backend.open(self._create, SCHEMA_REVISION, KNOWN_REVISIONS)
+                    # From now on a hit's store.lookup is the backend's own: a Python call
+                    # less on every hit (Claims.lookup only opens the store first).
+                    self.__dict__["lookup"] = self._backend.lookup
                     self._ready = True
         return self._backend
 
@@ -121,6 +124,11 @@ class Store(Claims, Reports):
         """Whether the store only serves hits: a SQLite file this process may not write
         (a read-only file system, no permission). Opens the store to tell."""
         return self._ensure().read_only
+
+    def _unready(self) -> None:
+        """The schema changed under this store: the next use checks it again."""
+        self._ready = False
+        self.__dict__.pop("lookup", None)
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (Alembic); what ``cachework db upgrade`` runs."""
@@ -152,7 +160,7 @@ class Store(Claims, Reports):
                 f"store {self._shown}: cannot {verb} its schema: {_first_line(e.orig or e)}"
             ) from e
         finally:
-            self._ready = False
+            self._unready()
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None: no cachework tables yet)."""

@@ -67,8 +67,6 @@ def sqlite_path(url: str) -> str | None:
     Read exactly as SQLAlchemy's ``make_url`` reads the database part (up to the first
     ``?``, ``%XX`` decoded), so this file and the one migrations and reports open are one.
     """
-    from urllib.parse import unquote
-
     scheme, _, rest = url.partition("://")
     if scheme.split("+")[0] != "sqlite":
         return None
@@ -79,7 +77,11 @@ def sqlite_path(url: str) -> str | None:
             f"store {mask_url(url)}: cachework takes no options in a SQLite URL (?{options}); "
             "write a '?' in a file name as %3F, or give the store as a path"
         )
-    path = unquote(rest[1:] if rest.startswith("/") else rest, errors="surrogateescape")
+    path = rest[1:] if rest.startswith("/") else rest
+    if "%" in path:  # unquote changes nothing else; urllib.parse costs a cold start ~2 ms
+        from urllib.parse import unquote
+
+        path = unquote(path, errors="surrogateescape")
     if path in ("", ":memory:"):
         raise StoreError(
             f"store {mask_url(url)}: an in-memory SQLite store cannot be shared between connections; "

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import logging
 import os
-import signal
 import sys
 import threading
 import time
-import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
@@ -32,6 +29,7 @@ from ._errors import (
     UnstorableResult,
     error_text,
 )
+from ._log import DEBUG, enabled, log
 from ._options import DEFAULTS, Options, ignore_names, is_code, option, seconds
 from ._periodic import PeriodCall as _PeriodCall
 from ._periodic import bind as _bind_period
@@ -46,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CachedFunction", "Work", "work"]
 
-log = logging.getLogger("cachework")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -642,10 +639,13 @@ class Work:
                 period = periods.current(options.every, options.tz, options.lag)
             bound = _bind_period(self, args, kwargs, period)  # the call's period, not the caller's
             return bound, keys.key_for(bound, options.key_version), None
-        slot = memo_key(args, kwargs)
-        if slot is not None:
-            memo = self.__dict__.get(MEMO)
-            if memo is not None:
+        memo = self.__dict__.get(MEMO)
+        if memo.__class__ is int:  # the memo rests (_binding.MEMO_REST): no slot to fill
+            self.__dict__[MEMO] = memo - 1 if memo > 0 else None  # None: it starts again
+            slot = None
+        else:
+            slot = memo_key(args, kwargs)
+            if slot is not None and memo is not None:
                 known = memo.get(slot)
                 if known is not None:
                     return known  # type: ignore[no-any-return]
@@ -865,7 +865,8 @@ class Work:
         if state:
             self.__dict__.update(state)
         self._cw_status = "succeeded"
-        log.debug("hit %s [%s]", name, key)
+        if enabled(DEBUG):  # asked before the call: Logger.debug is one call deeper
+            log.debug("hit %s [%s]", name, key)
         return value
 
     def _versioned(self) -> str:
@@ -1001,7 +1002,7 @@ class Work:
                 time.perf_counter() - t0,
                 error_type=type(e).__qualname__,
                 error=error_text(e),
-                traceback=traceback.format_exc(),
+                traceback=_format_exc(),
             )
             self._record(claim, failure, reraise=False)
             log.info("failed %s [%s]: %s: %s", name, key, failure.error_type, failure.error)
@@ -1012,8 +1013,8 @@ class Work:
             claim.release(f"stopped by {why}")
             log.info("interrupted %s [%s] by %s", name, key, why)
             if isinstance(e, _Terminated):
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                os.kill(os.getpid(), signal.SIGTERM)
+                _setsignal(_SIGTERM, _SIG_DFL)
+                os.kill(os.getpid(), _SIGTERM)
             raise
         duration = time.perf_counter() - t0
         try:
@@ -1026,7 +1027,7 @@ class Work:
                 duration,
                 error_type="UnstorableResult",
                 error=str(e),
-                traceback=traceback.format_exc(),
+                traceback=_format_exc(),
             )
             self._record(claim, unstorable, reraise=False)
             raise
@@ -1084,6 +1085,14 @@ def _check_fits(
             f"{name}: {what} {size:,} bytes, more than the store's database holds in one "
             f"call ({limit:,} bytes with the arguments)"
         )
+
+
+def _format_exc() -> str:
+    """The traceback of the exception being handled, as text: ``traceback`` is imported
+    by the first failure, never by a process that only hits."""
+    import traceback
+
+    return traceback.format_exc()
 
 
 class CachedFunction(Work, Generic[P, R]):

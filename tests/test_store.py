@@ -331,6 +331,42 @@ def test_a_cold_hit_imports_neither_sqlalchemy_nor_alembic(sqlite_url):
     assert out == "[]"
 
 
+def test_a_cold_hit_imports_no_logging_yet_records_reach_a_configured_logger(sqlite_url):
+    """A process that only hits never imports ``logging`` (or ``traceback``): nobody could be
+    listening; nor what only a busy retry, a URL with a ``%`` or a SIGTERM needs. One that configures logging, before or after importing cachework, gets every
+    record as before: here the hit's debug record, and a run's info records."""
+
+    @cachework.work(name="quiet", store=sqlite_url)
+    def f(x):
+        return x
+
+    f(1)
+    out = run_script(
+        f"""
+        import sys, cachework
+        @cachework.work(name="quiet", store={sqlite_url!r})
+        def f(x):
+            raise AssertionError("must hit")
+        assert f(1) == 1
+        print(sorted(m for m in ("logging", "traceback", "random", "urllib.parse", "signal") if m in sys.modules))
+        """
+    ).stdout.strip()
+    assert out == "[]"
+    out = run_script(
+        f"""
+        import cachework, logging
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s %(levelname)s %(message)s")
+        @cachework.work(name="quiet", store={sqlite_url!r})
+        def f(x):
+            return x
+        f(1)
+        f(2)
+        """
+    ).stderr
+    assert "cachework DEBUG hit quiet" in out
+    assert "cachework INFO running quiet" in out and "cachework INFO succeeded quiet" in out
+
+
 def test_history_since_honours_the_zone_it_is_given(url):
     @cachework.work(name="zones", store=url)
     def f(x):
@@ -491,3 +527,27 @@ def test_forget_all_clears_one_work_as_forgets_error_recommends(url):
     assert s.forget_all("all.a") == 3
     assert s.calls("all.a") == [] and [c.key for c in s.calls("all.b")] == [b.key(1)]
     assert len(s.history("all.a")) == 3
+
+
+def test_hits_on_one_cursor_leave_no_read_open(tmp_path):
+    """A thread's hits share one cursor; each must end its read as it returns. A read left
+    open would pin this connection to an old snapshot: another process's forget unseen, and
+    the WAL never checkpointed past it."""
+    db = tmp_path / "cursor.db"
+    ran = []
+
+    @cachework.work(name="cursor", store=str(db))
+    def f(x: int) -> int:
+        ran.append(x)
+        return x
+
+    assert [f(1), f(1), f(2), f(2)] == [1, 1, 2, 2]  # runs, then hits on the shared cursor
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("DELETE FROM cachework_calls WHERE work = 'cursor'")
+        busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0  # no reader held a snapshot
+    finally:
+        other.close()
+    assert f(1) == 1 and f(2) == 2
+    assert ran == [1, 2, 1, 2]  # the delete was seen at once

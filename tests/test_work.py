@@ -597,6 +597,39 @@ def test_a_forget_from_another_process_is_seen_by_the_next_call(url):
     assert ran == ["mon", "mon"]
 
 
+def test_a_memo_that_fills_up_rests_and_comes_back(url, monkeypatch):
+    """More distinct scalar hits than the key memo holds (a pipeline's): once full, the memo
+    rests for MEMO_REST calls (keys computed in full, nothing remembered), then fills again.
+    Every call keys as before throughout: nothing runs twice, every hit returns its own."""
+    from cachework import _binding
+
+    monkeypatch.setattr(_binding, "KEY_MEMO_SIZE", 4)
+    monkeypatch.setattr(_binding, "MEMO_REST", 6)
+    ran = []
+
+    @cachework.work(name="rests", store=url)
+    def f(day: str, n: int) -> str:
+        ran.append((day, n))
+        return f"{day}/{n}"
+
+    days = [(f"d{i}", i) for i in range(10)]
+    states = []
+    for _ in range(4):
+        for day, n in days:
+            assert f(day, n) == f"{day}/{n}"
+            memo = f.__dict__.get("_cw_keys")
+            states.append("rest" if isinstance(memo, int) else "dict" if memo else "none")
+    assert sorted(ran) == sorted(days)  # each ran once, whatever the memo did
+    assert "rest" in states  # it filled up and rested...
+    assert "dict" in states[states.index("rest") :]  # ...and filled again afterwards
+    # After a rest, repeated calls are served from the memo again.
+    for _ in range(_binding.MEMO_REST + 3):
+        assert f("d1", 1) == "d1/1"
+    memo = f.__dict__.get("_cw_keys")
+    assert isinstance(memo, dict) and memo
+    assert len(ran) == len(days)
+
+
 def test_a_mutated_default_changes_the_key(sqlite_url):
     ran = []
 

@@ -1,0 +1,109 @@
+"""The quick encoder of common arguments writes exactly the general encoder's bytes.
+
+``_keys._quick`` serves most calls (strs, ints, floats, small lists and dicts of them) from
+tables; ``_keys._encoding`` (the general encoder) is the reference. A byte apart would make
+every stored call of that shape miss, or worse, two calls meet; so the two are compared on
+generated values, byte for byte, and the quick one must not give up on the shapes it is for.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cachework import _keys as keys
+
+scalars = (
+    st.text()
+    | st.integers()
+    | st.integers(min_value=-2, max_value=1100)  # both sides of the small-int table
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0.0, -0.0, math.nan, -math.nan])
+    | st.booleans()
+    | st.none()
+    | st.binary()
+    | st.text(min_size=250, max_size=300)  # both sides of the length tables
+)
+hashable = st.recursive(
+    scalars, lambda inner: st.tuples(inner) | st.frozensets(inner, max_size=4), max_leaves=8
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=12)
+        | st.tuples(inner, inner)
+        | st.dictionaries(hashable, inner, max_size=6)
+        | st.sets(hashable, max_size=6)
+        | st.frozensets(hashable, max_size=6)
+    ),
+    max_leaves=30,
+)
+names = st.text(min_size=1, max_size=12)
+calls = st.dictionaries(names, values, max_size=6)
+versions = st.none() | scalars | st.tuples(scalars, scalars)
+
+
+@settings(max_examples=800, deadline=None)
+@given(calls, versions)
+def test_quick_bytes_equal_the_general_encoders(arguments, version):
+    quick = keys._quick(arguments, version)
+    if quick is not None:
+        assert quick == keys._encoding(arguments, version)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(names, st.text() | st.integers() | st.floats() | st.booleans(), max_size=5))
+def test_quick_takes_plain_calls(arguments):
+    """Calls of plain scalars (no lone surrogate) never fall back to the general encoder."""
+    if any(type(v) is str and not _encodes(v) for v in arguments.values()):
+        return
+    assert keys._quick(arguments) == keys._encoding(arguments)
+
+
+def _encodes(s: str) -> bool:
+    try:
+        s.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def test_quick_takes_the_common_shapes():
+    """The shapes the performance issue names: a str and an int, a dict of five str, int and
+    float values, a ten-element list; each written by the quick encoder."""
+    for arguments in (
+        {"day": "2026-11-25", "n": 3},
+        {"row": {"a": "x", "b": 2, "c": 3.5, "d": "yy", "e": 7}},
+        {"xs": list(range(10))},
+        {"xs": [[1, 2], {"k": (3, frozenset({4}))}]},
+    ):
+        quick = keys._quick(arguments)
+        assert quick is not None
+        assert quick == keys._encoding(arguments)
+
+
+def test_quick_gives_up_where_the_general_encoder_decides():
+    """Subclasses, other types, cycles, deep nesting and lone surrogates go to the general
+    encoder, which keeps (or refuses) them as it always did."""
+
+    class Text(str):
+        pass
+
+    cycle: list = []
+    cycle.append(cycle)
+    deep: list = [1]
+    for _ in range(6):
+        deep = [deep]
+    for arguments in (
+        {"a": Text("x")},
+        {"a": [True, Text("x")]},
+        {"a": 1j},
+        {"a": cycle},
+        {"a": deep},
+        {"a": "\ud800"},
+        {"a": {"\ud800": 1}},
+    ):
+        assert keys._quick(arguments) is None
+    assert keys.key_for({"a": deep}) == keys.key_for({"a": [[[[[[[1]]]]]]]})
