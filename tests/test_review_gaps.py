@@ -380,6 +380,7 @@ LAYERS = {
         "_owner",
         "_filelock",
         "_errors",
+        "_log",
     },
 }
 #: The one run-time import that goes up, as docs/architecture.md says: the store's face
