@@ -7,7 +7,9 @@
 imports cancel. Workloads: ``f`` one key again and again, ``g`` 500 stored keys cycled
 (the key memo answers them), ``d`` 2,000 stored keys cycled (more than the memo holds, so
 every hit binds, encodes and hashes, as a pipeline's does), ``r`` the seed's ``Work``
-subclass with ``every="day"``.
+subclass with ``every="day"``. For ``d`` take N = 500 and 8,692: the memo fills for 1,024
+hits and then rests for 3,072 (``_binding.MEMO_REST``), so only whole cycles of 4,096 give
+the average hit.
 """
 
 from __future__ import annotations

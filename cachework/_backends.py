@@ -709,6 +709,10 @@ class ServerBackend(Backend):
             lender.close()
 
     def _retrying(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()  # the common case (every hit): no loop, nothing imported
+        except Exception as e:
+            failed: Exception | None = e
         import random
 
         import psycopg  # the hit path: the engine, made first, said if it was missing
@@ -716,6 +720,9 @@ class ServerBackend(Backend):
         delay, attempts = 0.01, 0
         while True:
             try:
+                if failed is not None:  # the first attempt's failure, judged like any other
+                    first, failed = failed, None
+                    raise first
                 return fn()
             except _Retry:
                 continue  # the transaction learnt something; it does not wait for anyone

@@ -29,17 +29,20 @@ scalars = (
 hashable = st.recursive(
     scalars, lambda inner: st.tuples(inner) | st.frozensets(inner, max_size=4), max_leaves=8
 )
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=12)
-        | st.tuples(inner, inner)
-        | st.dictionaries(hashable, inner, max_size=6)
-        | st.sets(hashable, max_size=6)
-        | st.frozensets(hashable, max_size=6)
-    ),
-    max_leaves=30,
-)
+
+
+def _containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    """Every container the quick encoder writes, holding ``inner`` values."""
+    return st.one_of(
+        st.lists(inner, max_size=12),
+        st.tuples(inner, inner),
+        st.dictionaries(hashable, inner, max_size=6),
+        st.sets(hashable, max_size=6),
+        st.frozensets(hashable, max_size=6),
+    )
+
+
+values = st.recursive(scalars, _containers, max_leaves=30)
 names = st.text(min_size=1, max_size=12)
 calls = st.dictionaries(names, values, max_size=6)
 versions = st.none() | scalars | st.tuples(scalars, scalars)
