@@ -72,7 +72,7 @@ class Binder:
         )
         if self.plain:
             names = code.co_varnames[: code.co_argcount]  # type: ignore[union-attr]
-            defaults = fn.__defaults__ or ()  # type: ignore[attr-defined]
+            defaults = getattr(fn, "__defaults__", None) or ()
             self.defaults = dict(zip(names[len(names) - len(defaults) :], defaults, strict=True))
             self.names = names[1:] if skip_self else names
             self.kinds: Any = frozenset(self.names)

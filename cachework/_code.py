@@ -52,7 +52,7 @@ def code_version(source: type | Callable[..., Any], base: type) -> tuple[str, st
         if known is None:
             parts = list(_class_parts(source, set(base.__mro__)))
             known = (CODE, _digest(source.__qualname__, parts))
-            source._cw_code = known  # type: ignore[attr-defined]
+            setattr(source, "_cw_code", known)  # noqa: B010 (a class attribute mypy cannot know)
         return known  # type: ignore[no-any-return]
     what = getattr(source, "__qualname__", repr(source))
     functions = list(_functions_in(source))

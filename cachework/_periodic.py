@@ -100,7 +100,7 @@ class _PeriodParameter:
 
         def without_period(*args: object, **kwargs: object) -> None: ...
 
-        without_period.__signature__ = self.without  # type: ignore[attr-defined]
+        setattr(without_period, "__signature__", self.without)  # noqa: B010 (typeshed lacks it)
         self.binder = Binder(without_period, skip_self=bound_self)
 
     def call(

@@ -12,7 +12,7 @@ import datetime as _dt
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ._formats import SQLITE_TIME_FORMAT, WHOLE_SECOND_FORMAT
 
@@ -385,7 +385,7 @@ class Period:
         if self is other:
             return True
         pair = self._order(other)
-        return pair is not None and pair[0] == pair[1] and self.label == other.label  # type: ignore[attr-defined]
+        return pair is not None and pair[0] == pair[1] and self.label == cast(Period, other).label
 
     def __hash__(self) -> int:
         return hash((self.label, self.every, self.start))

@@ -373,7 +373,7 @@ class Work:
                 return run(self, *args, **kwargs)
             return self._cw_call(run, args, kwargs)
 
-        cached_run._cachework_run = True  # type: ignore[attr-defined]
+        setattr(cached_run, "_cachework_run", True)  # noqa: B010 (a mark on a function)
         cls.run = cached_run  # type: ignore[method-assign]
 
     def __getstate__(self) -> dict[str, Any]:
@@ -1139,7 +1139,7 @@ class CachedFunction(Work, Generic[P, R]):
         """The same as calling the function: ``ingest.run(day)`` is ``ingest(day)``."""
         return self._cw_call(self._cw_raw, args, kwargs)  # type: ignore[no-any-return]
 
-    run._cachework_run = True  # type: ignore[attr-defined]
+    setattr(run, "_cachework_run", True)  # noqa: B010 (a mark on a function)
 
     def forget(self, *args: P.args, **kwargs: P.kwargs) -> bool:  # type: ignore[override]
         """Remove the call these arguments would hit, so it runs again (see ``Work.forget``).
