@@ -19,7 +19,7 @@ from ._backends import _Retry
 from ._formats import storable
 from ._heartbeat import heartbeats
 from ._keys import KEY_SCHEME
-from ._log import log
+from ._log import INFO, enabled, log
 from ._records import Held, Stored
 
 if TYPE_CHECKING:
@@ -192,6 +192,7 @@ class Claims:
             stamp = backend.stamp(cur)
             row = None if absent else backend.execute(cur, "claim_select", params).fetchone()
             held = None if row is None else Held._make(row)
+            reason: str | None
             if held is None:
                 reason = (
                     "refresh"
@@ -238,7 +239,7 @@ class Claims:
                     raise _Retry()
             else:
                 backend.execute(cur, "call_take", values)
-            claim = Claim(self, work, key, run_id, reason, lease)
+            claim = Claim(self, work, key, run_id, reason or "new", lease)
             heartbeats.add(claim)
             registered.append(run_id)
             return claim
@@ -266,18 +267,22 @@ class Claims:
 
     def _why_new(
         self, backend: Backend, cur: Cursor, work: str, key: str, args_json: str, versioned: str
-    ) -> str:
-        """Why a call the store has no row of runs: the run records it (``reason``), so it is
-        asked on every such miss; the key-scheme check runs once per work and process, as a
-        warning. "forgotten" is one probe of the runs' (work, key) index. The ``versioned`` reason ("new version", "code changed") looks at the store's latest
-        ``_sql.RECENT_RUNS`` runs only: the same cost at any history length, inside the
-        write lock."""
+    ) -> str | None:
+        """Why a call the store has no row of runs, or None: then the run's insert itself
+        records "forgotten" or "new" (``_sql``: a statement less on every miss), and nobody
+        logs it. Asked here when the log would say it, or for a versioned work, whose
+        "new version" or "code changed" (``versioned``) only a query can tell: it looks at the
+        store's latest ``_sql.RECENT_RUNS`` runs only, the same cost at any history length,
+        inside the write lock. The key-scheme check runs once per work and process, as a
+        warning."""
         params = {"work": work, "key": key}
         if work not in self._scheme_checked:
             self._scheme_checked.add(work)
             other = {"work": work, "key_scheme": KEY_SCHEME}
             if backend.execute(cur, "other_scheme", other).fetchone()[0]:
                 self._warn_scheme(work)
+        if not versioned and not enabled(INFO):
+            return None
         if backend.execute(cur, "ran_before", params).fetchone()[0]:
             return "forgotten"
         if (

@@ -78,7 +78,21 @@ def statements(dialect_name: str) -> dict[str, Any]:
         started_at=now,
         host=sa.bindparam("host"),
         pid=sa.bindparam("pid"),
-        reason=sa.bindparam("reason"),
+        # The reason the claim gives; where it gives none (a call never seen, the log off)
+        # the statement tells "forgotten" (runs of this key exist) from "new" itself: one
+        # index probe inside SQLite or the server, no statement of its own on every miss.
+        reason=sa.func.coalesce(
+            sa.bindparam("reason", type_=sa.String),
+            sa.case(
+                (
+                    sa.exists().where(
+                        runs.c.work == sa.bindparam("work"), runs.c.key == sa.bindparam("key")
+                    ),
+                    "forgotten",
+                ),
+                else_="new",
+            ),
+        ),
     )
     if dialect_name == "postgresql":
         run_insert = run_insert.returning(runs.c.id)  # SQLite has it at hand: lastrowid

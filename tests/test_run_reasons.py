@@ -4,6 +4,7 @@ the history answers "why did this run?" after the fact, in SQL and in the comman
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -23,9 +24,11 @@ def _reasons(url: str, work: str) -> list[str | None]:
     return [r.reason for r in reversed(cachework.Store(url).history(work, limit=None))]
 
 
-def test_each_run_records_why_it_ran(url):
-    """Logging off: the reason is recorded all the same (it is no longer asked only for
-    the log)."""
+@pytest.mark.parametrize("level", [logging.WARNING, logging.INFO], ids=["log off", "log on"])
+def test_each_run_records_why_it_ran(url, caplog, level):
+    """The same reasons whether the log asks for them (the claim tells) or not (the run's
+    insert tells "forgotten" from "new" itself)."""
+    caplog.set_level(level, logger="cachework")
     fail = [True]
 
     @cachework.work(name="reasons", store=url, ttl=1)
