@@ -327,36 +327,39 @@ def _items(pairs: Any, depth: int, seen: Seen) -> list[bytes]:
 
 
 def _sequence(tag: bytes, seq: Any, depth: int, seen: Seen) -> bytes:
-    parts = [tag, _len(len(seq))]
-    simple = _SIMPLE.get
-    for i, item in enumerate(seq):
-        f = simple(type(item))
-        if f is not None:
-            parts.append(f(item))
-            continue
-        try:
-            parts.append(encode(item, depth, seen))
-        except _Refused as e:
-            e.path.insert(0, f"[{i}]")
-            raise
-    return b"".join(parts)
+    return tag + _len(len(seq)) + b"".join(_each(seq, depth, seen, _at_index))
 
 
 def _members(tag: bytes, members: Any, depth: int, seen: Seen) -> bytes:
-    encoded = []
+    encoded = _each(members, depth, seen, _at_member)
+    encoded.sort()  # a set's order is not part of it
+    return tag + _len(len(encoded)) + b"".join(encoded)
+
+
+def _each(items: Any, depth: int, seen: Seen, where: Callable[[int, Any], str]) -> list[bytes]:
+    """Each item's encoding, the simple types straight from their table; a refusal names
+    the item's place (``where``: ``[3]`` in a sequence, ``{'a'}`` in a set)."""
+    out = []
     simple = _SIMPLE.get
-    for m in members:
-        f = simple(type(m))
+    for i, item in enumerate(items):
+        f = simple(type(item))
         if f is not None:
-            encoded.append(f(m))
+            out.append(f(item))
             continue
         try:
-            encoded.append(encode(m, depth, seen))
+            out.append(encode(item, depth, seen))
         except _Refused as e:
-            e.path.insert(0, f"{{{m!r}}}")
+            e.path.insert(0, where(i, item))
             raise
-    encoded.sort()
-    return tag + _len(len(encoded)) + b"".join(encoded)
+    return out
+
+
+def _at_index(i: int, item: object) -> str:
+    return f"[{i}]"
+
+
+def _at_member(i: int, item: object) -> str:
+    return f"{{{item!r}}}"
 
 
 def _dict(obj: Any, depth: int, seen: Seen) -> bytes:
