@@ -157,13 +157,15 @@ class Claims:
         versioned: str = "",
         absent: bool = False,
         refresh: bool = False,
+        args_key: str | None = None,
     ) -> Claim | Busy | Stored:
         """Take (work, key) for this process, atomically: a ``Claim`` to run it, else who
         holds it (``Busy``), or, with ``accept_hit``, the call a result appeared in meanwhile.
 
         ``versioned`` is what the work says changed when a call of the same arguments had
         another key ("new version", "code changed"; "" if only arguments make keys): the
-        reason a new call then gives. ``absent`` says a lookup just found no call: the claim
+        reason a new call then gives, when a recent run had the same ``args_key`` (the key of
+        the arguments without the version; the key itself where there is no version). ``absent`` says a lookup just found no call: the claim
         then inserts at once and reads the call only if that insert meets one (a statement
         less on every miss).
         A claimed call joins this process's heartbeats before the claim commits, so another
@@ -178,7 +180,8 @@ class Claims:
         # starts: time inside it is time every other writer of the store waits.
         params: dict[str, object] = {"work": work, "key": key}
         common = {**params, "args": args_json, "cached": cached}
-        run_values = {**common, "host": self._host, "pid": pid}
+        args_key = args_key or key
+        run_values = {**common, "host": self._host, "pid": pid, "args_key": args_key}
         values = {
             **common,
             "owner": owner,
@@ -197,7 +200,7 @@ class Claims:
                 reason = (
                     "refresh"
                     if refresh
-                    else self._why_new(backend, cur, work, key, args_json, versioned)
+                    else self._why_new(backend, cur, work, key, args_key, versioned)
                 )
             elif held.status == "running":
                 now = stamp or backend.now(cur)  # a server is asked only when it matters
@@ -266,7 +269,7 @@ class Claims:
         )
 
     def _why_new(
-        self, backend: Backend, cur: Cursor, work: str, key: str, args_json: str, versioned: str
+        self, backend: Backend, cur: Cursor, work: str, key: str, args_key: str, versioned: str
     ) -> str | None:
         """Why a call the store has no row of runs, or None: then the run's insert itself
         records "forgotten" or "new" (``_sql``: a statement less on every miss), and nobody
@@ -287,7 +290,7 @@ class Claims:
             return "forgotten"
         if (
             versioned
-            and backend.execute(cur, "same_args", {**params, "args": args_json}).fetchone()[0]
+            and backend.execute(cur, "same_args", {**params, "args_key": args_key}).fetchone()[0]
         ):
             return versioned
         return "new"

@@ -102,10 +102,10 @@ class Reports:
         from .schema import runs
 
         where = self._where(runs, RUN_STATUSES, work, key, status, values)
-        columns: list[ColumnElement[Any]] = list(runs.c)
+        columns: list[ColumnElement[Any]] = [runs.c[name] for name in Run._fields]
         older = self._ensure().older_revision
         if older is not None and older < "0003":  # a store opened as it is: no reasons yet
-            columns[columns.index(runs.c.reason)] = sa.null().label("reason")
+            columns[Run._fields.index("reason")] = sa.null().label("reason")
         q = sa.select(*columns).where(*where).order_by(runs.c.id.desc())
         if since is not None:
             try:

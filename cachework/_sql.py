@@ -78,6 +78,7 @@ def statements(dialect_name: str) -> dict[str, Any]:
         started_at=now,
         host=sa.bindparam("host"),
         pid=sa.bindparam("pid"),
+        args_key=sa.bindparam("args_key"),
         # The reason the claim gives; where it gives none (a call never seen, the log off)
         # the statement tells "forgotten" (runs of this key exist) from "new" itself: one
         # index probe inside SQLite or the server, no statement of its own on every miss.
@@ -179,7 +180,8 @@ def statements(dialect_name: str) -> dict[str, Any]:
 
 
 def _same_args(dialect_name: str) -> Any:
-    """Whether one of the store's ``RECENT_RUNS`` latest runs had these args under another key.
+    """Whether one of the store's ``RECENT_RUNS`` latest runs had these arguments (their
+    ``args_key``) under another key.
 
     The latest runs are an id range, read through the primary key. Both bounds are given so
     that PostgreSQL estimates the range as narrow before it has statistics (with a lower
@@ -197,7 +199,7 @@ def _same_args(dialect_name: str) -> Any:
             runs.c.id <= last,
             work == sa.bindparam("work"),
             runs.c.key != sa.bindparam("key"),
-            runs.c.args == sa.bindparam("args", type_=runs.c.args.type),
+            runs.c.args_key == sa.bindparam("args_key"),
         )
     )
 

@@ -909,6 +909,9 @@ class Work:
         refresh: bool = False,
     ) -> Any:
         args_json = keys.args_json(bound)
+        versioned = self._versioned()
+        # The key of the arguments alone: what a versioned work's miss is compared by.
+        args_key = keys.key_for(bound, None) if versioned else None
         lease = self._lease()
         cache_calls = self._cw_options.cache_calls
         previous = self._cw_status
@@ -923,9 +926,10 @@ class Work:
                 cached=cache_calls,
                 accept_hit=accept_hit,
                 lease=lease,
-                versioned=self._versioned(),
+                versioned=versioned,
                 absent=absent,
                 refresh=refresh,
+                args_key=args_key,
             )
             absent = False
             if isinstance(got, Claim):

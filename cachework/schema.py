@@ -95,6 +95,10 @@ runs = sa.Table(
     # Why the call ran: "new", "expired", "failed before", "code changed", "refresh"...
     # (revision 0003; NULL in runs recorded before it).
     sa.Column("reason", sa.String(255)),
+    # The key of the arguments alone, without the version (revision 0003): a run of the
+    # same arguments under another key then tells a new version (or changed code) apart
+    # from new arguments exactly, where the args JSON cannot (a tuple and a list read alike).
+    sa.Column("args_key", sa.String(32)),
 )
 # One index on purpose: each index is one more page written by every claim (~4 µs on
 # SQLite). (work, key) serves `show`, history by work, and the "forgotten" reason. Recent

@@ -28,11 +28,13 @@ def _rows(url: str) -> dict[str, list[tuple]]:
                     tuple(r)
                     for r in conn.execute(sa.select(calls).order_by(calls.c.work, calls.c.key))
                 ],
-                # The columns of 0001: a later revision's (the reason) is new after the upgrade.
+                # The columns of 0001: a later revision's (reason, args_key) are new after it.
                 "runs": [
                     tuple(r)
                     for r in conn.execute(
-                        sa.select(*(c for c in runs.c if c.name != "reason")).order_by(runs.c.id)
+                        sa.select(
+                            *(c for c in runs.c if c.name not in ("reason", "args_key"))
+                        ).order_by(runs.c.id)
                     )
                 ],
             }

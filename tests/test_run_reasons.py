@@ -184,3 +184,27 @@ def test_a_refresh_is_recorded_as_one(url):
     f.refresh(1)
     f.refresh(2)  # never ran: a refresh all the same
     assert _reasons(url, "refreshed") == ["new", "refresh", "refresh"]
+
+
+def test_arguments_the_args_json_cannot_tell_apart_are_new_not_a_new_version(url, tmp_path):
+    """A tuple and a list, a Path and a str, read alike in the args JSON but are other
+    keys: a versioned work's miss on them is "new", never "new version"/"code changed"."""
+    import pathlib
+
+    @cachework.work(name="v", store=url, version=2)
+    def v(a):
+        return 1
+
+    v((1, 2))
+    v([1, 2])
+    v(pathlib.Path("in.csv"))
+    v("in.csv")
+    assert _reasons(url, "v") == ["new"] * 4
+
+    @cachework.work(name="c", store=url, version="code")
+    def c(a):
+        return 1
+
+    c((1, 2))
+    c([1, 2])
+    assert _reasons(url, "c") == ["new", "new"]

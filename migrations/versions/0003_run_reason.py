@@ -1,4 +1,6 @@
-"""Each run's reason: why its call ran ("new", "expired", "code changed", "refresh"...).
+"""Each run's reason: why its call ran ("new", "expired", "code changed", "refresh"...), and
+the key of its arguments alone, which tells "new version" and "code changed" apart from new
+arguments.
 
 Revision ID: 0003
 Revises: 0002
@@ -20,9 +22,11 @@ def upgrade() -> None:
     # A nullable column: both databases add it without rewriting the table, and runs
     # recorded before it keep NULL (their reason was only ever logged).
     op.add_column("cachework_runs", sa.Column("reason", sa.String(255)))
+    op.add_column("cachework_runs", sa.Column("args_key", sa.String(32)))
 
 
 def downgrade() -> None:
     # SQLite before 3.35 cannot drop a column in place: batch mode copies the table.
     with op.batch_alter_table("cachework_runs") as batch:
+        batch.drop_column("args_key")
         batch.drop_column("reason")
