@@ -223,7 +223,12 @@ class Work:
             recorded in the history); its results are never served as hits.
         version: Any value; it joins every key, so a new version makes every call new.
             Bump it when ``run``'s code changes what it returns: the key follows the
-            arguments, not the code.
+            arguments, not the code. ``"code"`` puts a digest of the work's code in the key
+            instead (taken once, when the work is made), so an edit that changes what the
+            code does re-runs and a comment or docstring does not (docs/code-version.md).
+        ignore: Parameter names left out of the key and the args JSON (``"verbose"``,
+            ``("n_jobs", "verbose")``): calls that differ only there are one call. A name
+            that is not a parameter is refused here (``ValueError``).
         ttl: How long a succeeded call is served, in seconds or a ``timedelta``; an older
             one is stale and runs again (reason ``expired``). None: forever. Checked
             against the reading host's clock.
@@ -1203,7 +1208,7 @@ def work(fn: Any = None, /, **options: Any) -> Any:
     Args:
         fn: The function, when the decorator is used bare (``@work``).
         **options: Every option of ``Work`` (``name``, ``store``, ``cache_calls``,
-            ``version``, ``ttl``, ``parallel``, ``every``, ``tz``, ``on_running``,
+            ``version``, ``ignore``, ``ttl``, ``parallel``, ``every``, ``tz``, ``on_running``,
             ``wait_timeout``, ``lease``, ``executor``, ``max_result_bytes``, ``lag``,
             ``catchup``, ``catchup_limit``), with the same meaning and defaults. The
             default name is ``<module>.<function name>``.

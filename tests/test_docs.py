@@ -184,3 +184,17 @@ def test_the_readme_counts_the_sql_recipes_right():
     ]
     (said,) = re.findall(r"has every column and (\w+) recipes", readme)
     assert words.index(said) + 1 == len(re.findall(r"^### \d+\. ", sql, re.M))
+
+
+def test_every_parameter_of_work_is_in_its_docstring():
+    """A new option cannot go undescribed in ``help(cachework.Work)`` and the reference."""
+    import inspect
+
+    doc = cachework.Work.__doc__ or ""
+    described = {
+        name for name in inspect.signature(cachework.Work.__init__).parameters if name != "self"
+    }
+    missing = {name for name in described if f"\n        {name}: " not in doc}
+    assert missing == set()
+    work_doc = cachework.work.__doc__ or ""
+    assert {n for n in described if f"``{n}``" not in work_doc} == set()
