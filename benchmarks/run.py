@@ -312,7 +312,8 @@ def _sql_alone(folder: Path, fn: Callable[[str, int], dict], run_id: str) -> Pee
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         now = _backends.utc_text()
-        execute(cur, "run_insert", {**call, "now": now, "host": "h", "pid": 1})
+        started = {"now": now, "host": "h", "pid": 1, "reason": None, "args_key": key}
+        execute(cur, "run_insert", {**call, **started})
         owner = {"owner": "h:1", "owner_start": "0", "lease_s": 60.0, "key_scheme": 1}
         run = cur.lastrowid
         execute(cur, "call_insert", {**call, **owner, "now": now, "run_id": run})
