@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,14 +11,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from ._log import log
 from .schema import VERSION_TABLE
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
     from ._backends import Backend
-
-log = logging.getLogger("cachework")
 
 
 def script_location() -> Path:
