@@ -22,6 +22,7 @@ from . import _owner
 from ._errors import NoSchema, StoreError
 from ._filelock import migration_lock
 from ._formats import VERSION_TABLE, parse_utc, utc_text
+from ._keys import name_json
 from ._log import log
 from ._records import Stored, new_record
 from ._urls import mask_url, sqlite_path, sqlite_uri
@@ -556,7 +557,7 @@ class SQLiteBackend(Backend):
             # ``->`` gives the member's JSON text as stored: compared with the text the
             # same encoder writes, 1 and 1.0 (and ints past 64 bits) stay apart. The path
             # quotes the name as the stored JSON spells it ($."a.b", $."a\\b").
-            path = sa.bindparam(None, "$." + _json_text(name), type_=sa.Text())
+            path = sa.bindparam(None, "$." + name_json(name), type_=sa.Text())
             return args.op("->")(path) == lit
         # Before SQLite 3.38 (no ``->``), or a name with a quote, which a path cannot
         # spell there: json_each finds the member by its name, its type keeps true, 1 and
@@ -576,7 +577,7 @@ class SQLiteBackend(Backend):
     def arg_text(self, args: Any, name: str) -> Any:
         import sqlalchemy as sa
 
-        return sa.func.json_extract(args, "$." + _json_text(name))
+        return sa.func.json_extract(args, "$." + name_json(name))
 
     def upsert(self, table: Any) -> Any:
         from sqlalchemy.dialects.sqlite import insert
@@ -986,10 +987,3 @@ def _psycopg(shown: str) -> Any:
             f"install it with {PSYCOPG_INSTALL}"
         ) from e
     return psycopg
-
-
-def _json_text(name: str) -> str:
-    """``name`` as a JSON string, spelled as ``_keys.args_json`` writes member names."""
-    import json
-
-    return json.dumps(name, ensure_ascii=False)

@@ -30,10 +30,12 @@ from ._errors import UnhashableArgument
 __all__ = [
     "KEY_SCHEME",
     "MAX_DEPTH",
+    "arg_json",
     "args_json",
     "encode",
     "jsonable",
     "key_for",
+    "name_json",
     "register_encoder",
 ]
 
@@ -1395,6 +1397,11 @@ def args_json(arguments: Mapping[str, Any]) -> str:
 def arg_json(value: Any) -> str:
     """One argument's value as ``args_json`` writes it: what an argument filter compares."""
     return _encoder()(jsonable(value))  # type: ignore[no-any-return]
+
+
+def name_json(name: str) -> str:
+    """An argument's name as ``args_json`` spells it, quoted: what a JSON path names."""
+    return _encoder()(name)  # type: ignore[no-any-return]
 
 
 def _encoder() -> Any:

@@ -170,25 +170,6 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated()
 
 
-class _KeepStatus:
-    """Around a claim: if it raises while the call is still pending (claiming, waiting for
-    another caller), this call never ran and recorded nothing, so the work's status goes
-    back to the one before it."""
-
-    __slots__ = ("work", "previous")
-
-    def __init__(self, work: Work) -> None:
-        self.work, self.previous = work, work._cw_status
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> Literal[False]:
-        if kind is not None and self.work._cw_status == "pending":
-            self.work._cw_status = self.previous
-        return False
-
-
 class Work:
     """A unit of work whose ``run`` executes only when its arguments are new.
 
@@ -285,7 +266,6 @@ class Work:
     _cw_binder: Binder | IgnoringBinder
     _cw_raw: Callable[..., Any]
     _cw_bound_self = True  # the raw run takes the work as its first argument
-    _cw_class_ignore: tuple[str, ...] = ()  # a subclass's ``ignore = (...)``
 
     def __init__(
         self,
@@ -327,7 +307,7 @@ class Work:
             lag=lag,
             catchup=catchup,
             catchup_limit=catchup_limit,
-            ignore=type(self)._cw_class_ignore if ignore is None else ignore,
+            ignore=type(self)._cw_options.ignore if ignore is None else ignore,
         )
         self._cw_status = "not_started"
         if is_code(version):
@@ -354,8 +334,7 @@ class Work:
             ignore = None  # absent, or a method of the class's own that happens to be named so
         else:
             # ``ignore = ("verbose",)`` in the class body: the default of ``ignore=``.
-            cls._cw_class_ignore = ignore_names(ignore)
-            cls._cw_options = cls._cw_options._replace(ignore=cls._cw_class_ignore)
+            cls._cw_options = cls._cw_options._replace(ignore=ignore_names(ignore))
             cls.ignore = Work.ignore  # type: ignore[assignment]  # work.ignore reads the options
         run = cls.__dict__.get("run")
         if run is None or getattr(run, "_cachework_run", False):
@@ -842,20 +821,18 @@ class Work:
             return _MISS
         absent = accept_hit and entry is None
         refresh = options.cache_calls and not options.hits  # CACHEWORK_REFRESH
-        with _KeepStatus(self):
-            return self._claim_and_run(
-                store, name, key, bound, raw, args, kwargs, accept_hit, absent, refresh
-            )
+        return self._claim_and_run(
+            store, name, key, bound, raw, args, kwargs, accept_hit, absent, refresh
+        )
 
     def _cw_refresh(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """A call run even if it would hit, replacing its stored call (``work.refresh``)."""
         bound, key, _ = self._bound_key(args, kwargs, raw)
-        with _KeepStatus(self):
-            return self._claim_and_run(
-                self.store, self.name, key, bound, raw, args, kwargs, False, False, True
-            )
+        return self._claim_and_run(
+            self.store, self.name, key, bound, raw, args, kwargs, False, False, True
+        )
 
     def _serve(self, entry: Stored, name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
@@ -923,60 +900,67 @@ class Work:
         self._cw_status = "pending"
         started = time.monotonic()
         delay = _POLL_FIRST_S
-        while True:
-            got = store.claim(
-                name,
-                key,
-                args_json,
-                cached=cache_calls,
-                accept_hit=accept_hit,
-                lease=lease,
-                versioned=versioned,
-                absent=absent,
-                refresh=refresh,
-                args_key=args_key,
-            )
-            absent = False
-            if isinstance(got, Claim):
-                break
-            if not isinstance(got, Busy):  # a result appeared since the lookup
-                value = self._serve(got, name, key)
-                if value is not _MISS:
-                    return value
-                accept_hit = False
-                continue
-            if self._cw_options.on_running == "skip":
-                self._cw_status = previous
-                log.info("skipping %s [%s]: running in %s", name, key, got.owner)
-                return None
-            if self._cw_options.on_running == "raise":
-                self._cw_status = previous
-                raise AlreadyRunning(f"{name} [{key}] is running in {got.owner}")
-            log.info("waiting for %s [%s]: running in %s", name, key, got.owner)
-            # Poll with cheap reads; take a write lock (a claim) only when the entry changes
-            # or once a second, to notice an owner that died.
-            last_claim = time.monotonic()
+        try:
             while True:
-                if (
-                    self._cw_options.wait_timeout is not None
-                    and time.monotonic() - started > self._cw_options.wait_timeout
-                ):
+                got = store.claim(
+                    name,
+                    key,
+                    args_json,
+                    cached=cache_calls,
+                    accept_hit=accept_hit,
+                    lease=lease,
+                    versioned=versioned,
+                    absent=absent,
+                    refresh=refresh,
+                    args_key=args_key,
+                )
+                absent = False
+                if isinstance(got, Claim):
+                    break
+                if not isinstance(got, Busy):  # a result appeared since the lookup
+                    value = self._serve(got, name, key)
+                    if value is not _MISS:
+                        return value
+                    accept_hit = False
+                    continue
+                if self._cw_options.on_running == "skip":
                     self._cw_status = previous
-                    raise AlreadyRunning(
-                        f"{name} [{key}] still running in {got.owner} after {self._cw_options.wait_timeout} s"
-                    )
-                time.sleep(delay)
-                delay = min(delay * 1.5, _POLL_MAX_S)
-                entry = store.lookup(name, key)
-                if entry is None or entry.status != "running":
-                    absent = entry is None
-                    break
-                if time.monotonic() - last_claim > _RECLAIM_EVERY_S:
-                    break
-        log.info("running %s [%s]: %s", got.work, got.key, got.reason)
-        # The arguments beside the key, for "why did this run?": on a miss only, where the
-        # args JSON is already made, so a hit never pays for it.
-        log.debug("%s [%s] args: %s", got.work, got.key, args_json)
+                    log.info("skipping %s [%s]: running in %s", name, key, got.owner)
+                    return None
+                if self._cw_options.on_running == "raise":
+                    self._cw_status = previous
+                    raise AlreadyRunning(f"{name} [{key}] is running in {got.owner}")
+                log.info("waiting for %s [%s]: running in %s", name, key, got.owner)
+                # Poll with cheap reads; take a write lock (a claim) only when the entry changes
+                # or once a second, to notice an owner that died.
+                last_claim = time.monotonic()
+                while True:
+                    if (
+                        self._cw_options.wait_timeout is not None
+                        and time.monotonic() - started > self._cw_options.wait_timeout
+                    ):
+                        self._cw_status = previous
+                        raise AlreadyRunning(
+                            f"{name} [{key}] still running in {got.owner} after {self._cw_options.wait_timeout} s"
+                        )
+                    time.sleep(delay)
+                    delay = min(delay * 1.5, _POLL_MAX_S)
+                    entry = store.lookup(name, key)
+                    if entry is None or entry.status != "running":
+                        absent = entry is None
+                        break
+                    if time.monotonic() - last_claim > _RECLAIM_EVERY_S:
+                        break
+            log.info("running %s [%s]: %s", got.work, got.key, got.reason)
+            # The arguments beside the key, for "why did this run?": on a miss only, where the
+            # args JSON is already made, so a hit never pays for it.
+            log.debug("%s [%s] args: %s", got.work, got.key, args_json)
+        except BaseException:
+            # Still pending (claiming, waiting for another caller): this call never ran
+            # and recorded nothing, so the work's status goes back to the one before it.
+            if self._cw_status == "pending":
+                self._cw_status = previous
+            raise
         self._cw_status = "running"
         with got:  # leaves the heartbeats on every path, also one that records nothing
             return self._run_and_record(got, raw, args, kwargs, args_json)
