@@ -128,12 +128,14 @@ class Backend(abc.ABC):
         conn = getattr(local, "conn", None)
         if conn is None or local.pid != _getpid():
             conn = self._connect()
-            local.conn, local.pid = conn, _getpid()
+            # The hits' cursor (SQLiteBackend.lookup) belonged to the connection this one
+            # replaces, maybe a parent's across fork: the next hit makes its own again.
+            local.conn, local.pid, local.hits = conn, _getpid(), None
         return conn
 
     def drop_connection(self) -> None:
         conn = getattr(self._local, "conn", None)
-        self._local.conn = None
+        self._local.conn = self._local.hits = None
         if conn is not None and self._local.pid == _getpid():
             try:
                 self._discard(conn)

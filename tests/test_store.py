@@ -539,3 +539,28 @@ def test_hits_on_one_cursor_leave_no_read_open(tmp_path):
         other.close()
     assert f(1) == 1 and f(2) == 2
     assert ran == [1, 2, 1, 2]  # the delete was seen at once
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_hits_through_its_parents_connection(tmp_path):
+    """The child's first store call may be a write (a refresh): the new connection it opens
+    must also take over the hits' cursor, never left on the parent's connection."""
+
+    @cachework.work(name="forked", store=str(tmp_path / "s.db"))
+    def g(x):
+        return x
+
+    g(1)
+    g(1)  # a hit: this thread's cursor for hits is made
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if every hit used the child's own connection
+        ok = False
+        try:
+            g.refresh(2)
+            g(1)
+            local = g.store._backend._local
+            ok = local.hits.connection is local.conn
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
