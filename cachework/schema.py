@@ -94,7 +94,7 @@ runs = sa.Table(
     sa.Column("cached", sa.Boolean, nullable=False),
     # Why the call ran: "new", "expired", "failed before", "code changed", "refresh"...
     # (revision 0003; NULL in runs recorded before it).
-    sa.Column("reason", sa.String(255)),
+    sa.Column("reason", sa.Text),
     # The key of the arguments alone, without the version (revision 0003): a run of the
     # same arguments under another key then tells a new version (or changed code) apart
     # from new arguments exactly, where the args JSON cannot (a tuple and a list read alike).

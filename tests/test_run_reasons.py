@@ -208,3 +208,40 @@ def test_arguments_the_args_json_cannot_tell_apart_are_new_not_a_new_version(url
     c((1, 2))
     c([1, 2])
     assert _reasons(url, "c") == ["new", "new"]
+
+
+def test_a_takeover_from_an_owner_with_a_long_host_name_is_recorded(url, tmp_path, monkeypatch):
+    """The takeover's reason names the dead owner: as long as the owner column allows."""
+    host = "h" * 240
+    monkeypatch.setenv("CACHEWORK_HOST", host)
+    started = tmp_path / "started"
+    code = textwrap.dedent(
+        f"""
+        import pathlib, time, cachework
+
+        @cachework.work(name="long", store={url!r})
+        def slow(x):
+            pathlib.Path({str(started)!r}).write_text("1")
+            time.sleep(600)
+
+        slow(1)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    @cachework.work(name="long", store=url)
+    def taken(x):
+        return x
+
+    assert taken(1) == 1
+    latest = cachework.Store(url).history("long", limit=1)[0]
+    assert latest.reason.startswith(f"taking over from {host}:{proc.pid}")

@@ -21,7 +21,7 @@ depends_on = None
 def upgrade() -> None:
     # A nullable column: both databases add it without rewriting the table, and runs
     # recorded before it keep NULL (their reason was only ever logged).
-    op.add_column("cachework_runs", sa.Column("reason", sa.String(255)))
+    op.add_column("cachework_runs", sa.Column("reason", sa.Text))
     op.add_column("cachework_runs", sa.Column("args_key", sa.String(32)))
 
 
