@@ -24,6 +24,34 @@ def _reasons(url: str, work: str) -> list[str | None]:
     return [r.reason for r in reversed(cachework.Store(url).history(work, limit=None))]
 
 
+def _owner_killed_mid_run(url: str, name: str, tmp_path) -> int:
+    """A process that claims a call of work ``name`` and is SIGKILLed mid-run: its pid."""
+    started = tmp_path / f"{name}.started"
+    code = textwrap.dedent(
+        f"""
+        import pathlib, time, cachework
+
+        @cachework.work(name={name!r}, store={url!r})
+        def slow(x):
+            pathlib.Path({str(started)!r}).write_text("1")
+            time.sleep(600)
+
+        slow(1)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.pid
+
+
 @pytest.mark.parametrize("level", [logging.WARNING, logging.INFO], ids=["log off", "log on"])
 def test_each_run_records_why_it_ran(url, caplog, level):
     """The same reasons whether the log asks for them (the claim tells) or not (the run's
@@ -99,29 +127,7 @@ def test_not_cached_and_a_takeover_are_recorded(url, tmp_path):
     g(1)
     assert _reasons(url, "uncached") == ["new", "not cached"]
 
-    started = tmp_path / "started"
-    code = textwrap.dedent(
-        f"""
-        import pathlib, time, cachework
-
-        @cachework.work(name="taken", store={url!r})
-        def slow(x):
-            pathlib.Path({str(started)!r}).write_text("1")
-            time.sleep(600)
-
-        slow(1)
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not started.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    pid = _owner_killed_mid_run(url, "taken", tmp_path)
 
     @cachework.work(name="taken", store=url)
     def taken(x):
@@ -130,7 +136,7 @@ def test_not_cached_and_a_takeover_are_recorded(url, tmp_path):
     assert taken(1) == 1
     first, second = cachework.Store(url).history("taken", limit=None)[::-1]
     assert first.reason == "new" and first.status == "interrupted"
-    assert second.reason == f"taking over from {first.host}:{proc.pid}, whose run {first.id} died"
+    assert second.reason == f"taking over from {first.host}:{pid}, whose run {first.id} died"
 
 
 def test_the_command_shows_the_reason(url):
@@ -214,29 +220,7 @@ def test_a_takeover_from_an_owner_with_a_long_host_name_is_recorded(url, tmp_pat
     """The takeover's reason names the dead owner: as long as the owner column allows."""
     host = "h" * 240
     monkeypatch.setenv("CACHEWORK_HOST", host)
-    started = tmp_path / "started"
-    code = textwrap.dedent(
-        f"""
-        import pathlib, time, cachework
-
-        @cachework.work(name="long", store={url!r})
-        def slow(x):
-            pathlib.Path({str(started)!r}).write_text("1")
-            time.sleep(600)
-
-        slow(1)
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not started.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    pid = _owner_killed_mid_run(url, "long", tmp_path)
 
     @cachework.work(name="long", store=url)
     def taken(x):
@@ -244,4 +228,4 @@ def test_a_takeover_from_an_owner_with_a_long_host_name_is_recorded(url, tmp_pat
 
     assert taken(1) == 1
     latest = cachework.Store(url).history("long", limit=1)[0]
-    assert latest.reason.startswith(f"taking over from {host}:{proc.pid}")
+    assert latest.reason.startswith(f"taking over from {host}:{pid}")
