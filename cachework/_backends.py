@@ -24,7 +24,7 @@ from ._filelock import migration_lock
 from ._formats import VERSION_TABLE, parse_utc, utc_text
 from ._keys import name_json
 from ._log import log
-from ._records import Stored, new_record
+from ._records import Hit, Stored, new_record
 from ._urls import mask_url, sqlite_path, sqlite_uri
 
 if TYPE_CHECKING:
@@ -57,7 +57,15 @@ BUSY_GIVE_UP_S = 600.0
 SERVER_POOL_SIZE = 8
 
 #: The hit statement, spelled out so a hit imports no SQLAlchemy. tests/test_store.py proves
-#: it is exactly what SQLAlchemy compiles from ``_sql.LOOKUP_COLUMNS`` for SQLite.
+#: it is exactly what SQLAlchemy compiles from ``_sql.HIT_COLUMNS`` for SQLite.
+SQLITE_HIT = (
+    "SELECT CASE WHEN (cachework_calls.status = 'succeeded' AND cachework_calls.cached = 1 "
+    "AND cachework_calls.key_scheme = 2) THEN cachework_calls.result END AS result, "
+    "cachework_calls.state, cachework_calls.expires_at \n"
+    "FROM cachework_calls \n"
+    'WHERE cachework_calls.work = ? AND cachework_calls."key" = ?'
+)
+#: A call's status and freshness, the same way (``_sql.LOOKUP_COLUMNS``).
 SQLITE_LOOKUP = (
     "SELECT cachework_calls.status, cachework_calls.cached, cachework_calls.expires_at, "
     "cachework_calls.result, cachework_calls.state, cachework_calls.key_scheme \n"
@@ -98,7 +106,7 @@ class Backend(abc.ABC):
 
     ``open`` makes the store usable once (a SQLite file: the folder lock, WAL, the schema's
     revision checked and migrated; a server: reached, revision checked and migrated). The
-    hot path is ``lookup``; claims and finishes go through ``transaction`` and ``execute``
+    hot path is ``hit``; claims and finishes go through ``transaction`` and ``execute``
     with the statements of ``_sql``; listings use the SQLAlchemy ``engine``.
     """
 
@@ -128,7 +136,7 @@ class Backend(abc.ABC):
         conn = getattr(local, "conn", None)
         if conn is None or local.pid != _getpid():
             conn = self._connect()
-            # The hits' cursor (SQLiteBackend.lookup) belonged to the connection this one
+            # The hits' cursor (SQLiteBackend.hit) belonged to the connection this one
             # replaces, maybe a parent's across fork: the next hit makes its own again.
             local.conn, local.pid, local.hits = conn, _getpid(), None
         return conn
@@ -238,10 +246,15 @@ class Backend(abc.ABC):
     def read(self, text: str, params: Any) -> Any:
         """The first row of one read statement, retried while the database is busy."""
 
+    @abc.abstractmethod
+    def hit(self, work: str, key: str) -> Hit | None:
+        """The call (work, key) as a hit reads it, or None if the store has none: the hot
+        path, and the one read a miss makes before it claims."""
+
     def lookup(self, work: str, key: str) -> Stored | None:
-        """What a hit needs of the call (work, key), or None: the hot path."""
+        """The call (work, key) with its status and freshness, or None."""
         row = self.read(self.sql("lookup")[0], {"work": work, "key": key})
-        return None if row is None else new_record(Stored, row)
+        return None if row is None else Stored._make(row)
 
     # -- reports and upkeep ----------------------------------------------------------------
     @abc.abstractmethod
@@ -491,6 +504,10 @@ class SQLiteBackend(Backend):
         return self._busy(lambda: self.connection().execute(text, params).fetchone())
 
     def lookup(self, work: str, key: str) -> Stored | None:
+        row = self.read(SQLITE_LOOKUP, (work, key))
+        return None if row is None else Stored._make(row)
+
+    def hit(self, work: str, key: str) -> Hit | None:
         """The hit statement, with as little Python around it as will do: this is the hot path."""
         local = self._local
         try:
@@ -500,13 +517,13 @@ class SQLiteBackend(Backend):
             # steps past the one row, which resets it: no read transaction outlives the hit,
             # so the next one sees every other process's writes.
             if local.pid == _owner._pid:
-                row = local.hits.execute(SQLITE_LOOKUP, (work, key)).fetchone()
-                return None if row is None else new_record(Stored, row)
+                row = local.hits.execute(SQLITE_HIT, (work, key)).fetchone()
+                return None if row is None else new_record(Hit, row)
         except (AttributeError, sqlite3.OperationalError, sqlite3.ProgrammingError):
             pass  # no connection yet (or dropped, or closed), or busy: the careful path below
-        row = self.read(SQLITE_LOOKUP, (work, key))
+        row = self.read(SQLITE_HIT, (work, key))
         local.hits = self.connection().cursor()
-        return None if row is None else new_record(Stored, row)
+        return None if row is None else new_record(Hit, row)
 
     def inserted_id(self, cur: Any) -> int:
         return cur.lastrowid  # type: ignore[no-any-return]
@@ -756,14 +773,14 @@ class ServerBackend(Backend):
             lambda: self._lend(lambda conn: conn.execute(text, params).fetchone())
         )
 
-    def lookup(self, work: str, key: str) -> Stored | None:
+    def hit(self, work: str, key: str) -> Hit | None:
         """The hit, as a server-side prepared statement from its first use on a connection
         (psycopg would prepare it only at its fifth): the server skips parsing and planning."""
-        text, params = self.sql("lookup")[0], {"work": work, "key": key}
+        text, params = self.sql("hit")[0], {"work": work, "key": key}
         row = self._retrying(
             lambda: self._lend(lambda conn: conn.execute(text, params, prepare=True).fetchone())
         )
-        return None if row is None else new_record(Stored, row)
+        return None if row is None else new_record(Hit, row)
 
     def query(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         psycopg = _psycopg(self.shown)

@@ -1,7 +1,7 @@
-"""The claim protocol: a hit's lookup, the claim that lets one caller run a call, its
+"""The claim protocol: a hit's read, the claim that lets one caller run a call, its
 finish or release, the heartbeat that says its owner lives, and the sweep of dead owners.
 
-A call's life is ``lookup`` (a hit reads one row and writes nothing), else ``claim`` (one
+A call's life is ``hit`` (a hit reads one row and writes nothing), else ``claim`` (one
 transaction: take the call, write its history row), which hands out a ``Claim``: a handle
 that carries the call's identity (store, work, key, run id), so the code that runs a call
 passes one value along, and owns the run's heartbeat from the claim to ``Claim.finish`` or
@@ -24,7 +24,7 @@ from ._records import Held, Stored
 
 if TYPE_CHECKING:
     from ._backends import Backend
-    from ._records import Cursor, StoreTime
+    from ._records import Cursor, Hit, StoreTime
 
 
 #: A running call whose owner has not beaten for this long is presumed dead (seconds).
@@ -124,10 +124,15 @@ class Claims:
         def _ensure(self) -> Backend: ...
 
     # -- the hot path -----------------------------------------------------------------------
-    def lookup(self, work: str, key: str) -> Stored | None:
-        """What a hit needs of the call (work, key), or None if the store has none."""
+    def hit(self, work: str, key: str) -> Hit | None:
+        """The call (work, key) as a hit reads it (its result only where ``_stale``'s rules
+        but expiry let it be served: see ``_expired``), or None if the store has none."""
         backend = self._backend if self._ready else self._ensure()
-        return backend.lookup(work, key)
+        return backend.hit(work, key)
+
+    def lookup(self, work: str, key: str) -> Stored | None:
+        """The call (work, key) with its status and what tells whether it is fresh, or None."""
+        return self._ensure().lookup(work, key)
 
     def is_fresh(self, call: Stored) -> bool:
         """Whether a call's result may be served: it succeeded and is not stale."""
@@ -140,9 +145,14 @@ class Claims:
             return "not cached"
         if call.key_scheme != KEY_SCHEME:
             return "written under another key scheme"
-        if call.expires_at is not None and self._backend.expired(call.expires_at):
+        if self._expired(call):
             return "expired"
         return ""
+
+    def _expired(self, call: Stored | Hit) -> bool:
+        """Whether a call's time to live has passed, by the backend's clock: the one rule of
+        ``_stale`` a hit's statement leaves to the caller."""
+        return call.expires_at is not None and self._backend.expired(call.expires_at)
 
     # -- claims -----------------------------------------------------------------------------
     def claim(

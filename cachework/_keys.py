@@ -20,7 +20,7 @@ import operator
 import struct
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import xxhash
@@ -36,6 +36,7 @@ __all__ = [
     "jsonable",
     "key_for",
     "name_json",
+    "positional_key",
     "register_encoder",
 ]
 
@@ -1294,6 +1295,67 @@ def _quick_values(values: Any, depth: int) -> list[bytes] | None:
                 members.sort()  # as _members: a set's order never matters
             append(tag + _len(len(members)) + b"".join(members))
     return out
+
+
+#: Versions whose encoding a positional key keeps: values that cannot change in place.
+_VERSION_TYPES = frozenset({str, int, type(None)})
+
+#: The key of a call that passes every parameter by position: ``(args, version)`` to the key,
+#: or None (another number of arguments, or a value only the general encoder writes).
+PositionalKey = Callable[[tuple[Any, ...], Any], "str | None"]
+
+
+def positional_key(names: Sequence[str], ignored: Collection[str] = ()) -> PositionalKey | None:
+    """The keys of a work's calls that pass every parameter by position (most calls), made
+    without binding them to names: what ``key_for`` gives for the bound arguments, with the
+    names' order and labels taken once, when the work is made. None where the quick encoder
+    never applies. A closure, not an object with ``__call__``: calling it costs less."""
+    kept = sorted((name, i) for i, name in enumerate(names) if name not in ignored)
+    if len(names) >= _SMALL:
+        return None
+    arity = len(names)
+    head = _PREFIX + _COUNTS[len(kept)]
+    order = tuple((i, _name_label(name)) for name, i in kept)
+    last: list[Any] = [(None, b"")]  # (version, its encoding), replaced whole: never half read
+    str_heads, small_ints, small, digest = (
+        _STR_HEADS,
+        _SMALL_INTS,
+        _SMALL,
+        xxhash.xxh3_128_hexdigest,
+    )
+
+    def key(args: tuple[Any, ...], version: Any) -> str | None:
+        if len(args) != arity:
+            return None
+        version_seen, tail = last[0]
+        if version is not version_seen:
+            if type(version) not in _VERSION_TYPES:
+                return None  # a value that could change in place: key_for encodes it each call
+            tail = b"" if version is None else b"v" + encode(version)
+            last[0] = (version, tail)
+        parts = [head]
+        append = parts.append
+        for i, label in order:
+            append(label)
+            v = args[i]
+            if type(v) is str:
+                try:
+                    b = v.encode()
+                except UnicodeEncodeError:
+                    return None
+                n = len(b)
+                append(str_heads[n] + b if n < small else b"s" + _len(n) + b)
+            elif type(v) is int and 0 <= v < 1024:
+                append(small_ints[v])
+            else:
+                encoded = _quick_values((v,), 0)
+                if encoded is None:
+                    return None
+                append(encoded[0])
+        append(tail)
+        return digest(b"".join(parts))
+
+    return key
 
 
 #: Ints longer than this many bits are shown as short text: int->str refuses more than
