@@ -13,7 +13,7 @@ same 2,000 calls:
 - ``hit``: the whole hit, ``g(day, i)``;
 - ``loop``: the benchmark's own loop, indexing the day and the number (in every part);
 - ``key``: the key of a call passing every parameter by position, made without binding
-  (``keys.PositionalKeys``); ``hashing``: xxh3_128 alone over the same bytes (so encoding
+  (``keys.PositionalKey``); ``hashing``: xxh3_128 alone over the same bytes (so encoding
   is ``key`` minus ``hashing``);
 - ``statement``: the hit's ``SELECT`` and its ``fetchone`` on the store's connection,
   nothing around it; ``read``: ``store.hit`` (the statement, its record, the layers);

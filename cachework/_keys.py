@@ -30,13 +30,13 @@ from ._errors import UnhashableArgument
 __all__ = [
     "KEY_SCHEME",
     "MAX_DEPTH",
+    "PositionalKey",
     "arg_json",
     "args_json",
     "encode",
     "jsonable",
     "key_for",
     "name_json",
-    "positional_key",
     "register_encoder",
 ]
 
@@ -1300,42 +1300,45 @@ def _quick_values(values: Any, depth: int) -> list[bytes] | None:
 #: Versions whose encoding a positional key keeps: values that cannot change in place.
 _VERSION_TYPES = frozenset({str, int, type(None)})
 
-#: The key of a call that passes every parameter by position: ``(args, version)`` to the key,
-#: or None (another number of arguments, or a value only the general encoder writes).
-PositionalKey = Callable[[tuple[Any, ...], Any], "str | None"]
 
-
-def positional_key(names: Sequence[str], ignored: Collection[str] = ()) -> PositionalKey | None:
+class PositionalKey:
     """The keys of a work's calls that pass every parameter by position (most calls), made
     without binding them to names: what ``key_for`` gives for the bound arguments, with the
-    names' order and labels taken once, when the work is made. None where the quick encoder
-    never applies. A closure, not an object with ``__call__``: calling it costs less."""
-    kept = sorted((name, i) for i, name in enumerate(names) if name not in ignored)
-    if len(names) >= _SMALL:
-        return None
-    arity = len(names)
-    head = _PREFIX + _COUNTS[len(kept)]
-    order = tuple((i, _name_label(name)) for name, i in kept)
-    last: list[Any] = [(None, b"")]  # (version, its encoding), replaced whole: never half read
-    str_heads, small_ints, small, digest = (
-        _STR_HEADS,
-        _SMALL_INTS,
-        _SMALL,
-        xxhash.xxh3_128_hexdigest,
-    )
+    names' order and labels taken once, when the work is made. A call with another number of
+    arguments, or a value only the general encoder writes, gives None: the caller then binds
+    and keys it the general way. Pickled as its parameters (a work travels to processes)."""
 
-    def key(args: tuple[Any, ...], version: Any) -> str | None:
-        if len(args) != arity:
+    __slots__ = ("_head", "_last", "_made_of", "_order", "arity")
+
+    def __init__(self, names: Sequence[str], ignored: Collection[str] = ()) -> None:
+        kept = sorted((name, i) for i, name in enumerate(names) if name not in ignored)
+        self._made_of = (tuple(names), tuple(ignored))
+        self.arity = len(names)
+        self._head = _PREFIX + _COUNTS[len(kept)]
+        self._order = tuple((i, _name_label(name)) for name, i in kept)
+        #: The latest version and its encoding, replaced whole: a thread never reads half.
+        self._last: tuple[Any, bytes] = (None, b"")
+
+    @classmethod
+    def of(cls, names: Sequence[str], ignored: Collection[str] = ()) -> PositionalKey | None:
+        """The keys for these parameters, or None where the quick encoder never applies."""
+        return cls(names, ignored) if len(names) < _SMALL else None
+
+    def __reduce__(self) -> tuple[type[PositionalKey], tuple[tuple[str, ...], tuple[str, ...]]]:
+        return PositionalKey, self._made_of
+
+    def __call__(self, args: tuple[Any, ...], version: Any) -> str | None:
+        if len(args) != self.arity:
             return None
-        version_seen, tail = last[0]
+        version_seen, tail = self._last
         if version is not version_seen:
             if type(version) not in _VERSION_TYPES:
                 return None  # a value that could change in place: key_for encodes it each call
             tail = b"" if version is None else b"v" + encode(version)
-            last[0] = (version, tail)
-        parts = [head]
+            self._last = (version, tail)
+        parts = [self._head]
         append = parts.append
-        for i, label in order:
+        for i, label in self._order:
             append(label)
             v = args[i]
             if type(v) is str:
@@ -1344,18 +1347,16 @@ def positional_key(names: Sequence[str], ignored: Collection[str] = ()) -> Posit
                 except UnicodeEncodeError:
                     return None
                 n = len(b)
-                append(str_heads[n] + b if n < small else b"s" + _len(n) + b)
+                append(_STR_HEADS[n] + b if n < _SMALL else b"s" + _len(n) + b)
             elif type(v) is int and 0 <= v < 1024:
-                append(small_ints[v])
+                append(_SMALL_INTS[v])
             else:
                 encoded = _quick_values((v,), 0)
                 if encoded is None:
                     return None
                 append(encoded[0])
         append(tail)
-        return digest(b"".join(parts))
-
-    return key
+        return xxhash.xxh3_128_hexdigest(b"".join(parts))
 
 
 #: Ints longer than this many bits are shown as short text: int->str refuses more than

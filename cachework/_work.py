@@ -118,14 +118,8 @@ def _binder(
         raise ValueError(
             f"{what}: ignore= cannot name period: the period tells an every= work's calls apart"
         )
-    positional = keys.positional_key(binder.names, names) if binder.plain else None
+    positional = keys.PositionalKey.of(binder.names, names) if binder.plain else None
     return binder.ignoring(names, what), positional
-
-
-def _unbound(positional: keys.PositionalKey | None) -> Any:
-    """``positional`` as a class attribute that an instance reads as the function itself
-    (a plain function there would come back bound to the instance)."""
-    return None if positional is None else staticmethod(positional)
 
 
 def _default_name(module: str, qualname: str) -> str:
@@ -352,18 +346,16 @@ class Work:
         run = cls.__dict__.get("run")
         if run is None or getattr(run, "_cachework_run", False):
             if ignore is not None and getattr(cls, "_cw_raw", None) is not None:
-                cls._cw_binder, positional = _binder(
+                cls._cw_binder, cls._cw_positional = _binder(
                     cls._cw_binder, cls._cw_options, cls.__qualname__
                 )
-                cls._cw_positional = _unbound(positional)
             return
         _check_cacheable(run, "the run method")
         cls._cw_raw = run
         # A name that is not a parameter is refused when the class is made, not at a call.
-        cls._cw_binder, positional = _binder(
+        cls._cw_binder, cls._cw_positional = _binder(
             Binder(run, skip_self=True), cls._cw_options, cls.__qualname__
         )
-        cls._cw_positional = _unbound(positional)
         # What an instance whose __init__ skips Work.__init__ runs with (not a parent's).
         options = cls._cw_options._replace(hits=cls._cw_options.cache_calls)
         cls._cw_options = _refreshing(options, _default_name(cls.__module__, cls.__qualname__))
@@ -385,8 +377,6 @@ class Work:
         state = dict(self.__dict__)
         state.pop("_cw_future", None)
         state.pop(MEMO, None)
-        if state.get("_cw_positional") is not None:
-            state["_cw_positional"] = None  # a closure: the copy binds and keys every call
         options = state.get("_cw_options")
         if options is not None and options.executor is not None:
             # the copy runs where it lands; it does not submit again
