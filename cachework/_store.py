@@ -66,7 +66,9 @@ class Store(Claims, Reports):
             ``StoreError``.
         create: ``False`` refuses to create a missing database (``StoreError`` when it is
             opened): what the command's reading subcommands use, so a typo in a path never
-            leaves an empty store behind.
+            leaves an empty store behind. It also leaves a store at an older schema
+            revision as it is: hits and reports work, a run is refused (``StoreError``,
+            before the function runs) until ``cachework db upgrade``.
     """
 
     def __init__(
