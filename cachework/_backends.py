@@ -207,9 +207,17 @@ class Backend(abc.ABC):
         return self.path or self.shown
 
     def _migrate(self) -> None:
+        import sqlalchemy as sa
+
         from . import _migrate
 
-        _migrate.upgrade(self)
+        try:
+            _migrate.upgrade(self)
+        except sa.exc.DBAPIError as e:
+            raise StoreError(
+                f"store {self.shown}: cannot create or upgrade its schema: "
+                f"{_first_line(e.orig or e)}"
+            ) from e
 
     @property
     def engine(self) -> Any:
@@ -755,14 +763,24 @@ class ServerBackend(Backend):
     def open(self, create: bool, revision: str, known: tuple[str, ...]) -> None:
         import sqlalchemy as sa
 
+        nowhere = None
         try:
             with self.engine.connect() as conn:
                 has = sa.inspect(conn).has_table(VERSION_TABLE)
                 found = conn.exec_driver_sql(REVISION_SQL).scalar() if has else None
+                # Where new tables go: none when no schema of the search_path exists.
+                if not has and conn.exec_driver_sql("SELECT current_schema()").scalar() is None:
+                    nowhere = conn.exec_driver_sql("SHOW search_path").scalar()
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(
                 f"cannot reach store {self.shown}: {_first_line(getattr(e, 'orig', None) or e)}"
             ) from e
+        if nowhere is not None:
+            raise StoreError(
+                f"store {self.shown}: no schema of its search_path ({nowhere}) exists in the "
+                "database, so cachework has nowhere to keep its tables: create it (CREATE "
+                "SCHEMA name) or correct the URL's search_path (options=-csearch_path%3Dname)"
+            )
         if found == revision:
             return
         _check_revision(self.shown, found, revision, known)

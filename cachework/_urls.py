@@ -82,6 +82,9 @@ def sqlite_path(url: str) -> str | None:
         from urllib.parse import unquote
 
         path = unquote(path, errors="surrogateescape")
+    if "\x00" in path:
+        shown = mask_url(url).replace("\x00", "\\x00")
+        raise StoreError(f"store {shown}: a file path cannot hold a NUL character (\\x00)")
     if path in ("", ":memory:"):
         raise StoreError(
             f"store {mask_url(url)}: an in-memory SQLite store cannot be shared between connections; "
