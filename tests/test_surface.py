@@ -462,6 +462,28 @@ def test_a_postgres_search_path_naming_no_schema_is_one_store_error(create, pg_u
     _assert_no_secret(message, err, caplog=caplog)
 
 
+@pytest.mark.parametrize("spec", [":memory:", "sqlite:///:memory:", "sqlite://", "sqlite:///"])
+def test_an_in_memory_store_is_refused_with_what_to_use_instead(spec, tmp_path, monkeypatch):
+    """A store is durable, shared by connections, threads and processes: an in-memory SQLite
+    database is none of these. ``Store(":memory:")`` created a file named ``:memory:``; now
+    every spelling is one StoreError saying to use a file path, from Store, from a work
+    and from CACHEWORK_URL, and nothing is created."""
+    with pytest.raises(StoreError, match="in-memory.*file path"):
+        cachework.Store(spec)
+
+    with pytest.raises(StoreError, match="in-memory.*file path"):  # when made, or at its call
+
+        @cachework.work(name="w", store=spec)
+        def f(x):
+            return x
+
+        f(1)
+    monkeypatch.setenv("CACHEWORK_URL", spec)
+    with pytest.raises(StoreError, match="in-memory.*file path"):
+        cachework.Store()
+    assert os.listdir(tmp_path) == []
+
+
 # -- argument filters named like the methods' own parameters -----------------------------------
 
 
