@@ -154,8 +154,8 @@ def test_the_command_shows_the_reason(url):
     assert "reason" in table.output and "forgotten" in table.output
 
 
-def test_a_store_opened_as_it_is_at_0002_lists_its_history_without_reasons(url):
-    """A reading command does not upgrade: runs recorded before 0003 have no reason."""
+def _one_run_at_0002(url: str) -> None:
+    """A store where ``old(1)`` ran, taken down to 0002 (before the runs' reason), closed."""
 
     @cachework.work(name="old", store=url)
     def f(x):
@@ -166,6 +166,12 @@ def test_a_store_opened_as_it_is_at_0002_lists_its_history_without_reasons(url):
     for s in store_mod._registry.values():
         s.close()
     store_mod._registry.clear()
+
+
+def test_a_store_opened_as_it_is_at_0002_lists_its_history_without_reasons(url):
+    """A reading command does not upgrade: runs recorded before 0003 have no reason."""
+
+    _one_run_at_0002(url)
     out = CliRunner().invoke(cli, ["--url", url, "--json", "history"])
     assert out.exit_code == 0, out.output
     assert [(r["work"], r["reason"]) for r in json.loads(out.output)] == [("old", None)]
@@ -185,15 +191,7 @@ def test_a_work_on_a_store_opened_as_it_is_at_0002_refuses_a_miss_before_running
     need): its hits are served, and a miss, which would record a run with 0003's columns, is
     one StoreError saying to upgrade, before the function runs; nothing is written."""
 
-    @cachework.work(name="old", store=url)
-    def f(x):
-        return x
-
-    f(1)
-    cachework.Store(url).downgrade("0002")
-    for s in store_mod._registry.values():
-        s.close()
-    store_mod._registry.clear()
+    _one_run_at_0002(url)
     as_it_is = cachework.Store(url, create=False)
     ran = []
 
