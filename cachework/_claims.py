@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from . import _owner
 from ._backends import _Retry
+from ._errors import StoreError
 from ._formats import storable
 from ._heartbeat import heartbeats
 from ._keys import KEY_SCHEME
@@ -184,6 +185,15 @@ class Claims:
         pass ``accept_hit=False`` with it. The run's reason is then "refresh".
         """
         backend = self._ensure()
+        if backend.older_revision is not None and not backend.read_only:
+            # Opened as it is (create=False: what reading commands need). A run writes what
+            # later revisions added (the runs' reason and args_key): refused before it starts
+            # rather than half-written, as a read-only store refuses it in ``transaction``.
+            raise StoreError(
+                f"store {backend.shown} is at schema revision {backend.older_revision} and "
+                "was opened as it is (create=False): it serves hits, but recording a run "
+                "needs this cachework's schema: run `cachework db upgrade` on it first"
+            )
         pid = _owner.pid()
         owner = f"{self._host}:{pid}"
         # Everything that does not depend on what the transaction reads is built before it

@@ -1452,9 +1452,29 @@ _encode_json: Any = None
 def args_json(arguments: Mapping[str, Any]) -> str:
     """The JSON stored in the ``args`` column: readable by ``json_extract`` and ``->>``.
 
+    Names are written as values are (``arg_name``). Two names the key keeps apart but that
+    are written alike (a lone ``\\udcff`` and the text ``\\\\udcff``) would leave one
+    value out: such a call is refused with ``UnhashableArgument`` before it runs.
     One encoder serves every miss: ``json.dumps`` with options builds a new one per call.
     """
-    return _encoder()({name: jsonable(v) for name, v in arguments.items()})  # type: ignore[no-any-return]
+    stored = {arg_name(name): jsonable(v) for name, v in arguments.items()}
+    if len(stored) < len(arguments):
+        seen: dict[str, str] = {}
+        for name in sorted(arguments):
+            other = seen.setdefault(arg_name(name), name)
+            if other != name:
+                raise UnhashableArgument(
+                    f"arguments {other!r} and {name!r} would both be stored under the "
+                    f"name {arg_name(name)!r} in the args column: pass one of them under "
+                    "another name"
+                )
+    return _encoder()(stored)  # type: ignore[no-any-return]
+
+
+def arg_name(name: str) -> str:
+    """An argument's name as the ``args`` column holds it: as text, like a value (lone
+    surrogates and NUL escaped). The filters look names up through it too."""
+    return _text(name)
 
 
 def arg_json(value: Any) -> str:

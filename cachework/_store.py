@@ -63,10 +63,13 @@ class Store(Claims, Reports):
         url: A SQLAlchemy URL (``sqlite:///pipeline.db``, ``postgresql+psycopg://...``;
             a bare ``postgresql://`` means psycopg 3) or a SQLite file path. Default:
             ``$CACHEWORK_URL``, else ``./cachework.db``. Other databases are refused with
-            ``StoreError``.
+            ``StoreError``, and so is an in-memory SQLite store (``:memory:``): a store
+            outlives the process and is shared by its threads and other processes.
         create: ``False`` refuses to create a missing database (``StoreError`` when it is
             opened): what the command's reading subcommands use, so a typo in a path never
-            leaves an empty store behind.
+            leaves an empty store behind. It also leaves a store at an older schema
+            revision as it is: hits and reports work, a run is refused (``StoreError``,
+            before the function runs) until ``cachework db upgrade``.
     """
 
     def __init__(
