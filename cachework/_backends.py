@@ -394,7 +394,8 @@ class SQLiteBackend(Backend):
             return
         if not self.writable():
             self.read_only = True
-            # Set before Store takes the backend's lookup as its own: see _lookup_unchanged.
+            # Set before Store takes the backend's hit as its own: see _unchanged.
+            self.__dict__["hit"] = self._hit_unchanged
             self.__dict__["lookup"] = self._lookup_unchanged
         found = self._revision()
         if found == revision:
@@ -450,7 +451,7 @@ class SQLiteBackend(Backend):
 
     def _open_file(self, read_only: bool) -> tuple[sqlite3.Connection, _Seen | None]:
         """``connect_file``'s connection, and what the file looked like just before it was
-        opened when it had to be opened immutable (else None): see ``_lookup_unchanged``."""
+        opened when it had to be opened immutable (else None): see ``_unchanged``."""
         if not (read_only or self.read_only):
             return sqlite3.connect(self.path, isolation_level=None, timeout=5.0), None
         for _ in range(_CHANGED_RETRIES):
@@ -469,7 +470,7 @@ class SQLiteBackend(Backend):
             # No -shm and none can be made (a read-only folder or file system): only an
             # immutable connection reads it. SQLite then takes no lock and ignores any -wal,
             # so it is right only while the file stays as it is now: ``seen`` is that, checked
-            # after every hit (``_lookup_unchanged``), the connection replaced once it changed.
+            # after every hit (``_unchanged``), the connection replaced once it changed.
             seen = _seen(self.path)
             if seen is not None and seen.shm:
                 continue  # a writer came meanwhile: mode=ro reads through its -shm
@@ -510,11 +511,17 @@ class SQLiteBackend(Backend):
         self._local.seen = seen
         return conn
 
+    def _hit_unchanged(self, work: str, key: str) -> Hit | None:
+        return self._unchanged(SQLiteBackend.hit, work, key)
+
     def _lookup_unchanged(self, work: str, key: str) -> Stored | None:
-        """``lookup`` of a read-only store, which may have to read through an immutable
-        connection (``_open_file``): what it read is served only if the file is still as
-        it was when that connection opened, else the connection is replaced and the hit
-        read again. A writer's session shows as its -shm file (its writes sit in the -wal,
+        return self._unchanged(SQLiteBackend.lookup, work, key)
+
+    def _unchanged(self, read: Callable[[SQLiteBackend, str, str], T], work: str, key: str) -> T:
+        """``hit`` and ``lookup`` of a read-only store, which may have to read through an
+        immutable connection (``_open_file``): what it read is served only if the file is
+        still as it was when that connection opened, else the connection is replaced and the
+        call read again. A writer's session shows as its -shm file (its writes sit in the -wal,
         which an immutable connection never reads) or, once over, as the file's changed
         size or times. Costs two ``stat`` calls per hit on an immutable connection, and an
         attribute read on a read-only store's ordinary one; a writable store never comes here.
@@ -522,14 +529,14 @@ class SQLiteBackend(Backend):
         local = self._local
         for _ in range(_CHANGED_RETRIES):
             try:
-                found = SQLiteBackend.lookup(self, work, key)
+                found = read(self, work, key)
             except (StoreError, sqlite3.DatabaseError):
                 # A page read while a checkpoint rewrote it: an error only if the file held still.
                 seen = getattr(local, "seen", None)
                 if seen is None or _seen(self.path) == seen:
                     raise
             else:
-                seen = local.seen  # set by the connection the lookup just used
+                seen = local.seen  # set by the connection the read just used
                 if seen is None or _seen(self.path) == seen:
                     return found
             self.drop_connection()
