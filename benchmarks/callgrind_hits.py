@@ -6,9 +6,9 @@
 (instructions of the second minus the first) / 2,000 is the cost of one call: start-up and
 imports cancel. Workloads: ``f`` one key again and again, ``g`` 500 stored keys cycled
 (the key memo answers them), ``d`` 2,000 stored keys cycled (more than the memo holds, so
-every hit binds, encodes and hashes, as a pipeline's does), ``r`` the seed's ``Work``
-subclass with ``every="day"``. For ``d`` take N = 500 and 8,692: the memo fills for 1,024
-hits and then rests for 3,072 (``_binding.MEMO_REST``), so only whole cycles of 4,096 give
+every hit encodes and hashes, as a pipeline's does), ``r`` the seed's ``Work``
+subclass with ``every="day"``, ``k`` one key called by keyword (``f(day=..., n=3)``). For ``d`` take N = 500 and 8,692: the memo fills for 1,024
+hits and then rests for 3,072 (``_keys.MEMO_REST``), so only whole cycles of 4,096 give
 the average hit.
 """
 
@@ -52,6 +52,9 @@ def main() -> None:
     if which == "f":
         for _ in range(n):
             f("2026-11-25", 3)
+    elif which == "k":
+        for _ in range(n):
+            f(day="2026-11-25", n=3)
     elif which == "r":
         for _ in range(n):
             r.run()

@@ -7,7 +7,7 @@
 (instructions of a PART run minus those of the ``none`` run) / 2,000 is that part's cost
 per hit: start-up, imports and every part's warm-up are in both and cancel. The hit is
 ``g(day, i)`` over 2,000 stored keys cycled, more than the key memo holds, so each one
-binds, encodes, hashes, reads and loads as a pipeline's hit does. The parts, each on the
+encodes, hashes, reads and loads as a pipeline's hit does. The parts, each on the
 same 2,000 calls:
 
 - ``hit``: the whole hit, ``g(day, i)``;
@@ -22,9 +22,9 @@ same 2,000 calls:
 - ``serve``: ``Work._serve`` (unpickling, state restore, status, the debug log call);
   ``log``: the hit's debug record, disabled (``logging`` not imported).
 
-A call with keywords takes the general way instead: ``binding`` (the arguments bound to
-names), ``key_for`` (encoding and hashing the bound arguments), and the key memo
-(``memo``: its key and lookup; ``remember``: filling it).
+The general way, which a call of another signature (``*args``, keyword-only...) takes:
+``binding`` (the arguments bound to names) and ``key_for`` (encoding and hashing them).
+``memo``: a repeated call's key answered by the positional key's memo instead.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import xxhash
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cachework  # noqa: E402
-from cachework import _backends, _binding, _log  # noqa: E402, F401
+from cachework import _backends, _log  # noqa: E402, F401
 from cachework import _keys as keys  # noqa: E402
 
 KEYS = 2000
@@ -74,24 +74,15 @@ def main() -> None:
     assert key_list == [xxhash.xxh3_128_hexdigest(e) for e in encoded]
     hits = [store.hit("g", k) for k in key_list]
     assert all(h is not None and h.result is not None for h in hits)
-    slots = [_binding.memo_key(a, kw) for a, kw in calls]
     log = cachework._work.log
     enabled, DEBUG = cachework._log.enabled, cachework._log.DEBUG
-    ns: dict[str, object] = {}
-
-    slot_memo = g.__dict__.get(_binding.MEMO)
-    if not isinstance(slot_memo, dict):  # a memo at rest: measure a live one's lookup
-        slot_memo = {}
     stmt, binder, expired, serve = _backends.SQLITE_HIT, g._cw_binder, store._expired, g._serve
     positional = g._cw_positional
     assert positional is not None
     assert [positional(a, None) for a, _ in calls] == key_list
-    memo_key, remember, key_for, digest = (
-        _binding.memo_key,
-        _binding.remember,
-        keys.key_for,
-        (xxhash.xxh3_128_hexdigest),
-    )
+    same = keys.PositionalKey(("day", "n"))
+    same(calls[0][0], None)  # remembered: every later call of it is answered by the memo
+    key_for, digest = keys.key_for, xxhash.xxh3_128_hexdigest
     # One loop per part, each with the same indexing, so a part's figure is only its body.
     bodies = {
         "hit": "g(days[i], i)",
@@ -106,8 +97,7 @@ def main() -> None:
         "log": "enabled(DEBUG) and log.debug('hit %s [%s]', 'g', key_list[i])",
         "binding": "binder(*calls[i])",
         "key_for": "key_for(bound[i])",
-        "memo": "memo_key(*calls[i]); slot_memo.get(slots[i])",
-        "remember": "remember(ns, slots[i], bound[i], key_list[i])",
+        "memo": "same(calls[0][0], None)",
     }
     here = dict(locals(), pickle=pickle)
     parts = {}

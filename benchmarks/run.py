@@ -158,7 +158,7 @@ def bench_hit(folder: Path, rounds: int, n: int, url: str | None) -> None:
 
 
 #: Distinct stored keys a pipeline's hits cycle through: more than the key memo holds
-#: (``_binding.KEY_MEMO_SIZE``), so each hit binds, encodes, hashes, reads and loads.
+#: (``_keys.KEY_MEMO_SIZE``), so each hit encodes, hashes, reads and loads.
 DISTINCT_KEYS = 2000
 DAYS = [f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}" for i in range(DISTINCT_KEYS)]
 

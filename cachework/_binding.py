@@ -1,4 +1,4 @@
-"""A call's arguments bound to names, and the memo of keys that lets a repeated hit skip both.
+"""A call's arguments bound to names: what its key is computed from and its row shows.
 
 The bound arguments are what a key is computed from (``keys.key_for``) and what a call's
 row shows as its arguments; binding must therefore match ``inspect.Signature.bind``
@@ -12,14 +12,10 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "KWARG_PREFIX",
-    "MEMO",
-    "MEMO_REST",
     "NOTHING_IGNORED",
     "Binder",
     "Ignored",
     "IgnoringBinder",
-    "memo_key",
-    "remember",
 ]
 
 
@@ -118,6 +114,26 @@ class Binder:
             self._signature = sig.replace(parameters=params)
         return self._signature
 
+    def ordered(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Every argument of a call of a plain signature in the parameters' order, defaults
+        applied: the tuple ``keys.PositionalKey`` keys; None for another signature, or a call
+        ``bind`` must word a TypeError for (a missing, unknown or doubled argument)."""
+        names = self.names
+        given = len(args)
+        if not self.plain or given > len(names):
+            return None
+        values = list(args)
+        used = 0
+        for name in names[given:]:
+            if name in kwargs:
+                values.append(kwargs[name])
+                used += 1
+            elif name in self.defaults:
+                values.append(self.defaults[name])
+            else:
+                return None
+        return tuple(values) if used == len(kwargs) else None
+
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         names = self.names
         if not kwargs and len(args) == len(names) and self.plain:
@@ -168,52 +184,7 @@ class IgnoringBinder:
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         return self.ignored(self.binder(args, kwargs))
 
-
-#: Calls whose arguments are all immutable scalars remember their key once they hit: the next
-#: identical call skips binding and hashing (~2 µs of a ~7 µs hit). Bounded per work.
-KEY_MEMO_SIZE = 1024
-#: Where a work keeps its memo: memo key -> (bound arguments, key, None), as ``_bound_key`` returns.
-#: An int there instead is a memo at rest: the calls left before it is used again (``Work``
-#: counts them down).
-MEMO = "_cw_keys"
-#: A memo that fills up belongs to a work hitting more distinct calls than it holds (a
-#: pipeline's hits: each file, each day once); emptied and refilled, it would serve none of
-#: them and cost every one its memo key and a remember. It rests for this many calls instead
-#: (no memo key, nothing remembered), then starts again: a work whose calls repeat again
-#: gets its memo back after them.
-MEMO_REST = 3 * KEY_MEMO_SIZE
-MEMO_TYPES = frozenset({str, int, bool, bytes, type(None)})  # not float: -0.0 == 0.0
-
-
-def memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-    """A dict key that tells these arguments apart exactly as keys.key_for would, or None.
-
-    Types join the key because ``1 == True`` in Python but not in cachework.
-    """
-    types = tuple(map(type, args))
-    if not MEMO_TYPES.issuperset(types):
-        return None
-    if not kwargs:
-        return args + types
-    for v in kwargs.values():
-        if type(v) not in MEMO_TYPES:
-            return None
-    items = sorted(kwargs.items())
-    return (*args, *types, *items, *[type(v) for _, v in items])
-
-
-def remember(
-    namespace: dict[str, Any], slot: tuple[Any, ...], bound: dict[str, Any], key: str
-) -> None:
-    """Let identical scalar calls reuse the key of one that hit; ``namespace`` is the work's
-    ``__dict__``, where the memo lives under ``MEMO``. Only hits fill the memo: a stream of
-    new arguments (every call a miss) would churn it for nothing."""
-    # Defaults count too: a mutable default could change between calls.
-    if MEMO_TYPES.issuperset(map(type, bound.values())):
-        memo = namespace.get(MEMO)
-        if memo is None or memo.__class__ is int:
-            memo = namespace[MEMO] = {}
-        elif len(memo) >= KEY_MEMO_SIZE:
-            namespace[MEMO] = MEMO_REST
-            return
-        memo[slot] = (bound, key, None)
+    def ordered(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+        """As ``Binder.ordered``: every argument, the ignored ones too (the positional key
+        leaves them out by their place)."""
+        return self.binder.ordered(args, kwargs)

@@ -1299,6 +1299,18 @@ def _quick_values(values: Any, depth: int) -> list[bytes] | None:
 
 #: Versions whose encoding a positional key keeps: values that cannot change in place.
 _VERSION_TYPES = frozenset({str, int, type(None)})
+#: Calls whose arguments are all of these types remember their key: the next identical call
+#: skips encoding and hashing. No two values of different types here are equal (``==``) or
+#: change in place, so a tuple of them is a dict key that tells calls apart exactly as their
+#: keys do. Not bool (``True == 1``) nor float (``-0.0 == 0.0``).
+_MEMO_TYPES = frozenset({str, int, bytes, type(None)})
+#: Keys a positional key remembers, per version.
+KEY_MEMO_SIZE = 1024
+#: A memo that fills up belongs to a work meeting more distinct calls than it holds (a
+#: pipeline's hits: each file, each day once); kept and refilled, it would serve none of them
+#: and cost each a remember. It rests for this many calls instead, then starts again empty:
+#: a work whose calls repeat gets it back after them.
+MEMO_REST = 3 * KEY_MEMO_SIZE
 
 
 class PositionalKey:
@@ -1308,7 +1320,7 @@ class PositionalKey:
     arguments, or a value only the general encoder writes, gives None: the caller then binds
     and keys it the general way. Pickled as its parameters (a work travels to processes)."""
 
-    __slots__ = ("_head", "_last", "_made_of", "_order", "arity")
+    __slots__ = ("_head", "_last", "_made_of", "_order", "_rest", "arity")
 
     def __init__(self, names: Sequence[str], ignored: Collection[str] = ()) -> None:
         kept = sorted((name, i) for i, name in enumerate(names) if name not in ignored)
@@ -1316,8 +1328,11 @@ class PositionalKey:
         self.arity = len(names)
         self._head = _PREFIX + _COUNTS[len(kept)]
         self._order = tuple((i, _name_label(name)) for name, i in kept)
-        #: The latest version and its encoding, replaced whole: a thread never reads half.
-        self._last: tuple[Any, bytes] = (None, b"")
+        #: The latest version, its encoding and the memo of its keys (arguments -> key),
+        #: replaced whole: a thread never reads half of it.
+        self._last: tuple[Any, bytes, dict[tuple[Any, ...], str]] = (None, b"", {})
+        #: Calls left before a full memo is used again (``MEMO_REST``); 0 while it is in use.
+        self._rest = 0
 
     @classmethod
     def of(cls, names: Sequence[str], ignored: Collection[str] = ()) -> PositionalKey | None:
@@ -1330,12 +1345,23 @@ class PositionalKey:
     def __call__(self, args: tuple[Any, ...], version: Any) -> str | None:
         if len(args) != self.arity:
             return None
-        version_seen, tail = self._last
+        version_seen, tail, memo = self._last
         if version is not version_seen:
             if type(version) not in _VERSION_TYPES:
                 return None  # a value that could change in place: key_for encodes it each call
             tail = b"" if version is None else b"v" + encode(version)
-            self._last = (version, tail)
+            memo = {}
+            self._last = (version, tail, memo)
+        rest = self._rest
+        if rest:
+            self._rest = rest - 1
+            remember = False
+        else:
+            remember = _MEMO_TYPES.issuperset(map(type, args))
+            if remember:
+                known = memo.get(args)
+                if known is not None:
+                    return known
         parts = [self._head]
         append = parts.append
         for i, label in self._order:
@@ -1356,7 +1382,14 @@ class PositionalKey:
                     return None
                 append(encoded[0])
         append(tail)
-        return xxhash.xxh3_128_hexdigest(b"".join(parts))
+        key = xxhash.xxh3_128_hexdigest(b"".join(parts))
+        if remember:
+            if len(memo) < KEY_MEMO_SIZE:
+                memo[args] = key
+            else:
+                memo.clear()
+                self._rest = MEMO_REST
+        return key
 
 
 #: Ints longer than this many bits are shown as short text: int->str refuses more than

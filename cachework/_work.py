@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, ove
 from . import _keys as keys
 from . import _periods as periods
 from . import _pickling
-from ._binding import MEMO, Binder, IgnoringBinder, memo_key, remember
+from ._binding import Binder, IgnoringBinder
 from ._claims import Busy, Claim, Outcome
 from ._errors import (
     AlreadyRunning,
@@ -376,7 +376,6 @@ class Work:
         # the Future of its latest call.
         state = dict(self.__dict__)
         state.pop("_cw_future", None)
-        state.pop(MEMO, None)
         options = state.get("_cw_options")
         if options is not None and options.executor is not None:
             # the copy runs where it lands; it does not submit again
@@ -622,8 +621,9 @@ class Work:
     # -- the machinery ----------------------------------------------------------------------
     def _bound_key(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], raw: Any = None
-    ) -> tuple[dict[str, Any], str, tuple[Any, ...] | None]:
-        """The bound arguments of a call, its key, and the memo slot a hit may fill."""
+    ) -> tuple[dict[str, Any], str]:
+        """The bound arguments of a call and its key, the general way (see ``_cw_execute``
+        for the call's own, quicker way)."""
         options = self._cw_options
         if options.every is not None:
             # The period was fixed when the call was made and travels with it (a PeriodCall);
@@ -633,19 +633,9 @@ class Work:
             else:
                 period = periods.current(options.every, options.tz, options.lag)
             bound = _bind_period(self, args, kwargs, period)  # the call's period, not the caller's
-            return bound, keys.key_for(bound, options.key_version), None
-        memo = self.__dict__.get(MEMO)
-        if memo.__class__ is int:  # the memo rests (_binding.MEMO_REST): no slot to fill
-            self.__dict__[MEMO] = memo - 1 if memo > 0 else None  # None: it starts again
-            slot = None
         else:
-            slot = memo_key(args, kwargs)
-            if slot is not None and memo is not None:
-                known = memo.get(slot)
-                if known is not None:
-                    return known  # type: ignore[no-any-return]
-        bound = self._cw_binder(args, kwargs)
-        return bound, keys.key_for(bound, options.key_version), slot
+            bound = self._cw_binder(args, kwargs)
+        return bound, keys.key_for(bound, options.key_version)
 
     def _cw_call(
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -812,13 +802,18 @@ class Work:
         # properties and helper calls where a plain attribute will do.
         options = self._cw_options
         positional = self._cw_positional
-        key = bound = slot = None
-        if positional is not None and not kwargs and options.every is None:
-            # Every parameter passed by position: keyed without binding (None: another
-            # number of arguments, or a value only the general encoder writes).
-            key = positional(args, options.key_version)
+        key = bound = None
+        if positional is not None and options.every is None:
+            # A plain signature: keyed from the arguments in the parameters' order, without
+            # binding them to names (None: a value only the general encoder writes).
+            if kwargs or len(args) != positional.arity:
+                values = self._cw_binder.ordered(args, kwargs)
+                if values is not None:
+                    key = positional(values, options.key_version)
+            else:
+                key = positional(args, options.key_version)
         if key is None:
-            bound, key, slot = self._bound_key(args, kwargs, raw)
+            bound, key = self._bound_key(args, kwargs, raw)
         store = options.store
         if store.__class__ is not Store:
             store = self.store
@@ -836,8 +831,6 @@ class Work:
             ):
                 value = self._serve(entry, name, key)
                 if value is not _MISS:
-                    if slot is not None:
-                        remember(self.__dict__, slot, bound, key)  # type: ignore[arg-type]
                     return value
                 accept_hit = False
         if hit_only:
@@ -854,7 +847,7 @@ class Work:
         self, raw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """A call run even if it would hit, replacing its stored call (``work.refresh``)."""
-        bound, key, _ = self._bound_key(args, kwargs, raw)
+        bound, key = self._bound_key(args, kwargs, raw)
         return self._claim_and_run(
             self.store, self.name, key, bound, raw, args, kwargs, False, False, True
         )

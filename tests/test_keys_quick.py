@@ -167,3 +167,38 @@ def test_a_positional_key_travels_by_pickle_and_keys_alike():
         == key(("d", 1, False), "v")
         == keys.key_for({"day": "d", "n": 1}, "v")
     )
+
+
+def test_ordered_arguments_are_the_bound_arguments_in_the_parameters_order():
+    """``Binder.ordered`` turns a keyword call of a plain signature into the tuple the
+    positional key reads: the bound arguments in the parameters' order, or None where
+    ``bind`` must word the TypeError."""
+    from cachework._binding import Binder
+
+    def f(day, n=1, opts=None, flag=False):
+        return day
+
+    binder = Binder(f, skip_self=False)
+    for args, kwargs in [
+        (("d",), {}),
+        (("d", 2), {}),
+        (("d",), {"flag": True}),
+        ((), {"day": "d", "opts": 3}),
+        (("d", 2, None, True), {}),
+        (("d",), {"flag": True, "n": 5}),
+    ]:
+        ordered = binder.ordered(args, kwargs)
+        assert ordered is not None
+        assert dict(zip(binder.names, ordered, strict=True)) == binder(args, kwargs)
+    for args, kwargs in [
+        ((), {}),  # day missing
+        (("d",), {"day": "e"}),  # given twice
+        (("d",), {"other": 1}),  # not a parameter
+        (("d", 1, 2, 3, 4), {}),  # too many
+    ]:
+        assert binder.ordered(args, kwargs) is None
+
+    def g(*days, n=1):
+        return days
+
+    assert Binder(g, skip_self=False).ordered(("d",), {}) is None  # not a plain signature

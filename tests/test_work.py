@@ -588,7 +588,7 @@ def test_a_forget_from_another_process_is_seen_by_the_next_call(url):
         return day.upper()
 
     forget = [sys.executable, "-m", "cachework", "--url", url, "forget", "seen"]
-    for _ in range(5):  # a miss, then hits keyed without binding (every argument by position)
+    for _ in range(5):  # a miss, then hits whose key the memo answers
         assert f("mon") == "MON"
     proc = subprocess.run([*forget, "--key", f.key("mon")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -596,21 +596,26 @@ def test_a_forget_from_another_process_is_seen_by_the_next_call(url):
     assert ran == ["mon", "mon"]
     for _ in range(5):  # hits by keyword, which fill and then use the memo
         assert f(day="mon") == "MON"
-    assert f.__dict__.get("_cw_keys")  # the memo this test is about is in use
+    assert _memo(f)  # the memo this test is about is in use
     proc = subprocess.run([*forget, "--key", f.key("mon")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert f(day="mon") == "MON"
     assert ran == ["mon", "mon", "mon"]
 
 
-def test_a_memo_that_fills_up_rests_and_comes_back(url, monkeypatch):
-    """More distinct scalar hits than the key memo holds (a pipeline's): once full, the memo
-    rests for MEMO_REST calls (keys computed in full, nothing remembered), then fills again.
-    Every call keys as before throughout: nothing runs twice, every hit returns its own."""
-    from cachework import _binding
+def _memo(f: object) -> dict[object, str]:
+    """The key memo of a work's calls (``_keys.PositionalKey``), for the current version."""
+    return f._cw_positional._last[2]  # type: ignore[attr-defined, no-any-return]
 
-    monkeypatch.setattr(_binding, "KEY_MEMO_SIZE", 4)
-    monkeypatch.setattr(_binding, "MEMO_REST", 6)
+
+def test_a_memo_that_fills_up_rests_and_comes_back(url, monkeypatch):
+    """More distinct scalar calls than the key memo holds (a pipeline's hits): once full, the
+    memo rests for MEMO_REST calls (keys computed in full, nothing remembered), then fills
+    again. Every call keys as before throughout: nothing runs twice, every hit returns its own."""
+    from cachework import _keys
+
+    monkeypatch.setattr(_keys, "KEY_MEMO_SIZE", 4)
+    monkeypatch.setattr(_keys, "MEMO_REST", 6)
     ran = []
 
     @cachework.work(name="rests", store=url)
@@ -621,18 +626,16 @@ def test_a_memo_that_fills_up_rests_and_comes_back(url, monkeypatch):
     days = [(f"d{i}", i) for i in range(10)]
     states = []
     for _ in range(4):
-        for day, n in days:  # by keyword: calls by position are keyed without the memo
-            assert f(day, n=n) == f"{day}/{n}"
-            memo = f.__dict__.get("_cw_keys")
-            states.append("rest" if isinstance(memo, int) else "dict" if memo else "none")
+        for day, n in days:
+            assert f(day, n) == f"{day}/{n}" == f(day, n=n)
+            states.append("rest" if f._cw_positional._rest else "dict" if _memo(f) else "none")
     assert sorted(ran) == sorted(days)  # each ran once, whatever the memo did
     assert "rest" in states  # it filled up and rested...
     assert "dict" in states[states.index("rest") :]  # ...and filled again afterwards
     # After a rest, repeated calls are served from the memo again.
-    for _ in range(_binding.MEMO_REST + 3):
-        assert f("d1", n=1) == "d1/1"
-    memo = f.__dict__.get("_cw_keys")
-    assert isinstance(memo, dict) and memo
+    for _ in range(_keys.MEMO_REST + 3):
+        assert f("d1", 1) == "d1/1"
+    assert _memo(f) == {("d1", 1): f.key("d1", 1)}
     assert len(ran) == len(days)
 
 
