@@ -7,8 +7,6 @@ new process too; failures are recorded and retried; a crashed run is taken over.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._errors import (
     AlreadyRunning,
     AmbiguousCall,
@@ -22,6 +20,7 @@ from ._errors import (
 )
 from ._keys import KEY_SCHEME, key_for, register_encoder
 from ._store import Call, Run, Store
+from ._typing import TYPE_CHECKING
 from ._work import CachedFunction, Work, work
 
 if TYPE_CHECKING:

@@ -21,11 +21,14 @@ import struct
 import sys
 import types
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import xxhash
 
 from ._errors import UnhashableArgument
+from ._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "KEY_SCHEME",
@@ -150,7 +153,8 @@ _object_getstate = getattr(object, "__getstate__", None)
 # the stack, so a depth names one entry). Ids are positive; two negative keys hold the
 # per-call memo of classes keyed by their definition and the lowest depth a back-reference
 # pointed to, which says whether a class's encoding depends on what encloses it.
-Seen = dict[int, Any]
+if TYPE_CHECKING:  # an annotation's alias: nothing reads it at run time
+    Seen = dict[int, Any]
 _CLASS_MEMO = -1
 _LOWEST_REFERENCE = -2
 
@@ -433,11 +437,13 @@ def _compound(obj: Any, tp: type, depth: int, seen: Seen) -> bytes:
 # other type can, natively encoded or not: the registration wins over the native encoding (a
 # subclass of dict, a datetime, a numpy array), since the user said how the function reads it.
 
-Encoder = Callable[[Any], Any]
-#: The registrations, and per class the nearest one in its MRO (None: no registration applies),
-#: as one pair replaced whole on every registration: a thread encoding meanwhile sees the old
-#: pair or the new one, never a cache of one beside the registrations of the other.
-_Registry = tuple[dict[type, Encoder], dict[type, "tuple[type, Encoder] | None"]]
+if TYPE_CHECKING:  # annotations' aliases: nothing reads them at run time
+    Encoder = Callable[[Any], Any]
+    #: The registrations, and per class the nearest one in its MRO (None: no registration
+    #: applies), as one pair replaced whole on every registration: a thread encoding
+    #: meanwhile sees the old pair or the new one, never a cache of one beside the
+    #: registrations of the other.
+    _Registry = tuple[dict[type, Encoder], dict[type, "tuple[type, Encoder] | None"]]
 _registry: _Registry | None = None  # None until the first registration: one test per value
 
 #: The exact types written before the registry is consulted, and ``object`` (every class).

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, NoReturn, TypeVar, overload
 
 from ._store import Store, get_store
+from ._typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar, overload
 
 if TYPE_CHECKING:
     import concurrent.futures as _cf
+    from typing import Any, Literal, NoReturn
 
     from ._periods import Period
 

@@ -14,7 +14,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import _keys as keys
 from . import _pickling
@@ -31,9 +30,11 @@ from ._errors import (
 from ._log import DEBUG, enabled, log
 from ._options import DEFAULTS, Options, ignore_names, is_code, option, seconds
 from ._store import DEFAULT_LEASE, Store, get_store
+from ._typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar, overload
 
 if TYPE_CHECKING:
     import concurrent.futures as _cf
+    from typing import Any, Literal
 
     from . import _periods as periods
     from ._periodic import BackfillReport

@@ -65,3 +65,16 @@ def test_names_loaded_at_first_use_are_there_as_any_other():
         """
     ).stdout.strip()
     assert out == "module 'cachework' has no attribute 'Periods'"
+
+
+def test_a_generic_public_class_subscripts_at_run_time():
+    """``CachedFunction[[str], int]`` in an annotation something evaluates (the package's
+    generic classes take ``Generic`` from ``_typing``, which imports no ``typing``)."""
+    import typing
+
+    from cachework._options import option
+
+    alias = cachework.CachedFunction[[str], int]
+    assert typing.get_origin(alias) is cachework.CachedFunction
+    assert typing.get_origin(option[int]) is option
+    assert isinstance(cachework.work(lambda: 1, name="f"), cachework.CachedFunction)
