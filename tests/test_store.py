@@ -350,6 +350,28 @@ def test_a_cold_hit_imports_neither_sqlalchemy_nor_alembic(sqlite_url):
     assert out == "[]"
 
 
+def test_a_cold_hit_of_an_every_work_imports_no_typing_nor_sqlalchemy(sqlite_url):
+    """A daily job's process: it loads the period modules, and still neither ``typing``
+    (issue 19) nor SQLAlchemy."""
+
+    @cachework.work(name="daily", store=sqlite_url, every="day", tz="UTC")
+    def f(x):
+        return x
+
+    f(1)
+    out = run_script(
+        f"""
+        import sys, cachework
+        @cachework.work(name="daily", store={sqlite_url!r}, every="day", tz="UTC")
+        def f(x):
+            raise AssertionError("must hit")
+        assert f(1) == 1
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("typing", "sqlalchemy")))
+        """
+    ).stdout.strip()
+    assert out == "[]"
+
+
 def test_records_reach_a_logger_the_program_configures(sqlite_url):
     """The library takes its logger at first use (a cold hit imports no ``logging``); a
     program that configures logging, before or after importing cachework, gets every record
