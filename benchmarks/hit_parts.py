@@ -12,15 +12,19 @@ same 2,000 calls:
 
 - ``hit``: the whole hit, ``g(day, i)``;
 - ``loop``: the benchmark's own loop, indexing the day and the number (in every part);
-- ``memo``: the memo key of the arguments and the memo's lookup;
-- ``binding``: the arguments bound to names;
-- ``key``: encoding and hashing (``keys.key_for``); ``hashing``: xxh3_128 alone over the
-  same bytes (so encoding is ``key`` minus ``hashing``);
-- ``statement``: the lookup ``SELECT`` and its ``fetchone`` on the store's connection,
-  nothing around it; ``lookup``: ``store.lookup`` (the statement, its record, the layers);
-- ``fresh``: the freshness check; ``unpickle``: ``pickle.loads`` of the result;
+- ``key``: the key of a call passing every parameter by position, made without binding
+  (``keys.PositionalKey``); ``hashing``: xxh3_128 alone over the same bytes (so encoding
+  is ``key`` minus ``hashing``);
+- ``statement``: the hit's ``SELECT`` and its ``fetchone`` on the store's connection,
+  nothing around it; ``read``: ``store.hit`` (the statement, its record, the layers);
+- ``fresh``: the freshness check left to Python (the result's presence, the expiry);
+  ``unpickle``: ``pickle.loads`` of the result;
 - ``serve``: ``Work._serve`` (unpickling, state restore, status, the debug log call);
-  ``log``: the hit's debug record, disabled (``logging`` not imported); ``remember``: filling the key memo.
+  ``log``: the hit's debug record, disabled (``logging`` not imported).
+
+A call with keywords takes the general way instead: ``binding`` (the arguments bound to
+names), ``key_for`` (encoding and hashing the bound arguments), and the key memo
+(``memo``: its key and lookup; ``remember``: filling it).
 """
 
 from __future__ import annotations
@@ -68,8 +72,8 @@ def main() -> None:
         encoded.append(b"".join(parts))
     key_list = [keys.key_for(b) for b in bound]
     assert key_list == [xxhash.xxh3_128_hexdigest(e) for e in encoded]
-    entries = [store.lookup("g", k) for k in key_list]
-    assert all(e is not None and store.is_fresh(e) for e in entries)
+    hits = [store.hit("g", k) for k in key_list]
+    assert all(h is not None and h.result is not None for h in hits)
     slots = [_binding.memo_key(a, kw) for a, kw in calls]
     log = cachework._work.log
     enabled, DEBUG = cachework._log.enabled, cachework._log.DEBUG
@@ -78,7 +82,10 @@ def main() -> None:
     slot_memo = g.__dict__.get(_binding.MEMO)
     if not isinstance(slot_memo, dict):  # a memo at rest: measure a live one's lookup
         slot_memo = {}
-    stmt, binder, stale, serve = _backends.SQLITE_LOOKUP, g._cw_binder, store._stale, g._serve
+    stmt, binder, expired, serve = _backends.SQLITE_HIT, g._cw_binder, store._expired, g._serve
+    positional = g._cw_positional
+    assert positional is not None
+    assert [positional(a, None) for a, _ in calls] == key_list
     memo_key, remember, key_for, digest = (
         _binding.memo_key,
         _binding.remember,
@@ -89,16 +96,17 @@ def main() -> None:
     bodies = {
         "hit": "g(days[i], i)",
         "loop": "days[i], i",
-        "memo": "memo_key(*calls[i]); slot_memo.get(slots[i])",
-        "binding": "binder(*calls[i])",
-        "key": "key_for(bound[i])",
+        "key": "positional(calls[i][0], None)",
         "hashing": "digest(encoded[i])",
         "statement": "conn.execute(stmt, ('g', key_list[i])).fetchone()",
-        "lookup": "store.lookup('g', key_list[i])",
-        "fresh": "e = entries[i]; e.status == 'succeeded' and not stale(e)",
-        "unpickle": "pickle.loads(entries[i].result)",
-        "serve": "serve(entries[i], 'g', key_list[i])",
+        "read": "store.hit('g', key_list[i])",
+        "fresh": "h = hits[i]; h.result is not None and (h.expires_at is None or not expired(h))",
+        "unpickle": "pickle.loads(hits[i].result)",
+        "serve": "serve(hits[i], 'g', key_list[i])",
         "log": "enabled(DEBUG) and log.debug('hit %s [%s]', 'g', key_list[i])",
+        "binding": "binder(*calls[i])",
+        "key_for": "key_for(bound[i])",
+        "memo": "memo_key(*calls[i]); slot_memo.get(slots[i])",
         "remember": "remember(ns, slots[i], bound[i], key_list[i])",
     }
     here = dict(locals(), pickle=pickle)

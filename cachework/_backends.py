@@ -23,8 +23,8 @@ from ._filelock import migration_lock
 from ._formats import VERSION_TABLE, parse_utc, utc_text
 from ._keys import name_json
 from ._log import log
-from ._records import Stored, new_record
-from ._typing import TYPE_CHECKING, TypeVar
+from ._records import Hit, Stored, new_record
+from ._typing import TYPE_CHECKING, NamedTuple, TypeVar
 from ._urls import mask_url, sqlite_path, sqlite_uri
 
 if TYPE_CHECKING:
@@ -51,6 +51,17 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # good. Above the ~40 MB that the checkpoints above leave, so it costs nothing otherwise.
     "journal_size_limit": 2**26,  # 64 MB
 }
+#: An immutable connection's (a read-only store without -shm: see SQLiteBackend._open_file):
+#: nothing mapped, since a writer's checkpoint that shrinks the file under a mapping kills
+#: the reading process with SIGBUS; reads are then checked against the file's stat.
+IMMUTABLE_SETTINGS: dict[str, Any] = {**DEFAULT_SETTINGS, "mmap_size": 0}
+#: How many times a read-only store's hit is read again because the file changed under it.
+_CHANGED_RETRIES = 50
+#: A -wal without -shm is looked at this many times, this far apart, before it is taken as
+#: left behind rather than a writer's that is closing.
+_WAL_LEFT_CHECKS = 20
+_WAL_LEFT_WAIT_S = 0.005
+
 #: How long a write keeps retrying a busy database before it gives up with a StoreError.
 BUSY_GIVE_UP_S = 600.0
 #: Connections a process keeps to a PostgreSQL server for hits, claims, finishes and
@@ -59,7 +70,15 @@ BUSY_GIVE_UP_S = 600.0
 SERVER_POOL_SIZE = 8
 
 #: The hit statement, spelled out so a hit imports no SQLAlchemy. tests/test_store.py proves
-#: it is exactly what SQLAlchemy compiles from ``_sql.LOOKUP_COLUMNS`` for SQLite.
+#: it is exactly what SQLAlchemy compiles from ``_sql.HIT_COLUMNS`` for SQLite.
+SQLITE_HIT = (
+    "SELECT CASE WHEN (cachework_calls.status = 'succeeded' AND cachework_calls.cached = 1 "
+    "AND cachework_calls.key_scheme = 2) THEN cachework_calls.result END AS result, "
+    "cachework_calls.state, cachework_calls.expires_at \n"
+    "FROM cachework_calls \n"
+    'WHERE cachework_calls.work = ? AND cachework_calls."key" = ?'
+)
+#: A call's status and freshness, the same way (``_sql.LOOKUP_COLUMNS``).
 SQLITE_LOOKUP = (
     "SELECT cachework_calls.status, cachework_calls.cached, cachework_calls.expires_at, "
     "cachework_calls.result, cachework_calls.state, cachework_calls.key_scheme \n"
@@ -91,6 +110,28 @@ def _check_revision(shown: str, found: str | None, revision: str, known: tuple[s
         )
 
 
+class _Seen(NamedTuple):
+    """What a SQLite file looked like: a writer's session changes one of these (its -shm
+    file is there while it lasts; its checkpoint changes the file's size or times)."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    shm: bool
+
+
+def _seen(path: str) -> _Seen | None:
+    """``path`` as it is now, or None where it cannot be seen (gone)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _Seen(
+        st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, os.path.exists(path + "-shm")
+    )
+
+
 class _Retry(Exception):
     """A transaction lost a race it can simply run again (e.g. two first inserts on a server)."""
 
@@ -100,7 +141,7 @@ class Backend(abc.ABC):
 
     ``open`` makes the store usable once (a SQLite file: the folder lock, WAL, the schema's
     revision checked and migrated; a server: reached, revision checked and migrated). The
-    hot path is ``lookup``; claims and finishes go through ``transaction`` and ``execute``
+    hot path is ``hit``; claims and finishes go through ``transaction`` and ``execute``
     with the statements of ``_sql``; listings use the SQLAlchemy ``engine``.
     """
 
@@ -130,7 +171,7 @@ class Backend(abc.ABC):
         conn = getattr(local, "conn", None)
         if conn is None or local.pid != _getpid():
             conn = self._connect()
-            # The hits' cursor (SQLiteBackend.lookup) belonged to the connection this one
+            # The hits' cursor (SQLiteBackend.hit) belonged to the connection this one
             # replaces, maybe a parent's across fork: the next hit makes its own again.
             local.conn, local.pid, local.hits = conn, _getpid(), None
         return conn
@@ -176,9 +217,17 @@ class Backend(abc.ABC):
         return self.path or self.shown
 
     def _migrate(self) -> None:
+        import sqlalchemy as sa
+
         from . import _migrate
 
-        _migrate.upgrade(self)
+        try:
+            _migrate.upgrade(self)
+        except sa.exc.DBAPIError as e:
+            raise StoreError(
+                f"store {self.shown}: cannot create or upgrade its schema: "
+                f"{_first_line(e.orig or e)}"
+            ) from e
 
     @property
     def engine(self) -> Any:
@@ -240,10 +289,15 @@ class Backend(abc.ABC):
     def read(self, text: str, params: Any) -> Any:
         """The first row of one read statement, retried while the database is busy."""
 
+    @abc.abstractmethod
+    def hit(self, work: str, key: str) -> Hit | None:
+        """The call (work, key) as a hit reads it, or None if the store has none: the hot
+        path, and the one read a miss makes before it claims."""
+
     def lookup(self, work: str, key: str) -> Stored | None:
-        """What a hit needs of the call (work, key), or None: the hot path."""
+        """The call (work, key) with its status and freshness, or None."""
         row = self.read(self.sql("lookup")[0], {"work": work, "key": key})
-        return None if row is None else new_record(Stored, row)
+        return None if row is None else Stored._make(row)
 
     # -- reports and upkeep ----------------------------------------------------------------
     @abc.abstractmethod
@@ -342,6 +396,8 @@ class SQLiteBackend(Backend):
             return
         if not self.writable():
             self.read_only = True
+            # Set before Store takes the backend's lookup as its own: see _lookup_unchanged.
+            self.__dict__["lookup"] = self._lookup_unchanged
         found = self._revision()
         if found == revision:
             return
@@ -392,25 +448,97 @@ class SQLiteBackend(Backend):
         """A new connection to the file, the one way every connection is opened (the hot
         path's, SQLAlchemy's, a query's); ``read_only``: one that cannot write it, which is
         also what a read-only store always gets."""
+        return self._open_file(read_only)[0]
+
+    def _open_file(self, read_only: bool) -> tuple[sqlite3.Connection, _Seen | None]:
+        """``connect_file``'s connection, and what the file looked like just before it was
+        opened when it had to be opened immutable (else None): see ``_lookup_unchanged``."""
         if not (read_only or self.read_only):
-            return sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
-        mode = "mode=ro"
-        if self.read_only and not os.path.exists(self.path + "-shm"):
-            # Reading a WAL database needs its -shm file. Where it is absent and cannot be
-            # made (read-only media), nobody can be writing: open it immutable.
-            mode += "&immutable=1"
+            return sqlite3.connect(self.path, isolation_level=None, timeout=5.0), None
+        for _ in range(_CHANGED_RETRIES):
+            conn = self._connect_uri("mode=ro")
+            if not self.read_only or os.path.exists(self.path + "-shm"):
+                return conn, None
+            # Reading a WAL database needs its -shm file: mode=ro makes one where the folder
+            # is writable (only the file is read-only to us). Opening is lazy: a read tells.
+            try:
+                conn.execute("PRAGMA schema_version")
+                return conn, None
+            except sqlite3.OperationalError as e:
+                conn.close()
+                if "unable to open" not in str(e):
+                    raise
+            # No -shm and none can be made (a read-only folder or file system): only an
+            # immutable connection reads it. SQLite then takes no lock and ignores any -wal,
+            # so it is right only while the file stays as it is now: ``seen`` is that, checked
+            # after every hit (``_lookup_unchanged``), the connection replaced once it changed.
+            seen = _seen(self.path)
+            if seen is not None and seen.shm:
+                continue  # a writer came meanwhile: mode=ro reads through its -shm
+            if not self._wal_left():
+                return self._connect_uri("mode=ro&immutable=1"), seen
+            raise StoreError(
+                f"store {self.shown}: {self.path}-wal holds writes that SQLite reads only with "
+                f"the {os.path.basename(self.path)}-shm file beside it, which is missing and "
+                "cannot be created here (no write permission): open the store once where it "
+                "can be written, or copy it with its -shm file"
+            )
+        raise StoreError(f"store {self.shown} changed under every attempt to open it: try again")
+
+    def _wal_left(self) -> bool:
+        """Whether a -wal file with writes in it stays beside a file that has no -shm."""
+        wal = self.path + "-wal"
+        for _ in range(_WAL_LEFT_CHECKS):
+            # A writer closing deletes -shm a moment before -wal, its content already copied
+            # into the file; a -wal that stays holds writes an immutable reading would miss.
+            if not os.path.exists(wal) or os.path.getsize(wal) == 0:
+                return False
+            time.sleep(_WAL_LEFT_WAIT_S)
+        return True
+
+    def _connect_uri(self, mode: str) -> sqlite3.Connection:
         return sqlite3.connect(
             sqlite_uri(self.path, mode), uri=True, isolation_level=None, timeout=5.0
         )
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = self.connect_file()
-            for pragma, value in DEFAULT_SETTINGS.items():
+            conn, seen = self._open_file(False)
+            settings = DEFAULT_SETTINGS if seen is None else IMMUTABLE_SETTINGS
+            for pragma, value in settings.items():
                 conn.execute(f"PRAGMA {pragma}={value}")
         except sqlite3.Error as e:
             raise StoreError(f"cannot open store {self.shown}: {e}") from e
+        self._local.seen = seen
         return conn
+
+    def _lookup_unchanged(self, work: str, key: str) -> Stored | None:
+        """``lookup`` of a read-only store, which may have to read through an immutable
+        connection (``_open_file``): what it read is served only if the file is still as
+        it was when that connection opened, else the connection is replaced and the hit
+        read again. A writer's session shows as its -shm file (its writes sit in the -wal,
+        which an immutable connection never reads) or, once over, as the file's changed
+        size or times. Costs two ``stat`` calls per hit on an immutable connection, and an
+        attribute read on a read-only store's ordinary one; a writable store never comes here.
+        """
+        local = self._local
+        for _ in range(_CHANGED_RETRIES):
+            try:
+                found = SQLiteBackend.lookup(self, work, key)
+            except (StoreError, sqlite3.DatabaseError):
+                # A page read while a checkpoint rewrote it: an error only if the file held still.
+                seen = getattr(local, "seen", None)
+                if seen is None or _seen(self.path) == seen:
+                    raise
+            else:
+                seen = local.seen  # set by the connection the lookup just used
+                if seen is None or _seen(self.path) == seen:
+                    return found
+            self.drop_connection()
+        raise StoreError(
+            f"store {self.shown} changed under every read of it ({_CHANGED_RETRIES} times): "
+            "try again"
+        )
 
     def _dialect(self) -> Any:
         from . import _sql
@@ -431,7 +559,9 @@ class SQLiteBackend(Backend):
             # Let SQLAlchemy's BEGIN through untouched, and make it IMMEDIATE below:
             # a deferred write transaction can deadlock with another writer and fail at once.
             dbapi_conn.isolation_level = None
-            for pragma, value in DEFAULT_SETTINGS.items():
+            # A read-only store's may be immutable (see _open_file): nothing mapped then.
+            settings = IMMUTABLE_SETTINGS if self.read_only else DEFAULT_SETTINGS
+            for pragma, value in settings.items():
                 dbapi_conn.execute(f"PRAGMA {pragma}={value}")
 
         @sa.event.listens_for(engine, "begin")
@@ -493,6 +623,10 @@ class SQLiteBackend(Backend):
         return self._busy(lambda: self.connection().execute(text, params).fetchone())
 
     def lookup(self, work: str, key: str) -> Stored | None:
+        row = self.read(SQLITE_LOOKUP, (work, key))
+        return None if row is None else Stored._make(row)
+
+    def hit(self, work: str, key: str) -> Hit | None:
         """The hit statement, with as little Python around it as will do: this is the hot path."""
         local = self._local
         try:
@@ -502,13 +636,13 @@ class SQLiteBackend(Backend):
             # steps past the one row, which resets it: no read transaction outlives the hit,
             # so the next one sees every other process's writes.
             if local.pid == _owner._pid:
-                row = local.hits.execute(SQLITE_LOOKUP, (work, key)).fetchone()
-                return None if row is None else new_record(Stored, row)
+                row = local.hits.execute(SQLITE_HIT, (work, key)).fetchone()
+                return None if row is None else new_record(Hit, row)
         except (AttributeError, sqlite3.OperationalError, sqlite3.ProgrammingError):
             pass  # no connection yet (or dropped, or closed), or busy: the careful path below
-        row = self.read(SQLITE_LOOKUP, (work, key))
+        row = self.read(SQLITE_HIT, (work, key))
         local.hits = self.connection().cursor()
-        return None if row is None else new_record(Stored, row)
+        return None if row is None else new_record(Hit, row)
 
     def inserted_id(self, cur: Any) -> int:
         return cur.lastrowid  # type: ignore[no-any-return]
@@ -648,14 +782,24 @@ class ServerBackend(Backend):
     def open(self, create: bool, revision: str, known: tuple[str, ...]) -> None:
         import sqlalchemy as sa
 
+        nowhere = None
         try:
             with self.engine.connect() as conn:
                 has = sa.inspect(conn).has_table(VERSION_TABLE)
                 found = conn.exec_driver_sql(REVISION_SQL).scalar() if has else None
+                # Where new tables go: none when no schema of the search_path exists.
+                if not has and conn.exec_driver_sql("SELECT current_schema()").scalar() is None:
+                    nowhere = conn.exec_driver_sql("SHOW search_path").scalar()
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(
                 f"cannot reach store {self.shown}: {_first_line(getattr(e, 'orig', None) or e)}"
             ) from e
+        if nowhere is not None:
+            raise StoreError(
+                f"store {self.shown}: no schema of its search_path ({nowhere}) exists in the "
+                "database, so cachework has nowhere to keep its tables: create it (CREATE "
+                "SCHEMA name) or correct the URL's search_path (options=-csearch_path%3Dname)"
+            )
         if found == revision:
             return
         _check_revision(self.shown, found, revision, known)
@@ -758,14 +902,14 @@ class ServerBackend(Backend):
             lambda: self._lend(lambda conn: conn.execute(text, params).fetchone())
         )
 
-    def lookup(self, work: str, key: str) -> Stored | None:
+    def hit(self, work: str, key: str) -> Hit | None:
         """The hit, as a server-side prepared statement from its first use on a connection
         (psycopg would prepare it only at its fifth): the server skips parsing and planning."""
-        text, params = self.sql("lookup")[0], {"work": work, "key": key}
+        text, params = self.sql("hit")[0], {"work": work, "key": key}
         row = self._retrying(
             lambda: self._lend(lambda conn: conn.execute(text, params, prepare=True).fetchone())
         )
-        return None if row is None else new_record(Stored, row)
+        return None if row is None else new_record(Hit, row)
 
     def query(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         psycopg = _psycopg(self.shown)

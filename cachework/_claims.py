@@ -1,7 +1,7 @@
-"""The claim protocol: a hit's lookup, the claim that lets one caller run a call, its
+"""The claim protocol: a hit's read, the claim that lets one caller run a call, its
 finish or release, the heartbeat that says its owner lives, and the sweep of dead owners.
 
-A call's life is ``lookup`` (a hit reads one row and writes nothing), else ``claim`` (one
+A call's life is ``hit`` (a hit reads one row and writes nothing), else ``claim`` (one
 transaction: take the call, write its history row), which hands out a ``Claim``: a handle
 that carries the call's identity (store, work, key, run id), so the code that runs a call
 passes one value along, and owns the run's heartbeat from the claim to ``Claim.finish`` or
@@ -15,6 +15,7 @@ from types import TracebackType
 
 from . import _owner
 from ._backends import _Retry
+from ._errors import StoreError
 from ._formats import storable
 from ._heartbeat import heartbeats
 from ._keys import KEY_SCHEME
@@ -24,7 +25,7 @@ from ._typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ._backends import Backend
-    from ._records import Cursor, StoreTime
+    from ._records import Cursor, Hit, StoreTime
 
 
 #: A running call whose owner has not beaten for this long is presumed dead (seconds).
@@ -124,10 +125,15 @@ class Claims:
         def _ensure(self) -> Backend: ...
 
     # -- the hot path -----------------------------------------------------------------------
-    def lookup(self, work: str, key: str) -> Stored | None:
-        """What a hit needs of the call (work, key), or None if the store has none."""
+    def hit(self, work: str, key: str) -> Hit | None:
+        """The call (work, key) as a hit reads it (its result only where ``_stale``'s rules
+        but expiry let it be served: see ``_expired``), or None if the store has none."""
         backend = self._backend if self._ready else self._ensure()
-        return backend.lookup(work, key)
+        return backend.hit(work, key)
+
+    def lookup(self, work: str, key: str) -> Stored | None:
+        """The call (work, key) with its status and what tells whether it is fresh, or None."""
+        return self._ensure().lookup(work, key)
 
     def is_fresh(self, call: Stored) -> bool:
         """Whether a call's result may be served: it succeeded and is not stale."""
@@ -140,9 +146,14 @@ class Claims:
             return "not cached"
         if call.key_scheme != KEY_SCHEME:
             return "written under another key scheme"
-        if call.expires_at is not None and self._backend.expired(call.expires_at):
+        if self._expired(call):
             return "expired"
         return ""
+
+    def _expired(self, call: Stored | Hit) -> bool:
+        """Whether a call's time to live has passed, by the backend's clock: the one rule of
+        ``_stale`` a hit's statement leaves to the caller."""
+        return call.expires_at is not None and self._backend.expired(call.expires_at)
 
     # -- claims -----------------------------------------------------------------------------
     def claim(
@@ -174,6 +185,15 @@ class Claims:
         pass ``accept_hit=False`` with it. The run's reason is then "refresh".
         """
         backend = self._ensure()
+        if backend.older_revision is not None and not backend.read_only:
+            # Opened as it is (create=False: what reading commands need). A run writes what
+            # later revisions added (the runs' reason and args_key): refused before it starts
+            # rather than half-written, as a read-only store refuses it in ``transaction``.
+            raise StoreError(
+                f"store {backend.shown} is at schema revision {backend.older_revision} and "
+                "was opened as it is (create=False): it serves hits, but recording a run "
+                "needs this cachework's schema: run `cachework db upgrade` on it first"
+            )
         pid = _owner.pid()
         owner = f"{self._host}:{pid}"
         # Everything that does not depend on what the transaction reads is built before it

@@ -20,7 +20,7 @@ import operator
 import struct
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import xxhash
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KEY_SCHEME",
     "MAX_DEPTH",
+    "PositionalKey",
     "arg_json",
     "args_json",
     "encode",
@@ -1310,6 +1311,68 @@ def _quick_values(values: Any, depth: int) -> list[bytes] | None:
     return out
 
 
+#: Versions whose encoding a positional key keeps: values that cannot change in place.
+_VERSION_TYPES = frozenset({str, int, type(None)})
+
+
+class PositionalKey:
+    """The keys of a work's calls that pass every parameter by position (most calls), made
+    without binding them to names: what ``key_for`` gives for the bound arguments, with the
+    names' order and labels taken once, when the work is made. A call with another number of
+    arguments, or a value only the general encoder writes, gives None: the caller then binds
+    and keys it the general way. Pickled as its parameters (a work travels to processes)."""
+
+    __slots__ = ("_head", "_last", "_made_of", "_order", "arity")
+
+    def __init__(self, names: Sequence[str], ignored: Collection[str] = ()) -> None:
+        kept = sorted((name, i) for i, name in enumerate(names) if name not in ignored)
+        self._made_of = (tuple(names), tuple(ignored))
+        self.arity = len(names)
+        self._head = _PREFIX + _COUNTS[len(kept)]
+        self._order = tuple((i, _name_label(name)) for name, i in kept)
+        #: The latest version and its encoding, replaced whole: a thread never reads half.
+        self._last: tuple[Any, bytes] = (None, b"")
+
+    @classmethod
+    def of(cls, names: Sequence[str], ignored: Collection[str] = ()) -> PositionalKey | None:
+        """The keys for these parameters, or None where the quick encoder never applies."""
+        return cls(names, ignored) if len(names) < _SMALL else None
+
+    def __reduce__(self) -> tuple[type[PositionalKey], tuple[tuple[str, ...], tuple[str, ...]]]:
+        return PositionalKey, self._made_of
+
+    def __call__(self, args: tuple[Any, ...], version: Any) -> str | None:
+        if len(args) != self.arity:
+            return None
+        version_seen, tail = self._last
+        if version is not version_seen:
+            if type(version) not in _VERSION_TYPES:
+                return None  # a value that could change in place: key_for encodes it each call
+            tail = b"" if version is None else b"v" + encode(version)
+            self._last = (version, tail)
+        parts = [self._head]
+        append = parts.append
+        for i, label in self._order:
+            append(label)
+            v = args[i]
+            if type(v) is str:
+                try:
+                    b = v.encode()
+                except UnicodeEncodeError:
+                    return None
+                n = len(b)
+                append(_STR_HEADS[n] + b if n < _SMALL else b"s" + _len(n) + b)
+            elif type(v) is int and 0 <= v < 1024:
+                append(_SMALL_INTS[v])
+            else:
+                encoded = _quick_values((v,), 0)
+                if encoded is None:
+                    return None
+                append(encoded[0])
+        append(tail)
+        return xxhash.xxh3_128_hexdigest(b"".join(parts))
+
+
 #: Ints longer than this many bits are shown as short text: int->str refuses more than
 #: 4300 digits (about 14,284 bits) since Python 3.11, and nobody reads such a number.
 _INT_TEXT_BITS = 4096
@@ -1403,9 +1466,29 @@ _encode_json: Any = None
 def args_json(arguments: Mapping[str, Any]) -> str:
     """The JSON stored in the ``args`` column: readable by ``json_extract`` and ``->>``.
 
+    Names are written as values are (``arg_name``). Two names the key keeps apart but that
+    are written alike (a lone ``\\udcff`` and the text ``\\\\udcff``) would leave one
+    value out: such a call is refused with ``UnhashableArgument`` before it runs.
     One encoder serves every miss: ``json.dumps`` with options builds a new one per call.
     """
-    return _encoder()({name: jsonable(v) for name, v in arguments.items()})  # type: ignore[no-any-return]
+    stored = {arg_name(name): jsonable(v) for name, v in arguments.items()}
+    if len(stored) < len(arguments):
+        seen: dict[str, str] = {}
+        for name in sorted(arguments):
+            other = seen.setdefault(arg_name(name), name)
+            if other != name:
+                raise UnhashableArgument(
+                    f"arguments {other!r} and {name!r} would both be stored under the "
+                    f"name {arg_name(name)!r} in the args column: pass one of them under "
+                    "another name"
+                )
+    return _encoder()(stored)  # type: ignore[no-any-return]
+
+
+def arg_name(name: str) -> str:
+    """An argument's name as the ``args`` column holds it: as text, like a value (lone
+    surrogates and NUL escaped). The filters look names up through it too."""
+    return _text(name)
 
 
 def arg_json(value: Any) -> str:

@@ -45,6 +45,18 @@ class Stored(NamedTuple):
     key_scheme: int
 
 
+class Hit(NamedTuple):
+    """A call as a hit reads it (``_sql``'s "hit" statement, in its order): the three
+    columns serving it needs, and no more, since every column read costs a hit time."""
+
+    #: The stored result where the call may be served (succeeded, cached, written under
+    #: this key scheme: ``Claims._stale``'s rules, in the statement), else None.
+    result: bytes | None
+    state: bytes | None
+    #: Left to the caller: the clock to compare with is the backend's.
+    expires_at: StoreTime | None
+
+
 class Held(NamedTuple):
     """A call as a claim or a sweep reads it: what a hit needs, and who runs it now
     (``_sql.CLAIM_COLUMNS``, in their order)."""
@@ -66,8 +78,8 @@ class Held(NamedTuple):
         return Stored._make(self[: len(Stored._fields)])
 
 
-#: ``new_record(Stored, row)`` makes a record of a row the driver returned, in C: the hit
-#: path's one record, at a sixth of ``Stored._make``'s cost (no Python frame, no length
+#: ``new_record(Hit, row)`` makes a record of a row the driver returned, in C: the hit
+#: path's one record, at a sixth of ``Hit._make``'s cost (no Python frame, no length
 #: check: the row comes from the statement that names exactly these columns).
 new_record = tuple.__new__
 

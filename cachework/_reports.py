@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from ._backends import _first_line
 from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
 from ._formats import as_utc
-from ._keys import arg_json
+from ._keys import arg_json, arg_name
 from ._log import log
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 from ._typing import TYPE_CHECKING, TypeVar
@@ -180,7 +180,9 @@ class Reports:
         if status is not None and status not in statuses:
             raise ValueError(f"status must be one of {statuses}, not {status!r}")
         backend = self._ensure()
-        where = [backend.arg_is(table.c.args, name, arg_json(v)) for name, v in values.items()]
+        where = [
+            backend.arg_is(table.c.args, arg_name(name), arg_json(v)) for name, v in values.items()
+        ]
         for column, wanted in ((table.c.work, work), (table.c.key, key), (table.c.status, status)):
             if wanted is not None:
                 where.append(column == wanted)

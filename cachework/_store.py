@@ -1,7 +1,7 @@
 """The store: the one public face of a cache and its history, in SQLite or PostgreSQL.
 
 ``Store`` opens its database once (``_backends``) and gathers what it does by job: the
-claim protocol (``_claims.Claims``: lookup, claim, finish, release, beat, sweep) and reports
+claim protocol (``_claims.Claims``: hit, lookup, claim, finish, release, beat, sweep) and reports
 and upkeep (``_reports.Reports``). ``get_store`` shares one ``Store`` per URL in a process.
 """
 
@@ -63,10 +63,13 @@ class Store(Claims, Reports):
         url: A SQLAlchemy URL (``sqlite:///pipeline.db``, ``postgresql+psycopg://...``;
             a bare ``postgresql://`` means psycopg 3) or a SQLite file path. Default:
             ``$CACHEWORK_URL``, else ``./cachework.db``. Other databases are refused with
-            ``StoreError``.
+            ``StoreError``, and so is an in-memory SQLite store (``:memory:``): a store
+            outlives the process and is shared by its threads and other processes.
         create: ``False`` refuses to create a missing database (``StoreError`` when it is
             opened): what the command's reading subcommands use, so a typo in a path never
-            leaves an empty store behind.
+            leaves an empty store behind. It also leaves a store at an older schema
+            revision as it is: hits and reports work, a run is refused (``StoreError``,
+            before the function runs) until ``cachework db upgrade``.
     """
 
     def __init__(
@@ -113,9 +116,9 @@ class Store(Claims, Reports):
             with self._ready_lock:
                 if not self._ready:
                     self._backend.open(self._create, SCHEMA_REVISION, KNOWN_REVISIONS)
-                    # From now on a hit's store.lookup is the backend's own: a Python call
-                    # less on every hit (Claims.lookup only opens the store first).
-                    self.__dict__["lookup"] = self._backend.lookup
+                    # From now on a hit's store.hit is the backend's own: a Python call
+                    # less on every hit (Claims.hit only opens the store first).
+                    self.__dict__["hit"] = self._backend.hit
                     self._ready = True
         return self._backend
 
@@ -128,7 +131,7 @@ class Store(Claims, Reports):
     def _unready(self) -> None:
         """The schema changed under this store: the next use checks it again."""
         self._ready = False
-        self.__dict__.pop("lookup", None)
+        self.__dict__.pop("hit", None)
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (Alembic); what ``cachework db upgrade`` runs."""

@@ -19,6 +19,13 @@ _DIALECTS = ("sqlite", "postgresql")
 #: file path has neither, and a cold start would pay ~2 M instructions to compile them.
 _URL_PASSWORD = r"^([\w+]+://[^:/]*:).*@"
 _QUERY_PASSWORD = r"(?i)([?&][^=&]*password=)[^&]*"
+#: Why a store is never in memory: it must outlive the process, and be one database for
+#: every connection, thread and process that uses it (an in-memory one is per connection).
+_IN_MEMORY = (
+    "store {shown}: an in-memory SQLite store is not supported: a store outlives the "
+    "process and is shared by its threads and other processes, which an in-memory database "
+    "cannot be; use a file path (a temporary folder's file for a throwaway cache)"
+)
 
 
 def mask_url(url: str) -> str:
@@ -56,6 +63,8 @@ def resolve_url(spec: str | os.PathLike[str] | None = None) -> str:
             # Spelled out: SQLAlchemy 2.0 would pick psycopg2 for a bare postgresql://.
             return f"postgresql+psycopg://{rest}"
         return spec
+    if spec == ":memory:":  # SQLite's own name for it; as a path it would be a file's name
+        raise StoreError(_IN_MEMORY.format(shown=spec))
     return "sqlite:///" + _quote_path(os.path.abspath(os.path.expanduser(spec)))
 
 
@@ -87,11 +96,11 @@ def sqlite_path(url: str) -> str | None:
         from urllib.parse import unquote
 
         path = unquote(path, errors="surrogateescape")
+    if "\x00" in path:
+        shown = mask_url(url).replace("\x00", "\\x00")
+        raise StoreError(f"store {shown}: a file path cannot hold a NUL character (\\x00)")
     if path in ("", ":memory:"):
-        raise StoreError(
-            f"store {mask_url(url)}: an in-memory SQLite store cannot be shared between connections; "
-            "use a file path"
-        )
+        raise StoreError(_IN_MEMORY.format(shown=mask_url(url)))
     return os.path.abspath(os.path.expanduser(path))
 
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ._periodic import PeriodCall as _PeriodCall
     from ._periodic import bind as _bind_period
     from ._periods import Period
-    from ._records import Stored
+    from ._records import Hit, Stored
 
 
 def _with_periods() -> None:
@@ -121,9 +121,10 @@ def _check_cacheable(fn: Callable[..., Any], what: str) -> None:
 
 def _binder(
     binder: Binder | IgnoringBinder, options: Options, what: str
-) -> Binder | IgnoringBinder:
-    """The binder of a work with these options: ``ignore=`` checked against the function's
-    parameters where the work is made, and applied by the binder itself."""
+) -> tuple[Binder | IgnoringBinder, keys.PositionalKey | None]:
+    """The binder of a work with these options (``ignore=`` checked against the function's
+    parameters where the work is made, and applied by the binder itself), and the keys of
+    its calls made without binding, where its signature allows them."""
     if isinstance(binder, IgnoringBinder):
         binder = binder.binder
     names = options.ignore
@@ -131,7 +132,8 @@ def _binder(
         raise ValueError(
             f"{what}: ignore= cannot name period: the period tells an every= work's calls apart"
         )
-    return binder.ignoring(names, what)
+    positional = keys.PositionalKey.of(binder.names, names) if binder.plain else None
+    return binder.ignoring(names, what), positional
 
 
 def _default_name(module: str, qualname: str) -> str:
@@ -278,6 +280,9 @@ class Work:
     _cw_future: _cf.Future[Any] | None = None
     _cw_period: Period | None = None  # the period of the latest every= call
     _cw_binder: Binder | IgnoringBinder
+    #: Keys the calls that pass every parameter by position, without binding (set with the
+    #: binder, by ``_binder``); None where binding is needed (``*args``, keyword-only...).
+    _cw_positional: keys.PositionalKey | None = None
     _cw_raw: Callable[..., Any]
     _cw_bound_self = True  # the raw run takes the work as its first argument
 
@@ -335,7 +340,9 @@ class Work:
         if raw is not None:
             self._cw_options = _refreshing(self._cw_options, self.name)
             if self._cw_options.ignore or isinstance(self._cw_binder, IgnoringBinder):
-                self._cw_binder = _binder(self._cw_binder, self._cw_options, self.name)
+                self._cw_binder, self._cw_positional = _binder(
+                    self._cw_binder, self._cw_options, self.name
+                )
         if self._cw_options.every is not None:
             _with_periods()
             if raw is not None:
@@ -355,12 +362,16 @@ class Work:
         run = cls.__dict__.get("run")
         if run is None or getattr(run, "_cachework_run", False):
             if ignore is not None and getattr(cls, "_cw_raw", None) is not None:
-                cls._cw_binder = _binder(cls._cw_binder, cls._cw_options, cls.__qualname__)
+                cls._cw_binder, cls._cw_positional = _binder(
+                    cls._cw_binder, cls._cw_options, cls.__qualname__
+                )
             return
         _check_cacheable(run, "the run method")
         cls._cw_raw = run
         # A name that is not a parameter is refused when the class is made, not at a call.
-        cls._cw_binder = _binder(Binder(run, skip_self=True), cls._cw_options, cls.__qualname__)
+        cls._cw_binder, cls._cw_positional = _binder(
+            Binder(run, skip_self=True), cls._cw_options, cls.__qualname__
+        )
         # What an instance whose __init__ skips Work.__init__ runs with (not a parent's).
         options = cls._cw_options._replace(hits=cls._cw_options.cache_calls)
         cls._cw_options = _refreshing(options, _default_name(cls.__module__, cls.__qualname__))
@@ -821,8 +832,15 @@ class Work:
         """A call, in this thread: a hit, else claimed and run (``hit_only``: ``_MISS``)."""
         # The hot path: every call that hits goes through these lines, so they avoid
         # properties and helper calls where a plain attribute will do.
-        bound, key, slot = self._bound_key(args, kwargs, raw)
         options = self._cw_options
+        positional = self._cw_positional
+        key = bound = slot = None
+        if positional is not None and not kwargs and options.every is None:
+            # Every parameter passed by position: keyed without binding (None: another
+            # number of arguments, or a value only the general encoder writes).
+            key = positional(args, options.key_version)
+        if key is None:
+            bound, key, slot = self._bound_key(args, kwargs, raw)
         store = options.store
         if store.__class__ is not Store:
             store = self.store
@@ -830,17 +848,24 @@ class Work:
         accept_hit = options.hits  # cache_calls, unless CACHEWORK_REFRESH names the work
         entry = None
         if accept_hit:
-            entry = store.lookup(name, key)
-            # is_fresh spelt out here: a Python call less on every hit.
-            if entry is not None and entry.status == "succeeded" and not store._stale(entry):
+            entry = store.hit(name, key)
+            # The statement gives the result only where the call may be served; its expiry
+            # is the one rule left (Claims._expired, spelt out: a Python call less).
+            if (
+                entry is not None
+                and entry.result is not None
+                and (entry.expires_at is None or not store._expired(entry))
+            ):
                 value = self._serve(entry, name, key)
                 if value is not _MISS:
                     if slot is not None:
-                        remember(self.__dict__, slot, bound, key)
+                        remember(self.__dict__, slot, bound, key)  # type: ignore[arg-type]
                     return value
                 accept_hit = False
         if hit_only:
             return _MISS
+        if bound is None:
+            bound = self._cw_binder(args, kwargs)
         absent = accept_hit and entry is None
         refresh = options.cache_calls and not options.hits  # CACHEWORK_REFRESH
         return self._claim_and_run(
@@ -856,7 +881,7 @@ class Work:
             self.store, self.name, key, bound, raw, args, kwargs, False, False, True
         )
 
-    def _serve(self, entry: Stored, name: str, key: str) -> Any:
+    def _serve(self, entry: Hit | Stored, name: str, key: str) -> Any:
         """A hit: the stored result, with the state restored; ``_MISS`` if it no longer loads."""
         try:
             value = _pickling.loads(entry.result)  # type: ignore[arg-type]
@@ -1133,7 +1158,7 @@ class CachedFunction(Work, Generic[P, R]):
                 name=_default_name(fn.__module__, fn.__qualname__)
             )
         self._cw_options = _refreshing(self._cw_options, self.name)
-        self._cw_binder = _binder(binder, self._cw_options, self.name)
+        self._cw_binder, self._cw_positional = _binder(binder, self._cw_options, self.name)
         if self._cw_options.every is not None:
             from ._periodic import refuse_period_arg
 

@@ -62,6 +62,48 @@ def test_names_are_taken_literally(kinds, name):
     assert store.forget("kinds", args={name: 5}) == 1
 
 
+@pytest.mark.parametrize("name", ["\udcff", "a\udcffb", "a\x00b"])
+def test_a_kwarg_name_no_database_text_holds_is_stored_escaped_and_found(url, store, name):
+    """A ``**kwargs`` name with a lone surrogate (an undecodable byte of a file name) or NUL
+    is stored as its values are, escaped (``\\udcff``, ``\\x00``), and hits; the
+    filters, given the name as the call spelt it, find it."""
+    ran = []
+
+    @cachework.work(name="names", store=url)
+    def names(**kw):
+        ran.append(kw)
+        return sorted(kw)
+
+    assert names(**{name: 1}) == [name]
+    assert names(**{name: 1}) == [name] and len(ran) == 1  # a hit
+    (call,) = store.calls("names", args={name: 1})
+    stored = cachework._keys.jsonable(name)
+    assert call.args == {stored: 1} and stored != name
+    assert len(store.history("names", args={name: 1})) == 1
+    assert store.forget("names", args={name: 1}) == 1
+
+
+def test_kwarg_names_apart_in_the_key_but_stored_alike_are_refused_together(url, store):
+    """``\\udcff`` (a backslash and five letters) is how a lone ``\\udcff`` is stored:
+    each alone is its own call with its own key; both in one call would leave one value out
+    of the stored arguments, so that call is refused before it runs, naming them."""
+    ran = []
+
+    @cachework.work(name="alike", store=url)
+    def alike(**kw):
+        ran.append(kw)
+        return len(ran)
+
+    assert alike(**{"\udcff": 1}) == 1
+    assert alike(**{"\\udcff": 1}) == 2
+    assert alike(**{"\udcff": 1}) == 1 and alike(**{"\\udcff": 1}) == 2  # hits
+    with pytest.raises(cachework.UnhashableArgument) as e:
+        alike(**{"\udcff": 1, "\\udcff": 2})
+    assert "'\\udcff'" in str(e.value) and "'\\\\udcff'" in str(e.value), str(e.value)
+    assert len(ran) == 2
+    assert len(store.calls("alike")) == 2
+
+
 def test_a_kwarg_named_like_a_parameter_filters_by_its_stored_name(url, store):
     @cachework.work(name="pos", store=url)
     def pos(data, /, **kw):

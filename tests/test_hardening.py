@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -278,6 +279,126 @@ def test_read_only_store_serves_hits_and_refuses_misses_before_running(tmp_path)
         out = run_script(code).stdout.splitlines()
         assert out[0].startswith("StoreError") and "read-only" in out[0]
         assert out[1] == "ran []"
+
+
+def _writer(path: Path, value: str, *, stay: bool) -> subprocess.Popen[str] | None:
+    """Another process that forgets ``keep(1)`` and, unless ``value`` is empty, runs it again
+    returning ``value``; with ``stay`` it keeps its connection open (its writes then sit in
+    the -wal, the file unchanged) until its stdin gets a line, else it exits."""
+    code = textwrap.dedent(f"""
+        import sys, cachework
+        @cachework.work(name="keep", store={str(path)!r})
+        def f(x):
+            return {value!r}
+        f.forget(1)
+        if {value!r}:
+            f(1)
+        print("written", flush=True)
+        if {stay!r}:
+            sys.stdin.readline()
+        """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "written\n"
+    if stay:
+        return proc
+    assert proc.wait(timeout=60) == 0
+    return None
+
+
+def test_a_read_only_reader_sees_every_write_of_a_writer_of_the_same_file(tmp_path):
+    """A process that may not write a store (a read-only mount of its folder, with no -shm:
+    an immutable connection) keeps hitting while another process, which may write it,
+    replaces and forgets the call: each hit serves the latest value or refuses the miss,
+    never a value forgotten or replaced, whether the writer is still open or has gone."""
+    if os.geteuid() != 0:
+        pytest.skip("needs the store's own file seen read-only: a bind mount, as root")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "s.db"
+    _writer(path, "v1", stay=False)
+    assert sorted(os.listdir(folder)) == ["s.db"]  # closed: no -shm, no -wal
+    with read_only(folder) as view:
+        reader = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(f"""
+                import sys, cachework
+                @cachework.work(name="keep", store={str(view / "s.db")!r})
+                def f(x):
+                    return "ran in the reader"
+                for _ in sys.stdin:
+                    try:
+                        print(repr(f(1)), flush=True)
+                    except cachework.StoreError as e:
+                        print("StoreError", e, flush=True)
+                """),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert reader.stdin is not None and reader.stdout is not None
+        staying: list[subprocess.Popen[str]] = []
+
+        def hit() -> str:
+            reader.stdin.write("\n")
+            reader.stdin.flush()
+            return reader.stdout.readline().rstrip("\n")
+
+        try:
+            assert hit() == "'v1'"
+            _writer(path, "v2", stay=False)  # a whole writer's session between two hits
+            assert hit() == "'v2'"
+            staying.append(_writer(path, "v3", stay=True))  # its writes only in the -wal
+            assert hit() == "'v3'"
+            assert hit() == "'v3'"
+            staying.append(_writer(path, "", stay=True))  # forgotten
+            miss = hit()
+            assert miss.startswith("StoreError") and "read-only" in miss, miss
+            for proc in staying:
+                proc.communicate("\n", timeout=60)
+            staying.clear()
+            miss = hit()
+            assert miss.startswith("StoreError") and "read-only" in miss, miss
+            _writer(path, "v4", stay=False)
+            assert hit() == "'v4'"
+        finally:
+            for proc in [*staying, reader]:
+                proc.kill()
+                proc.communicate()
+
+
+def test_a_wal_left_without_its_shm_on_a_read_only_store_is_refused(tmp_path):
+    """A -wal left without its -shm (copied without it) on a read-only folder: SQLite can
+    read its writes only with the -shm, so the store refuses clearly instead of serving the
+    file without them (the call forgotten there would still be a hit)."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _filled_store(tmp_path / "s.db")
+    writer = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every call in the file itself
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("DELETE FROM cachework_calls")  # forgotten in the -wal only
+    shutil.copy(tmp_path / "s.db", folder / "s.db")
+    shutil.copy(tmp_path / "s.db-wal", folder / "s.db-wal")
+    writer.close()
+    with read_only(folder) as view:
+        code = f"""
+        import cachework
+        @cachework.work(name="keep", store={str(view / "s.db")!r})
+        def f(x):
+            return "ran"
+        try:
+            print(repr(f(3)))
+        except cachework.StoreError as e:
+            print("StoreError", e)
+        """
+        out = run_script(code).stdout
+        assert out.startswith("StoreError") and "s.db-wal" in out and "-shm" in out, out
+        assert out.count("\n") == 1
 
 
 def test_full_disk_gives_a_clear_error_and_the_store_survives(tmp_path):

@@ -97,6 +97,39 @@ def test_ignore_on_a_work_class_by_constructor_and_by_class_attribute(url):
     assert Train(name="train", store=url, ignore=()).key("a", verbose=True) != t.key("a")
 
 
+def test_calls_by_position_hit_the_calls_by_name_they_equal_under_every_ignore(url):
+    """A call passing every argument by position is keyed without binding (``_keys``'
+    positional key, kept beside the binder): it must meet exactly the calls by name it
+    equals, under a class's ignore, a constructor's, and none."""
+    c = Counter()
+
+    class Train(cachework.Work):
+        ignore = ("verbose",)
+
+        def run(self, data: str, verbose: bool, seed: int) -> str:
+            c.n += 1
+            return data
+
+    t = Train(name="train", store=url)
+    t.run("a", verbose=False, seed=0)
+    t.run("a", True, 0)  # verbose ignored by the class
+    assert c.n == 1
+    t.run("a", True, 1)
+    assert c.n == 2
+    both = Train(name="train", store=url, ignore=("verbose", "seed"))
+    both.run(data="a", verbose=True, seed=7)
+    both.run("a", False, 9)  # seed ignored by this instance, not by the class
+    assert c.n == 3
+    t.run("a", False, 9)  # ...nor by an instance of the class's own ignore
+    assert c.n == 4
+    none = Train(name="train", store=url, ignore=())
+    none.run("a", True, 0)
+    none.run("a", verbose=True, seed=0)
+    assert c.n == 5
+    none.run("a", False, 0)
+    assert c.n == 6
+
+
 def test_a_subclass_inherits_the_class_ignore_and_is_checked_against_its_own_run():
     class Base(cachework.Work):
         ignore = "verbose"

@@ -119,3 +119,60 @@ def test_the_tables_hold_what_the_general_encoder_writes():
         assert keys._COUNTS[n] == keys._len(n)
         assert keys._STR_HEADS[n] + b"x" * n == keys._str("x" * n)
         assert keys._BYTES_HEADS[n] + b"x" * n == keys._bytes(b"x" * n)
+
+
+# -- keys of calls that pass every parameter by position, made without binding ----------------
+
+parameter_names = st.lists(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz_ABCé", min_size=1, max_size=6),
+    min_size=0,
+    max_size=6,
+    unique=True,
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.data(), parameter_names, st.none() | st.text() | st.integers())
+def test_a_positional_key_is_the_key_of_the_bound_arguments(data, names, version):
+    """``keys.PositionalKey`` keys a call from its tuple of arguments; it must give exactly
+    ``key_for`` of the same arguments bound to their names (less the ignored ones), or None."""
+    ignored = data.draw(st.lists(st.sampled_from(names), unique=True) if names else st.just([]))
+    args = tuple(data.draw(values) for _ in names)
+    key = keys.PositionalKey.of(names, ignored)
+    assert key is not None
+    bound = {n: v for n, v in zip(names, args, strict=True) if n not in ignored}
+    got = key(args, version)
+    if got is not None:
+        assert got == keys.key_for(bound, version)
+    assert key(args + (1,), version) is None  # another number of arguments: not for this key
+    assert key(args, version) == got  # the version's bytes are kept: the same key again
+
+
+def test_a_positional_key_takes_the_common_shapes_and_declines_the_rest():
+    key = keys.PositionalKey.of(("day", "n"))
+    assert key is not None
+    assert key(("2026-11-25", 3), None) == keys.key_for({"day": "2026-11-25", "n": 3})
+    assert key(("2026-11-25", 3), "v2") == keys.key_for({"day": "2026-11-25", "n": 3}, "v2")
+    # Values only the general encoder writes, and versions that could change in place.
+    import datetime as dt
+
+    assert key((dt.date(2026, 11, 25), 3), None) is None
+    assert key(("\udcff", 3), None) is None  # a lone surrogate
+    assert key(("2026-11-25", 3), ["v", 2]) is None
+    # Keys follow a version that changes between calls (one work's instances can differ).
+    assert key(("d", 1), "a") != key(("d", 1), "b")
+    assert key(("d", 1), "a") == keys.key_for({"day": "d", "n": 1}, "a")
+
+
+def test_a_positional_key_travels_by_pickle_and_keys_alike():
+    """A work goes to other processes pickled: its positional key travels as its parameters."""
+    import pickle
+
+    key = keys.PositionalKey.of(("day", "n", "verbose"), ("verbose",))
+    assert key is not None
+    copy = pickle.loads(pickle.dumps(key))
+    assert (
+        copy(("d", 1, True), "v")
+        == key(("d", 1, False), "v")
+        == keys.key_for({"day": "d", "n": 1}, "v")
+    )

@@ -154,8 +154,8 @@ def test_the_command_shows_the_reason(url):
     assert "reason" in table.output and "forgotten" in table.output
 
 
-def test_a_store_opened_as_it_is_at_0002_lists_its_history_without_reasons(url):
-    """A reading command does not upgrade: runs recorded before 0003 have no reason."""
+def _one_run_at_0002(url: str) -> None:
+    """A store where ``old(1)`` ran, taken down to 0002 (before the runs' reason), closed."""
 
     @cachework.work(name="old", store=url)
     def f(x):
@@ -166,6 +166,12 @@ def test_a_store_opened_as_it_is_at_0002_lists_its_history_without_reasons(url):
     for s in store_mod._registry.values():
         s.close()
     store_mod._registry.clear()
+
+
+def test_a_store_opened_as_it_is_at_0002_lists_its_history_without_reasons(url):
+    """A reading command does not upgrade: runs recorded before 0003 have no reason."""
+
+    _one_run_at_0002(url)
     out = CliRunner().invoke(cli, ["--url", url, "--json", "history"])
     assert out.exit_code == 0, out.output
     assert [(r["work"], r["reason"]) for r in json.loads(out.output)] == [("old", None)]
@@ -178,6 +184,31 @@ def test_a_store_opened_as_it_is_at_0002_lists_its_history_without_reasons(url):
     again(2)  # a work opens its store for writing: it upgrades; the old run keeps no reason
     assert cachework.Store(url).revision() == "0003"
     assert _reasons(url, "old") == [None, "new"]
+
+
+def test_a_work_on_a_store_opened_as_it_is_at_0002_refuses_a_miss_before_running(url):
+    """``Store(url, create=False)`` leaves a store at 0002 as it is (what reading commands
+    need): its hits are served, and a miss, which would record a run with 0003's columns, is
+    one StoreError saying to upgrade, before the function runs; nothing is written."""
+
+    _one_run_at_0002(url)
+    as_it_is = cachework.Store(url, create=False)
+    ran = []
+
+    @cachework.work(name="old", store=as_it_is)
+    def g(x):
+        ran.append(x)
+        return x
+
+    assert g(1) == 1 and ran == []  # a hit
+    with pytest.raises(cachework.StoreError) as e:
+        g(2)
+    message = str(e.value)
+    assert "0002" in message and "cachework db upgrade" in message, message
+    assert ran == [] and g.status == "succeeded"  # the hit's status: this call never ran
+    assert as_it_is.revision() == "0002"
+    assert [(r.work, r.status) for r in as_it_is.history()] == [("old", "succeeded")]
+    as_it_is.close()
 
 
 def test_a_refresh_is_recorded_as_one(url):

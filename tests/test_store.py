@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from conftest import run_script
 
 import cachework
-from cachework import StoreError, _backends, _migrate, _sql
+from cachework import StoreError, _backends, _migrate, _sql, schema
 from cachework import _store as store_mod
 from cachework._claims import Busy, Claim, Outcome
 from cachework.schema import metadata
@@ -30,6 +30,8 @@ def test_hot_lookup_is_what_sqlalchemy_compiles_from_the_schema():
     stmt = _sql.statements("sqlite")["lookup"]
     compiled = str(stmt.compile(dialect=sqlite.dialect(paramstyle="qmark")))
     assert compiled == _backends.SQLITE_LOOKUP
+    hit = _sql.statements("sqlite")["hit"]
+    assert str(hit.compile(dialect=sqlite.dialect(paramstyle="qmark"))) == _backends.SQLITE_HIT
 
 
 def test_positional_binding_puts_every_value_where_sqlalchemy_would():
@@ -490,8 +492,9 @@ def test_timestamps_keep_time_order_across_seconds():
 
 def test_records_name_the_columns_their_statements_read():
     """Rows leave the driver as records; a record's fields are its statement's columns."""
-    from cachework._records import Held, Stored
+    from cachework._records import Held, Hit, Stored
 
+    assert Hit._fields == tuple(c.name for c in _sql.HIT_COLUMNS)
     assert Stored._fields == tuple(c.name for c in _sql.LOOKUP_COLUMNS)
     assert Held._fields == tuple(c.name for c in _sql.CLAIM_COLUMNS)
 
@@ -653,3 +656,60 @@ def test_a_forked_child_never_hits_through_its_parents_connection(tmp_path):
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_hit_is_served_exactly_where_the_freshness_rules_allow(url):
+    """The hit's statement holds ``Claims._stale``'s rules but expiry in its SQL, so that a
+    hit reads three columns: for every state a call can be in, it must offer a result
+    exactly where the full lookup calls the call fresh, never elsewhere."""
+    import sqlalchemy as sa
+
+    store = cachework.Store(url)
+
+    @cachework.work(name="w", store=store)
+    def f(x: int) -> int:
+        return x
+
+    @cachework.work(name="short", store=store, ttl=0.05)
+    def short(x: int) -> int:
+        return x
+
+    @cachework.work(name="long", store=store, ttl=3600)
+    def long_(x: int) -> int:
+        return x
+
+    changes = {
+        "as stored": {},
+        "failed": {"status": "failed", "result": None},
+        "running": {"status": "running"},
+        "not cached": {"cached": False},
+        "another key scheme": {"key_scheme": 1},
+    }
+    calls = {what: ("w", f.key(i)) for i, what in enumerate(changes)}
+    for i in range(len(changes)):
+        f(i)
+    short(0)
+    long_(0)
+    calls["expired"] = ("short", short.key(0))
+    calls["expires later"] = ("long", long_.key(0))
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for what, values in changes.items():
+                if values:
+                    conn.execute(
+                        sa.update(schema.calls)
+                        .where(schema.calls.c.key == calls[what][1])
+                        .values(**values)
+                    )
+    finally:
+        engine.dispose()
+    time.sleep(0.1)  # past short's time to live
+    served = {}
+    for what, (work, key) in calls.items():
+        hit = store.hit(work, key)
+        assert hit is not None  # an existing call always gives a row: a miss then claims at once
+        served[what] = hit.result is not None and not store._expired(hit)
+        assert served[what] == store.is_fresh(store.lookup(work, key)), what
+    assert served == {**dict.fromkeys(calls, False), "as stored": True, "expires later": True}
+    assert store.hit("w", f.key(99)) is None

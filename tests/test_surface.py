@@ -423,6 +423,67 @@ def test_a_sqlite_url_with_options_is_refused_not_misread(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["pctA"]
 
 
+@pytest.mark.parametrize("spec", ["a\x00b.db", "sqlite:///a%00b.db", "sqlite:///dir\x00/c.db"])
+def test_a_sqlite_path_with_a_nul_is_one_store_error(spec, tmp_path):
+    """No file name holds a NUL: refused with a StoreError naming the store (the NUL shown
+    as ``\\x00``), from Store and from a work's first call, instead of a raw ValueError."""
+    with pytest.raises(StoreError, match=r"NUL") as e:
+        cachework.Store(spec)
+    assert "\\x00" in str(e.value) and "\x00" not in str(e.value), str(e.value)
+
+    with pytest.raises(StoreError, match=r"NUL"):
+
+        @cachework.work(name="w", store=spec)
+        def f(x):
+            return x
+
+        f(1)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("create", [True, False])
+def test_a_postgres_search_path_naming_no_schema_is_one_store_error(create, pg_url, capsys, caplog):
+    """A search_path whose schemas do not exist leaves the server nowhere to create tables
+    (before: SQLAlchemy's ProgrammingError and its SQL; with create=False "run `cachework db
+    upgrade`", which failed the same way): one StoreError naming the store, masked, and the
+    search_path, from Store.open (a work's first call opens it so) and the command."""
+    url = _with_password(pg_url, "user").replace(
+        "options=-csearch_path%3Dcw_", "options=-csearch_path%3Dnone_", 1
+    )
+    assert "none_" in url
+    with pytest.raises(StoreError) as e:
+        cachework.Store(url, create=create).open()
+    message = str(e.value)
+    assert message.startswith(f"store {cachework.Store(url).safe_url()}:"), message
+    assert "none_" in message and "search_path" in message and "CREATE SCHEMA" in message, message
+    assert "\n" not in message and "sqlalche.me" not in message
+    err = _error_line(capsys, ["--url", url, "works"])
+    assert "none_" in err and "search_path" in err
+    _assert_no_secret(message, err, caplog=caplog)
+
+
+@pytest.mark.parametrize("spec", [":memory:", "sqlite:///:memory:", "sqlite://", "sqlite:///"])
+def test_an_in_memory_store_is_refused_with_what_to_use_instead(spec, tmp_path, monkeypatch):
+    """A store is durable, shared by connections, threads and processes: an in-memory SQLite
+    database is none of these. ``Store(":memory:")`` created a file named ``:memory:``; now
+    every spelling is one StoreError saying to use a file path, from Store, from a work
+    and from CACHEWORK_URL, and nothing is created."""
+    with pytest.raises(StoreError, match="in-memory.*file path"):
+        cachework.Store(spec)
+
+    with pytest.raises(StoreError, match="in-memory.*file path"):  # when made, or at its call
+
+        @cachework.work(name="w", store=spec)
+        def f(x):
+            return x
+
+        f(1)
+    monkeypatch.setenv("CACHEWORK_URL", spec)
+    with pytest.raises(StoreError, match="in-memory.*file path"):
+        cachework.Store()
+    assert os.listdir(tmp_path) == []
+
+
 # -- argument filters named like the methods' own parameters -----------------------------------
 
 

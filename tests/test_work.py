@@ -587,14 +587,20 @@ def test_a_forget_from_another_process_is_seen_by_the_next_call(url):
         ran.append(day)
         return day.upper()
 
-    for _ in range(5):  # a miss, then hits that fill and then use the memo
-        assert f("mon") == "MON"
-    assert f.__dict__.get("_cw_keys")  # the memo this test is about is in use
     forget = [sys.executable, "-m", "cachework", "--url", url, "forget", "seen"]
+    for _ in range(5):  # a miss, then hits keyed without binding (every argument by position)
+        assert f("mon") == "MON"
     proc = subprocess.run([*forget, "--key", f.key("mon")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert f("mon") == "MON"
     assert ran == ["mon", "mon"]
+    for _ in range(5):  # hits by keyword, which fill and then use the memo
+        assert f(day="mon") == "MON"
+    assert f.__dict__.get("_cw_keys")  # the memo this test is about is in use
+    proc = subprocess.run([*forget, "--key", f.key("mon")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert f(day="mon") == "MON"
+    assert ran == ["mon", "mon", "mon"]
 
 
 def test_a_memo_that_fills_up_rests_and_comes_back(url, monkeypatch):
@@ -615,8 +621,8 @@ def test_a_memo_that_fills_up_rests_and_comes_back(url, monkeypatch):
     days = [(f"d{i}", i) for i in range(10)]
     states = []
     for _ in range(4):
-        for day, n in days:
-            assert f(day, n) == f"{day}/{n}"
+        for day, n in days:  # by keyword: calls by position are keyed without the memo
+            assert f(day, n=n) == f"{day}/{n}"
             memo = f.__dict__.get("_cw_keys")
             states.append("rest" if isinstance(memo, int) else "dict" if memo else "none")
     assert sorted(ran) == sorted(days)  # each ran once, whatever the memo did
@@ -624,7 +630,7 @@ def test_a_memo_that_fills_up_rests_and_comes_back(url, monkeypatch):
     assert "dict" in states[states.index("rest") :]  # ...and filled again afterwards
     # After a rest, repeated calls are served from the memo again.
     for _ in range(_binding.MEMO_REST + 3):
-        assert f("d1", 1) == "d1/1"
+        assert f("d1", n=1) == "d1/1"
     memo = f.__dict__.get("_cw_keys")
     assert isinstance(memo, dict) and memo
     assert len(ran) == len(days)
