@@ -7,7 +7,6 @@ new process too; failures are recorded and retried; a crashed run is taken over.
 
 from __future__ import annotations
 
-from ._calendar import CalendarRow
 from ._errors import (
     AlreadyRunning,
     AmbiguousCall,
@@ -20,10 +19,14 @@ from ._errors import (
     UnstorableResult,
 )
 from ._keys import KEY_SCHEME, key_for, register_encoder
-from ._periodic import BackfillReport
-from ._periods import Period, period_label
 from ._store import Call, Run, Store
+from ._typing import TYPE_CHECKING
 from ._work import CachedFunction, Work, work
+
+if TYPE_CHECKING:
+    from ._calendar import CalendarRow
+    from ._periodic import BackfillReport
+    from ._periods import Period, period_label
 
 __version__ = "0.1.0"
 
@@ -53,10 +56,43 @@ __all__ = [
     "work",
 ]
 
-# Public names defined in private modules show their public path in reprs, tracebacks and
-# docs (``cachework.Store``, not ``cachework._store.Store``), as httpx does.
+#: Public names whose module only ``every=`` works, backfills and the calendar need: loaded
+#: at first use (``__getattr__``), so a process that only hits a plain work never imports
+#: them (issue 19: a cold hit's cost).
+_LAZY = {
+    "BackfillReport": "_periodic",
+    "CalendarRow": "_calendar",
+    "Period": "_periods",
+    "period_label": "_periods",
+}
+
+
+def _public(obj: object) -> None:
+    """Public names defined in private modules show their public path in reprs, tracebacks
+    and docs (``cachework.Store``, not ``cachework._store.Store``), as httpx does."""
+    if isinstance(obj, type) or callable(obj):
+        obj.__module__ = "cachework"
+
+
 for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
-        _obj.__module__ = "cachework"
-del _name, _obj
+    if _name not in _LAZY:
+        _public(globals()[_name])
+del _name
+
+
+if not TYPE_CHECKING:  # type checkers read the imports above, and catch a misspelt name
+
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'cachework' has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(f".{module}", __name__), name)
+        _public(value)
+        globals()[name] = value  # the next access is a plain attribute
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

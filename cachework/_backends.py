@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from . import _owner
 from ._errors import NoSchema, StoreError
@@ -25,9 +24,12 @@ from ._formats import VERSION_TABLE, parse_utc, utc_text
 from ._keys import name_json
 from ._log import log
 from ._records import Hit, Stored, new_record
+from ._typing import TYPE_CHECKING, NamedTuple, TypeVar
 from ._urls import mask_url, sqlite_path, sqlite_uri
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from . import _sql  # SQLAlchemy: imported for real only on the first miss
 
 T = TypeVar("T")

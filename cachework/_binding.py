@@ -8,7 +8,12 @@ exactly, and never cost a cold start the import of ``inspect`` when it can be av
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+
+from ._typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "KWARG_PREFIX",

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple
 
 from . import _periods as periods
 from ._errors import StoreError
 from ._log import log
 from ._periodic import first_period, label_column
 from ._periods import Period
+from ._typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ._records import JSON

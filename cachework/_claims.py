@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple
 
 from . import _owner
 from ._backends import _Retry
@@ -22,6 +21,7 @@ from ._heartbeat import heartbeats
 from ._keys import KEY_SCHEME
 from ._log import INFO, enabled, log
 from ._records import Held, Stored
+from ._typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ._backends import Backend

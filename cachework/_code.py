@@ -20,13 +20,16 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import xxhash
 
 from ._errors import UnhashableArgument
 from ._keys import _Refused, encode
 from ._options import CODE
+from ._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["code_version"]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from typing import overload
+
+from ._typing import overload
 
 #: On SQLite, times are UTC ISO-8601 text (``2026-11-25T14:03:07.123456Z``): text order is
 #: time order and ``date(started_at)`` works. ``schema.Timestamp`` reads and writes it too.

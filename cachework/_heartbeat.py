@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 from ._log import log
 from ._owner import pid as _getpid
+from ._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._claims import Claim, Claims

@@ -11,10 +11,12 @@ importing logging: before some code imports it, no handler exists that could rec
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, cast
+
+from ._typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import logging
+    from typing import Any
 
 __all__ = ["DEBUG", "INFO", "enabled", "log"]
 

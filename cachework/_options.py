@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, NoReturn, TypeVar, overload
 
-from ._periods import Period, check_every
 from ._store import Store, get_store
+from ._typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar, overload
 
 if TYPE_CHECKING:
     import concurrent.futures as _cf
+    from typing import Any, Literal, NoReturn
+
+    from ._periods import Period
 
 __all__ = [
     "CATCHUP_LIMIT",
@@ -93,6 +95,8 @@ class Options(NamedTuple):
             raise ValueError(f"name must be a non-empty string, not {name!r}")
         every, tz = self.every, self.tz
         if every is not None:
+            from ._periods import check_every  # only every= works load the period modules
+
             check_every(every, tz)
         elif tz is not None:
             raise ValueError(f"tz={tz!r} is the zone of every= periods; give every= too")
@@ -134,6 +138,8 @@ class Options(NamedTuple):
         if catchup is True:
             return True
         assert self.every is not None  # checked just above
+        from ._periods import Period
+
         try:
             return Period.of(self.every, self.tz, catchup)
         except (TypeError, ValueError) as e:

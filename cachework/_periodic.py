@@ -12,16 +12,17 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 from collections.abc import Callable, Collection, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _keys as keys
 from . import _periods as periods
 from ._errors import error_text
 from ._log import log
 from ._periods import Period
+from ._typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import inspect
+    from typing import Any
 
     from sqlalchemy import ColumnElement
 

@@ -12,9 +12,12 @@ import datetime as _dt
 import re
 import time
 from collections.abc import Callable
-from typing import Any, cast
 
 from ._formats import SQLITE_TIME_FORMAT, WHOLE_SECOND_FORMAT
+from ._typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "UNITS",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import _compat_pickle
 import builtins
 import pickletools
-from typing import Any, NamedTuple
+from typing import Any
+
+from ._typing import NamedTuple
 
 __all__ = ["pickled_type"]
 

@@ -7,9 +7,12 @@ cloudpickle where it must; both load with ``pickle.loads``, so a hit needs no cl
 from __future__ import annotations
 
 import pickle
-from typing import Any
 
 from ._errors import UnstorableResult
+from ._typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["dumps", "loads", "pack"]
 

@@ -5,11 +5,12 @@ counts to it. Standard library only: the hit path builds ``Stored``.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # types only: nothing here exists at run time, so the hit path pays nothing
     from collections.abc import Mapping, Sequence
-    from typing import Protocol, TypeAlias
+    from typing import Any, Protocol, TypeAlias
 
     #: A JSON value as ``json.loads`` gives it: what the ``args`` column holds.
     JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._backends import _first_line
 from ._errors import AmbiguousCall, NoSuchCall, NoSuchWork, StoreError
@@ -16,8 +15,11 @@ from ._formats import as_utc
 from ._keys import arg_json, arg_name
 from ._log import log
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
+from ._typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, Table
 
     from ._backends import Backend

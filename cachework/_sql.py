@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ._keys import KEY_SCHEME
+from ._typing import NamedTuple
 from .schema import calls, runs
 
 _WHERE_CALL = sa.and_(calls.c.work == sa.bindparam("work"), calls.c.key == sa.bindparam("key"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from . import _owner
 from ._backends import Backend, _first_line, backend_for
@@ -19,6 +18,7 @@ from ._errors import StoreError
 from ._formats import storable
 from ._records import CALL_STATUSES, RUN_STATUSES, Call, Run
 from ._reports import Reports
+from ._typing import TYPE_CHECKING
 from ._urls import DEFAULT_URL, resolve_url
 
 if TYPE_CHECKING:

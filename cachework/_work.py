@@ -14,10 +14,8 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from . import _keys as keys
-from . import _periods as periods
 from . import _pickling
 from ._binding import Binder, IgnoringBinder
 from ._claims import Busy, Claim, Outcome
@@ -31,16 +29,32 @@ from ._errors import (
 )
 from ._log import DEBUG, enabled, log
 from ._options import DEFAULTS, Options, ignore_names, is_code, option, seconds
-from ._periodic import PeriodCall as _PeriodCall
-from ._periodic import bind as _bind_period
-from ._periods import Period
 from ._store import DEFAULT_LEASE, Store, get_store
+from ._typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar, overload
 
 if TYPE_CHECKING:
     import concurrent.futures as _cf
+    from typing import Any, Literal
 
+    from . import _periods as periods
     from ._periodic import BackfillReport
+    from ._periodic import PeriodCall as _PeriodCall
+    from ._periodic import bind as _bind_period
+    from ._periods import Period
     from ._records import Hit, Stored
+
+
+def _with_periods() -> None:
+    """Bind the names every= calls use (``periods``, ``Period``, ``_PeriodCall``,
+    ``_bind_period``), once a work has every= options: its ``__init__`` and unpickling call
+    this. A process whose works have no every= never imports the period modules (a cold
+    hit's cost, issue 19), and no call pays a check for them."""
+    global periods, Period, _PeriodCall, _bind_period
+    from . import _periods as periods
+    from ._periodic import PeriodCall as _PeriodCall
+    from ._periodic import bind as _bind_period
+    from ._periods import Period
+
 
 __all__ = ["CachedFunction", "Work", "work"]
 
@@ -329,10 +343,12 @@ class Work:
                 self._cw_binder, self._cw_positional = _binder(
                     self._cw_binder, self._cw_options, self.name
                 )
-        if self._cw_options.every is not None and raw is not None:
-            from ._periodic import refuse_period_arg
+        if self._cw_options.every is not None:
+            _with_periods()
+            if raw is not None:
+                from ._periodic import refuse_period_arg
 
-            refuse_period_arg(raw, self.name)
+                refuse_period_arg(raw, self.name)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -381,6 +397,12 @@ class Work:
             # the copy runs where it lands; it does not submit again
             state["_cw_options"] = options._replace(executor=None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A copy (a process executor's) is made without __init__: it binds the period names.
+        self.__dict__.update(state)
+        if self._cw_options.every is not None:
+            _with_periods()
 
     # -- configuration, read-only -----------------------------------------------------------
     @property

@@ -112,6 +112,15 @@ def test_quick_gives_up_where_the_general_encoder_decides():
     assert keys.key_for({"a": deep}) == keys.key_for({"a": [[[[[[[1]]]]]]]})
 
 
+def test_the_tables_hold_what_the_general_encoder_writes():
+    """Every entry, not a sample: the tables are built without the encoder's functions."""
+    assert tuple(map(keys._int, range(1024))) == keys._SMALL_INTS
+    for n in range(keys._SMALL):
+        assert keys._COUNTS[n] == keys._len(n)
+        assert keys._STR_HEADS[n] + b"x" * n == keys._str("x" * n)
+        assert keys._BYTES_HEADS[n] + b"x" * n == keys._bytes(b"x" * n)
+
+
 # -- keys of calls that pass every parameter by position, made without binding ----------------
 
 parameter_names = st.lists(

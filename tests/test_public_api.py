@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from conftest import run_script
+
 import cachework
 
 
@@ -38,3 +40,41 @@ def test_what_the_package_re_exports_comes_from_the_private_modules():
         for name in getattr(module, "__all__", ()):
             if name in cachework.__all__:
                 assert getattr(cachework, name) is getattr(module, name), name
+
+
+def test_names_loaded_at_first_use_are_there_as_any_other():
+    """``Period``, ``period_label``, ``BackfillReport`` and ``CalendarRow`` come from modules
+    a plain work never needs, imported when first asked for: in a new process, so that
+    nothing has loaded them yet."""
+    out = run_script(
+        """
+        import sys, cachework
+        lazy = ("Period", "period_label", "BackfillReport", "CalendarRow")
+        assert set(lazy) <= set(dir(cachework)), dir(cachework)
+        assert not any(name in vars(cachework) for name in lazy)
+        from cachework import BackfillReport, CalendarRow, Period, period_label
+        assert cachework.Period is sys.modules["cachework._periods"].Period
+        assert period_label.__module__ == "cachework"
+        space = {}
+        exec("from cachework import *", space)
+        assert all(space[name] is getattr(cachework, name) for name in cachework.__all__)
+        try:
+            cachework.Periods
+        except AttributeError as e:
+            print(e)
+        """
+    ).stdout.strip()
+    assert out == "module 'cachework' has no attribute 'Periods'"
+
+
+def test_a_generic_public_class_subscripts_at_run_time():
+    """``CachedFunction[[str], int]`` in an annotation something evaluates (the package's
+    generic classes take ``Generic`` from ``_typing``, which imports no ``typing``)."""
+    import typing
+
+    from cachework._options import option
+
+    alias = cachework.CachedFunction[[str], int]
+    assert typing.get_origin(alias) is cachework.CachedFunction
+    assert typing.get_origin(option[int]) is option
+    assert isinstance(cachework.work(lambda: 1, name="f"), cachework.CachedFunction)

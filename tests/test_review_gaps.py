@@ -381,6 +381,7 @@ LAYERS = {
         "_filelock",
         "_errors",
         "_log",
+        "_typing",
     },
 }
 #: The one run-time import that goes up, as docs/architecture.md says: the store's face

@@ -315,7 +315,9 @@ def test_migrations_run_from_an_installed_wheel(tmp_path):
 
 def test_a_cold_hit_imports_neither_sqlalchemy_nor_alembic(sqlite_url):
     """Nor ``logging`` or ``traceback`` (nobody could be listening before some code imports
-    logging), nor what only a busy retry, a URL with a ``%`` or a SIGTERM needs."""
+    logging), nor what only a busy retry, a URL with a ``%`` or a SIGTERM needs. And it
+    compiles no expression: a process's first ``compile()`` builds every AST type (~10 M
+    instructions, what ``typing.NamedTuple`` paid to check its annotations)."""
 
     @cachework.work(name="cold", store=sqlite_url)
     def f(x):
@@ -324,15 +326,49 @@ def test_a_cold_hit_imports_neither_sqlalchemy_nor_alembic(sqlite_url):
     f(1)
     unneeded = ("sqlalchemy", "alembic", "rich", "cloudpickle", "logging", "traceback")
     unneeded += ("random", "urllib", "signal")
+    # Nor typing (issue 19: its names used at run time are _typing's), nor the modules only
+    # every= works, backfills and the calendar use.
+    unneeded += ("typing",)
+    modules = ("cachework._periods", "cachework._periodic", "cachework._calendar")
     out = run_script(
         f"""
-        import sys, cachework
+        import builtins, sys
+        def compile(source, filename, mode, *args, _compile=builtins.compile, **kwargs):
+            # A module without its .pyc compiles as "exec"; typing's annotations as "eval".
+            assert mode == "exec", f"compiled {{source!r}}"
+            return _compile(source, filename, mode, *args, **kwargs)
+        builtins.compile = compile
+        import cachework
         @cachework.work(name="cold", store={sqlite_url!r})
         def f(x):
             raise AssertionError("must hit")
         assert f(1) == 1
-        heavy = sorted(m for m in sys.modules if m.split(".")[0] in {unneeded!r})
+        heavy = sorted(
+            m for m in sys.modules if m.split(".")[0] in {unneeded!r} or m in {modules!r}
+        )
         print(heavy)
+        """
+    ).stdout.strip()
+    assert out == "[]"
+
+
+def test_a_cold_hit_of_an_every_work_imports_no_typing_nor_sqlalchemy(sqlite_url):
+    """A daily job's process: it loads the period modules, and still neither ``typing``
+    (issue 19) nor SQLAlchemy."""
+
+    @cachework.work(name="daily", store=sqlite_url, every="day", tz="UTC")
+    def f(x):
+        return x
+
+    f(1)
+    out = run_script(
+        f"""
+        import sys, cachework
+        @cachework.work(name="daily", store={sqlite_url!r}, every="day", tz="UTC")
+        def f(x):
+            raise AssertionError("must hit")
+        assert f(1) == 1
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("typing", "sqlalchemy")))
         """
     ).stdout.strip()
     assert out == "[]"
@@ -461,6 +497,59 @@ def test_records_name_the_columns_their_statements_read():
     assert Hit._fields == tuple(c.name for c in _sql.HIT_COLUMNS)
     assert Stored._fields == tuple(c.name for c in _sql.LOOKUP_COLUMNS)
     assert Held._fields == tuple(c.name for c in _sql.CLAIM_COLUMNS)
+
+
+def test_a_record_is_what_typing_namedtuple_makes():
+    """``_typing.NamedTuple`` builds records without compiling their annotations; what it
+    makes behaves as ``typing.NamedTuple``'s class of the same body."""
+    import pickle
+    import typing
+
+    from cachework import _typing
+
+    def body(base):
+        class Point(base):
+            """A point."""
+
+            x: int
+            y: int = 0
+            label: str | None = None
+
+            @property
+            def norm(self) -> int:
+                return abs(self.x) + abs(self.y)
+
+            def moved(self, dx: int) -> Point:
+                return self._replace(x=self.x + dx)
+
+        return Point
+
+    ours, theirs = body(_typing.NamedTuple), body(typing.NamedTuple)
+    for attr in ("_fields", "_field_defaults", "__doc__", "__module__", "__qualname__"):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    assert ours.__mro__[1:] == theirs.__mro__[1:] == (tuple, object)
+    assert ours.__annotations__ == {"x": "int", "y": "int", "label": "str | None"}
+    p, q = ours(3, label="a"), theirs(3, label="a")
+    assert p == q == (3, 0, "a") and repr(p) == repr(q) and p.norm == q.norm == 3
+    assert p.moved(1) == ours._make((4, 0, "a")) and p._asdict() == q._asdict()
+    (x, y, label) = p
+    assert (x, y, label) == (3, 0, "a")
+    run = cachework.Run(
+        1, "w", "k", {}, "succeeded", dt.datetime.now(), None, None, None, None, None, "h", 1, False
+    )
+    assert pickle.loads(pickle.dumps(run)) == run and run.reason is None
+    with pytest.raises(TypeError, match="without a default follows one with"):
+
+        class Bad(_typing.NamedTuple):
+            x: int = 0
+            y: int
+
+    with pytest.raises(AttributeError, match="cannot overwrite NamedTuple attribute _make"):
+
+        class Worse(_typing.NamedTuple):
+            x: int
+
+            def _make(self) -> None: ...
 
 
 def test_a_claim_carries_its_call_and_owns_its_heartbeat(url):
